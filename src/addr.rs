@@ -1,0 +1,216 @@
+//! Parsing of the command line's ADDR, SIZE and DUR values, and name resolution.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A `host:port` as typed by a person: `8888`, `:8888`, `host:8888`, `[::1]:8888`.
+///
+/// The host is optional so that each command can choose what a bare port means
+/// (every interface for a server, this machine for a client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: Option<String>,
+    pub port: u16,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddrError {
+    #[error("empty address")]
+    Empty,
+    #[error("invalid port {0:?} (expected 0-65535)")]
+    BadPort(String),
+    #[error("missing port in {0:?} (expected HOST:PORT)")]
+    MissingPort(String),
+    #[error("unclosed '[' in {0:?} (IPv6 addresses are written [::1]:PORT)")]
+    UnclosedBracket(String),
+}
+
+impl FromStr for Endpoint {
+    type Err = AddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(AddrError::Empty);
+        }
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .map_err(|_| AddrError::BadPort(p.to_owned()))
+        };
+        if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| AddrError::UnclosedBracket(s.to_owned()))?;
+            let p = after
+                .strip_prefix(':')
+                .ok_or_else(|| AddrError::MissingPort(s.to_owned()))?;
+            return Ok(Endpoint {
+                host: Some(host.to_owned()),
+                port: port(p)?,
+            });
+        }
+        match s.rsplit_once(':') {
+            // A bare IPv6 address without brackets has several colons and no port.
+            Some((host, _)) if host.contains(':') => Err(AddrError::MissingPort(s.to_owned())),
+            Some(("", p)) => Ok(Endpoint {
+                host: None,
+                port: port(p)?,
+            }),
+            Some((host, p)) => Ok(Endpoint {
+                host: Some(host.to_owned()),
+                port: port(p)?,
+            }),
+            None if s.bytes().all(|b| b.is_ascii_digit()) => Ok(Endpoint {
+                host: None,
+                port: port(s)?,
+            }),
+            None => Err(AddrError::MissingPort(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host.as_deref() {
+            Some(h) if h.contains(':') => write!(f, "[{h}]:{}", self.port),
+            Some(h) => write!(f, "{h}:{}", self.port),
+            None => write!(f, ":{}", self.port),
+        }
+    }
+}
+
+impl Endpoint {
+    /// The host, or `default_host` when only a port was given.
+    pub fn host_or<'a>(&'a self, default_host: &'a str) -> &'a str {
+        self.host.as_deref().unwrap_or(default_host)
+    }
+
+    /// The literal socket address, when the host is an IP address (no lookup needed).
+    pub fn literal(&self, default_host: &str) -> Option<SocketAddr> {
+        let ip: IpAddr = self.host_or(default_host).parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
+
+    /// Resolves the host (a name or a literal) to every address it has.
+    pub async fn resolve(&self, default_host: &str) -> std::io::Result<Vec<SocketAddr>> {
+        if let Some(addr) = self.literal(default_host) {
+            return Ok(vec![addr]);
+        }
+        let host = self.host_or(default_host);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, self.port)).await?.collect();
+        if addrs.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host} has no address"),
+            ));
+        }
+        Ok(addrs)
+    }
+}
+
+/// The default host of a server: every IPv4 interface.
+pub const ANY_HOST: &str = "0.0.0.0";
+/// The default host of a client given only a port: this machine.
+pub const LOCAL_HOST: &str = "127.0.0.1";
+
+/// Parses SIZE: `1024`, `64KiB`, `8MiB`, `1.5GB` (clap value parser).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("{e} (examples: 1024, 64KiB, 8MiB)"))
+}
+
+/// Parses DUR: `500ms`, `2s`, `5m`, `1h` (clap value parser). A bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 5m)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(host: Option<&str>, port: u16) -> Endpoint {
+        Endpoint {
+            host: host.map(str::to_owned),
+            port,
+        }
+    }
+
+    #[test]
+    fn endpoints_in_every_written_form() {
+        assert_eq!("8888".parse(), Ok(ep(None, 8888)));
+        assert_eq!(":8888".parse(), Ok(ep(None, 8888)));
+        assert_eq!("localhost:80".parse(), Ok(ep(Some("localhost"), 80)));
+        assert_eq!("127.0.0.1:0".parse(), Ok(ep(Some("127.0.0.1"), 0)));
+        assert_eq!("[::1]:8888".parse(), Ok(ep(Some("::1"), 8888)));
+        assert_eq!("[::]:1".parse(), Ok(ep(Some("::"), 1)));
+    }
+
+    #[test]
+    fn endpoint_errors_name_the_problem() {
+        assert_eq!("".parse::<Endpoint>(), Err(AddrError::Empty));
+        assert_eq!(
+            "host".parse::<Endpoint>(),
+            Err(AddrError::MissingPort("host".into()))
+        );
+        assert_eq!(
+            "h:99999".parse::<Endpoint>(),
+            Err(AddrError::BadPort("99999".into()))
+        );
+        assert_eq!(
+            "::1".parse::<Endpoint>(),
+            Err(AddrError::MissingPort("::1".into()))
+        );
+        assert!(matches!(
+            "[::1:80".parse::<Endpoint>(),
+            Err(AddrError::UnclosedBracket(_))
+        ));
+        assert!(matches!(
+            "[::1]".parse::<Endpoint>(),
+            Err(AddrError::MissingPort(_))
+        ));
+    }
+
+    #[test]
+    fn endpoint_display_round_trips() {
+        for s in ["h:1", "[::1]:2", ":3"] {
+            assert_eq!(s.parse::<Endpoint>().unwrap().to_string(), s);
+        }
+    }
+
+    #[test]
+    fn literal_uses_default_host() {
+        let e: Endpoint = "9".parse().unwrap();
+        assert_eq!(e.literal(LOCAL_HOST), Some("127.0.0.1:9".parse().unwrap()));
+        assert_eq!(
+            "name:9".parse::<Endpoint>().unwrap().literal(LOCAL_HOST),
+            None
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("64KiB"), Ok(64 * 1024));
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("1k"), Ok(1024));
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+}

@@ -1,0 +1,478 @@
+//! `Event`, everything a command reports, and the printer that renders it for people
+//! (one line each, colour only on a terminal) or as NDJSON (`--json`).
+
+use std::io::{self, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use base64::Engine as _;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::sock::SocketInfo;
+
+/// The transport a server listens on, as shown in `listening on tcp://…`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Http,
+}
+
+impl Proto {
+    fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Http => "http",
+        }
+    }
+}
+
+/// Message bytes as shown to a reader: `text` when they are UTF-8, else `base64`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payload {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+}
+
+impl Payload {
+    pub fn new(bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Payload {
+                text: Some(s.to_owned()),
+                base64: None,
+            },
+            Err(_) => Payload {
+                text: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            },
+        }
+    }
+
+    /// The bytes escaped for a terminal: control characters and invalid UTF-8 never
+    /// reach it raw.
+    fn escaped(&self) -> String {
+        match (&self.text, &self.base64) {
+            (Some(t), _) => escape(t.as_bytes()),
+            (None, Some(b)) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .unwrap_or_default();
+                escape(&raw)
+            }
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The peer closed its side: `recv` returned 0 bytes.
+    Closed,
+    /// The peer reset the connection (RST).
+    Reset,
+    /// Nothing arrived within `--idle-timeout`.
+    Timeout,
+    /// The peer broke the framing (an oversized or truncated frame).
+    Protocol,
+    /// The server is shutting down.
+    Shutdown,
+    /// Any other I/O failure.
+    Error,
+}
+
+impl Reason {
+    fn describe(self) -> &'static str {
+        match self {
+            Reason::Closed => "closed by peer (recv returned 0 bytes)",
+            Reason::Reset => "connection reset by peer",
+            Reason::Timeout => "idle timeout",
+            Reason::Protocol => "protocol error",
+            Reason::Shutdown => "server shutting down",
+            Reason::Error => "error",
+        }
+    }
+}
+
+/// Everything a command reports. Serialized with the variant name as the first field,
+/// `event`; the fields are the NDJSON contract of DESIGN.md.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A server is bound; always the first line it prints.
+    Listening { proto: Proto, addr: SocketAddr },
+    /// `-v`: a socket's attributes and options.
+    Socket(SocketInfo),
+    /// A client connected to a server (`clients` counts it).
+    Connect { peer: SocketAddr, clients: usize },
+    /// A client refused because the server already holds `--max-clients`.
+    Rejected { peer: SocketAddr, reason: String },
+    /// A client is connected to `peer`.
+    Connected { peer: SocketAddr, local: SocketAddr },
+    /// One framed message arrived.
+    Message {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+    },
+    /// A line longer than the limit arrived; it was dropped and the stream goes on.
+    Oversized { peer: SocketAddr, max: usize },
+    /// A server answered a message.
+    Reply {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+    },
+    /// A connection ended.
+    Disconnect {
+        peer: SocketAddr,
+        reason: Reason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// The server stopped accepting; `clients` were still connected and are told.
+    Shutdown { clients: usize },
+    /// Something went wrong that does not stop the command.
+    Warning { message: String },
+}
+
+impl Event {
+    pub fn message(peer: SocketAddr, bytes: &[u8]) -> Self {
+        Event::Message {
+            peer,
+            bytes: bytes.len(),
+            payload: Payload::new(bytes),
+        }
+    }
+
+    pub fn reply(peer: SocketAddr, bytes: &[u8]) -> Self {
+        Event::Reply {
+            peer,
+            bytes: bytes.len(),
+            payload: Payload::new(bytes),
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Event::Warning {
+            message: message.into(),
+        }
+    }
+
+    /// One line for people, without colour.
+    pub fn human(&self) -> String {
+        match self {
+            Event::Listening { proto, addr } => format!("listening on {}://{addr}", proto.as_str()),
+            Event::Socket(info) => info.to_string(),
+            Event::Connect { peer, clients } => {
+                format!(
+                    "[{peer}] connected ({clients} {})",
+                    plural(*clients, "client")
+                )
+            }
+            Event::Rejected { peer, reason } => format!("[{peer}] rejected: {reason}"),
+            Event::Connected { peer, local } => format!("connected to {peer} from {local}"),
+            Event::Message {
+                peer,
+                bytes,
+                payload,
+            } => {
+                format!(
+                    "[{peer}] {bytes} {}: {}",
+                    plural(*bytes, "byte"),
+                    payload.escaped()
+                )
+            }
+            Event::Oversized { peer, max } => {
+                format!("[{peer}] message over the {max}-byte limit dropped")
+            }
+            Event::Reply {
+                peer,
+                bytes,
+                payload,
+            } => {
+                format!(
+                    "[{peer}] replied {bytes} {}: {}",
+                    plural(*bytes, "byte"),
+                    payload.escaped()
+                )
+            }
+            Event::Disconnect {
+                peer,
+                reason,
+                detail,
+            } => match detail {
+                Some(d) => format!(
+                    "[{peer}] disconnected: {}: {}",
+                    reason.describe(),
+                    escape(d.as_bytes())
+                ),
+                None => format!("[{peer}] disconnected: {}", reason.describe()),
+            },
+            Event::Shutdown { clients } => {
+                format!(
+                    "shutting down: telling {clients} {}",
+                    plural(*clients, "client")
+                )
+            }
+            Event::Warning { message } => format!("warning: {}", escape(message.as_bytes())),
+        }
+    }
+
+    fn colour(&self) -> &'static str {
+        match self {
+            Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
+            Event::Reply { .. } | Event::Socket(_) => DIM,
+            Event::Message { .. } => "",
+            _ => YELLOW,
+        }
+    }
+}
+
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// Escapes bytes for a terminal: printable UTF-8 stays, control characters become
+/// `\n`, `\t`, `\u{1b}`…, and bytes that are not UTF-8 become `\xNN`.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                out.extend(c.escape_debug());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Renders events to stdout from a thread of its own.
+///
+/// Callers format the line (in parallel, on their own task) and hand it over; the
+/// writer thread writes whatever is queued and flushes only when the queue is empty, so
+/// a busy server makes one `write` per batch while an idle one shows each line at once.
+/// When stdout is closed (`| head`), the printer cancels `closed` so the command ends
+/// quietly and successfully.
+#[derive(Clone)]
+pub struct Printer {
+    tx: SyncSender<String>,
+    json: bool,
+    colour: bool,
+    gone: Arc<AtomicBool>,
+}
+
+/// Joins the printer's thread so that every queued line is written before exit.
+pub struct PrinterGuard(JoinHandle<()>);
+
+impl PrinterGuard {
+    /// Waits until every `Printer` clone is dropped and the queue is written.
+    pub fn finish(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// How many formatted lines may wait for the writer before emitters block.
+const QUEUE_LINES: usize = 8192;
+
+impl Printer {
+    pub fn stdout(json: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
+        let stdout = io::stdout();
+        let colour = !json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
+        let gone = Arc::new(AtomicBool::new(false));
+        let flag = gone.clone();
+        let handle = std::thread::Builder::new()
+            .name("sockit-printer".into())
+            .spawn(move || write_lines(rx, stdout.lock(), &flag, &closed))
+            .expect("spawning the printer thread");
+        (
+            Printer {
+                tx,
+                json,
+                colour,
+                gone,
+            },
+            PrinterGuard(handle),
+        )
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    pub fn emit(&self, event: &Event) {
+        if self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let line = if self.json {
+            serde_json::to_string(event).expect("events always serialize")
+        } else if self.colour && !event.colour().is_empty() {
+            format!("{}{}{RESET}", event.colour(), event.human())
+        } else {
+            event.human()
+        };
+        let _ = self.tx.send(line);
+    }
+
+    /// Writes a line that is not an event (a table, help text) in order with the events.
+    pub fn raw_line(&self, line: String) {
+        if !self.gone.load(Ordering::Relaxed) {
+            let _ = self.tx.send(line);
+        }
+    }
+}
+
+fn write_lines(
+    rx: Receiver<String>,
+    mut out: impl Write,
+    gone: &AtomicBool,
+    closed: &CancellationToken,
+) {
+    let fail = |e: io::Error| {
+        gone.store(true, Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("sockit: writing to stdout: {e}");
+        }
+        closed.cancel();
+    };
+    while let Ok(first) = rx.recv() {
+        if gone.load(Ordering::Relaxed) {
+            continue;
+        }
+        let mut result = writeln!(out, "{first}");
+        loop {
+            match rx.try_recv() {
+                Ok(line) if result.is_ok() => result = writeln!(out, "{line}"),
+                Ok(_) => {}
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        if let Err(e) = result.and_then(|_| out.flush()) {
+            fail(e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn listening_matches_the_contract() {
+        let ev = Event::Listening {
+            proto: Proto::Tcp,
+            addr: "127.0.0.1:43211".parse().unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_string(&ev).unwrap(),
+            r#"{"event":"listening","proto":"tcp","addr":"127.0.0.1:43211"}"#
+        );
+        assert_eq!(ev.human(), "listening on tcp://127.0.0.1:43211");
+    }
+
+    #[test]
+    fn message_is_text_or_base64() {
+        let text = serde_json::to_string(&Event::message(peer(), b"hi\n")).unwrap();
+        assert_eq!(
+            text,
+            r#"{"event":"message","peer":"127.0.0.1:5000","bytes":3,"text":"hi\n"}"#
+        );
+        let bin = serde_json::to_string(&Event::message(peer(), &[0xff, 0])).unwrap();
+        assert_eq!(
+            bin,
+            r#"{"event":"message","peer":"127.0.0.1:5000","bytes":2,"base64":"/wA="}"#
+        );
+    }
+
+    #[test]
+    fn people_never_see_raw_control_characters() {
+        assert_eq!(escape(b"a\x1b[31mb\n\xff"), "a\\u{1b}[31mb\\n\\xff");
+        assert_eq!(escape("粘包".as_bytes()), "粘包");
+        let ev = Event::message(peer(), b"\x07bell");
+        assert_eq!(ev.human(), "[127.0.0.1:5000] 5 bytes: \\u{7}bell");
+    }
+
+    #[test]
+    fn disconnect_names_its_reason() {
+        let ev = Event::Disconnect {
+            peer: peer(),
+            reason: Reason::Closed,
+            detail: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&ev).unwrap(),
+            r#"{"event":"disconnect","peer":"127.0.0.1:5000","reason":"closed"}"#
+        );
+        assert!(ev.human().contains("recv returned 0 bytes"));
+    }
+
+    #[test]
+    fn printer_writes_every_line_in_order() {
+        let (tx, rx) = mpsc::sync_channel(4);
+        let gone = AtomicBool::new(false);
+        let closed = CancellationToken::new();
+        let writer = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            write_lines(rx, &mut buf, &gone, &closed);
+            buf
+        });
+        for i in 0..100 {
+            tx.send(i.to_string()).unwrap();
+        }
+        drop(tx);
+        let out = String::from_utf8(writer.join().unwrap()).unwrap();
+        let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn a_closed_stdout_cancels_quietly() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tx, rx) = mpsc::sync_channel(4);
+        let gone = AtomicBool::new(false);
+        let closed = CancellationToken::new();
+        tx.send("x".into()).unwrap();
+        drop(tx);
+        write_lines(rx, Closed, &gone, &closed);
+        assert!(closed.is_cancelled());
+        assert!(gone.load(Ordering::Relaxed));
+    }
+}

@@ -1,0 +1,13 @@
+//! sockit: the lessons of a socket-programming course as one fast, safe tool.
+//!
+//! The binary (`src/main.rs`) only parses the command line and maps errors to exit
+//! codes; everything else lives here.
+
+pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
+pub mod cli; // the command line (clap types), one struct per command
+pub mod event; // Event and its two printers (people, NDJSON)
+pub mod framing; // raw / line / len codecs against sticky packets
+pub mod run; // dispatch of a parsed command line; runtime, printer and signals
+pub mod shutdown; // Ctrl-C and graceful drain
+pub mod sock; // socket2 builders and SocketInfo
+pub mod tcp; // `tcp serve` and `tcp connect`

@@ -1,0 +1,20 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use sockit::cli::Cli;
+use sockit::run::UsageError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match sockit::run::main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockit: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

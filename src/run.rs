@@ -1,0 +1,61 @@
+//! Runs a parsed command line: builds the runtime and the printer, installs the
+//! Ctrl-C handler and hands the command its `Ctx`.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command, TcpCommand};
+use crate::event::Printer;
+
+/// A mistake in the command line found after parsing; `main` exits with code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What every command is given.
+#[derive(Clone)]
+pub struct Ctx {
+    pub out: Printer,
+    pub verbose: bool,
+    /// Cancelled by Ctrl-C, SIGTERM, or a closed stdout.
+    pub shutdown: CancellationToken,
+}
+
+/// Runs `cli` to completion; every queued event is written before this returns.
+pub fn main(cli: Cli) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let (out, printer) = Printer::stdout(cli.json, shutdown.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let ctx = Ctx {
+        out,
+        verbose: cli.verbose,
+        shutdown: shutdown.clone(),
+    };
+    let result = runtime.block_on(async move {
+        crate::shutdown::cancel_on_signal(shutdown);
+        dispatch(cli.command, ctx).await
+    });
+    // Tasks still holding a printer (or blocked reading stdin) are dropped here, so the
+    // printer's queue can end.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    printer.finish();
+    result
+}
+
+async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
+    match command {
+        Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args, ctx).await,
+        Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
+    }
+}

@@ -1,0 +1,287 @@
+//! Socket construction through `socket2` (listeners, clients, options) and
+//! `SocketInfo`, a socket's attributes as the notes' section 七 shows them.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A failed socket operation: what was being done, and the OS's reason.
+///
+/// Shown as `connect to 127.0.0.1:9: connection refused`; callers branch on `kind()`.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {}", describe(.io))]
+pub struct NetError {
+    pub what: String,
+    pub io: io::Error,
+}
+
+impl NetError {
+    pub fn new(what: impl Into<String>, io: io::Error) -> Self {
+        NetError {
+            what: what.into(),
+            io,
+        }
+    }
+
+    pub fn kind(&self) -> io::ErrorKind {
+        self.io.kind()
+    }
+}
+
+/// The OS's reason in the words people expect: `address already in use`, without
+/// Rust's `(os error 98)` suffix.
+pub fn describe(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(i) if e.raw_os_error().is_some() => &text[..i],
+        _ => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// How many connections may wait for `accept` (the kernel caps it at somaxconn).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A TCP listener bound to `addr`.
+pub fn tcp_listener(addr: SocketAddr) -> Result<TcpListener, NetError> {
+    let fail = |e| NetError::new(format!("bind {addr}"), e);
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    // A server restarted right after it stops must bind again at once, although its old
+    // connections still sit in TIME_WAIT on this port.
+    socket.set_reuse_address(true).map_err(fail)?;
+    dual_stack_if_asked(&socket, addr).map_err(fail)?;
+    socket.set_nonblocking(true).map_err(fail)?;
+    socket.bind(&addr.into()).map_err(fail)?;
+    socket.listen(LISTEN_BACKLOG).map_err(fail)?;
+    TcpListener::from_std(socket.into()).map_err(fail)
+}
+
+/// `[::]` asks for every address, IPv4 ones included; Linux may default to v6-only.
+fn dual_stack_if_asked(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
+    match addr {
+        SocketAddr::V6(v6) if v6.ip().is_unspecified() => socket.set_only_v6(false),
+        _ => Ok(()),
+    }
+}
+
+/// Connects to the first of `addrs` that answers, within `timeout` each, and turns
+/// Nagle's algorithm off: a message exchange must not wait for the peer's delayed ACK.
+pub async fn tcp_connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, NetError> {
+    let mut last = None;
+    for &addr in addrs {
+        let fail = |e| NetError::new(format!("connect to {addr}"), e);
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                stream.set_nodelay(true).map_err(fail)?;
+                return Ok(stream);
+            }
+            Ok(Err(e)) => last = Some(fail(e)),
+            Err(_) => last = Some(fail(io::ErrorKind::TimedOut.into())),
+        }
+    }
+    Err(last.unwrap_or_else(|| NetError::new("connect", io::ErrorKind::NotFound.into())))
+}
+
+/// One option's current value, as `getsockopt` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptValue {
+    Flag(bool),
+    Int(u64),
+}
+
+impl Serialize for OptValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OptValue::Flag(b) => s.serialize_bool(*b),
+            OptValue::Int(n) => s.serialize_u64(*n),
+        }
+    }
+}
+
+impl fmt::Display for OptValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptValue::Flag(b) => write!(f, "{}", u8::from(*b)),
+            OptValue::Int(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Options in the order they were read, serialized as one JSON object keyed by the
+/// usual C names (`SO_REUSEADDR`, `TCP_NODELAY`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options(pub Vec<(&'static str, OptValue)>);
+
+impl Serialize for Options {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+/// What Python's `s.family`, `s.type`, `getsockname()`, `getpeername()`, `fileno()` and
+/// `getsockopt()` tell about a socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct SocketInfo {
+    pub family: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub fd: i32,
+    pub local: Option<SocketAddr>,
+    pub peer: Option<SocketAddr>,
+    pub options: Options,
+}
+
+impl SocketInfo {
+    /// Reads the attributes of any socket; options the OS refuses to report are left out.
+    pub fn of(socket: &impl AsFd) -> SocketInfo {
+        let s = SockRef::from(socket);
+        let local = s.local_addr().ok().and_then(|a| a.as_socket());
+        let peer = s.peer_addr().ok().and_then(|a| a.as_socket());
+        let stream = s.r#type().map(|t| t == Type::STREAM).unwrap_or(false);
+        let v6 = matches!(local, Some(SocketAddr::V6(_)));
+        let mut opts = Vec::new();
+        let mut flag = |name, v: io::Result<bool>| {
+            if let Ok(v) = v {
+                opts.push((name, OptValue::Flag(v)));
+            }
+        };
+        flag("SO_REUSEADDR", s.reuse_address());
+        flag("SO_REUSEPORT", s.reuse_port());
+        flag("SO_BROADCAST", s.broadcast());
+        flag("SO_KEEPALIVE", s.keepalive());
+        if stream {
+            flag("TCP_NODELAY", s.nodelay());
+        }
+        let mut int = |name, v: io::Result<u64>| {
+            if let Ok(v) = v {
+                opts.push((name, OptValue::Int(v)));
+            }
+        };
+        int("SO_RCVBUF", s.recv_buffer_size().map(|n| n as u64));
+        int("SO_SNDBUF", s.send_buffer_size().map(|n| n as u64));
+        if v6 {
+            int("IPV6_UNICAST_HOPS", s.unicast_hops_v6().map(u64::from));
+        } else {
+            int("IP_TTL", s.ttl().map(u64::from));
+        }
+        if stream && peer.is_some() {
+            if let Some((rtt_us, cwnd)) = tcp_rtt_cwnd(socket) {
+                int("TCP_INFO.rtt_us", Ok(rtt_us.into()));
+                int("TCP_INFO.snd_cwnd", Ok(cwnd.into()));
+            }
+        }
+        SocketInfo {
+            family: if v6 { "AF_INET6" } else { "AF_INET" },
+            kind: if stream { "SOCK_STREAM" } else { "SOCK_DGRAM" },
+            fd: socket.as_fd().as_raw_fd(),
+            local,
+            peer,
+            options: Options(opts),
+        }
+    }
+
+    /// The value of one option, by its C name.
+    pub fn option(&self, name: &str) -> Option<&OptValue> {
+        self.options
+            .0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl fmt::Display for SocketInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let addr = |a: Option<SocketAddr>| a.map_or_else(|| "-".to_owned(), |a| a.to_string());
+        write!(
+            f,
+            "socket fd {}: {} {} local {} peer {}",
+            self.fd,
+            self.family,
+            self.kind,
+            addr(self.local),
+            addr(self.peer)
+        )?;
+        for (name, value) in &self.options.0 {
+            write!(f, " {name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel's smoothed RTT (µs) and congestion window (segments) of a TCP socket.
+fn tcp_rtt_cwnd(socket: &impl AsFd) -> Option<(u32, u32)> {
+    // socket2 does not expose TCP_INFO, so it is read with getsockopt directly.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable tcp_info and `len` its size; the kernel writes at most
+    // `len` bytes and reports how many it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some((info.tcpi_rtt, info.tcpi_snd_cwnd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_drops_the_os_error_suffix() {
+        let e = io::Error::from_raw_os_error(libc::EADDRINUSE);
+        assert_eq!(describe(&e), "address already in use");
+        let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(describe(&e), "connection refused");
+    }
+
+    #[tokio::test]
+    async fn listener_reports_reuseaddr_and_a_second_bind_fails_clearly() {
+        let l = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let info = SocketInfo::of(&l);
+        assert_eq!(info.option("SO_REUSEADDR"), Some(&OptValue::Flag(true)));
+        assert_eq!(info.kind, "SOCK_STREAM");
+        assert_eq!(info.family, "AF_INET");
+        let err = tcp_listener(l.local_addr().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(
+            err.to_string().ends_with(": address already in use"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connected_socket_shows_peer_nodelay_and_rtt() {
+        let l = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = l.local_addr().unwrap();
+        let c = tcp_connect(&[addr], Duration::from_secs(5)).await.unwrap();
+        let info = SocketInfo::of(&c);
+        assert_eq!(info.peer, Some(addr));
+        assert_eq!(info.option("TCP_NODELAY"), Some(&OptValue::Flag(true)));
+        assert!(info.option("TCP_INFO.rtt_us").is_some());
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["options"]["TCP_NODELAY"], true);
+        assert_eq!(json["type"], "SOCK_STREAM");
+    }
+}

@@ -1,0 +1,171 @@
+//! `tcp connect`: sends stdin (or `--send`) as framed messages while printing replies
+//! as they arrive.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::addr::LOCAL_HOST;
+use crate::cli::TcpConnect;
+use crate::event::{Event, Printer, Reason};
+use crate::framing::{Frame, FrameCodec, FrameError, Framing};
+use crate::run::Ctx;
+use crate::sock::{self, describe, NetError, SocketInfo};
+
+/// Bytes read from stdin at a time in `raw` framing.
+const RAW_CHUNK: usize = 64 * 1024;
+
+/// `sockit tcp connect`.
+pub async fn connect(args: TcpConnect, ctx: Ctx) -> anyhow::Result<()> {
+    let addrs = args
+        .target
+        .resolve(LOCAL_HOST)
+        .await
+        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.target, describe(&e)))?;
+    let stream = sock::tcp_connect(&addrs, args.timeout).await?;
+    let peer = stream.peer_addr().context("getpeername")?;
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
+    }
+    ctx.out.emit(&Event::Connected {
+        peer,
+        local: stream.local_addr().context("getsockname")?,
+    });
+
+    let codec = args.framing.codec();
+    let (rd, wr) = stream.into_split();
+    let mut receiving = std::pin::pin!(receive(
+        FramedRead::new(rd, codec.clone()),
+        peer,
+        ctx.out.clone()
+    ));
+    let sending = send(FramedWrite::new(wr, codec), &args, peer);
+
+    tokio::select! {
+        _ = ctx.shutdown.cancelled() => return Ok(()),
+        received = &mut receiving => return received,
+        sent = sending => sent?,
+    }
+    // Everything is sent and our side is closed; replies may still be on their way.
+    tokio::select! {
+        _ = ctx.shutdown.cancelled() => Ok(()),
+        _ = sleep_or_forever(args.wait) => Ok(()),
+        received = receiving => received,
+    }
+}
+
+async fn sleep_or_forever(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Prints every message from the server until it closes the connection.
+async fn receive(
+    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    peer: SocketAddr,
+    out: Printer,
+) -> anyhow::Result<()> {
+    loop {
+        match reader.next().await {
+            Some(Ok(Frame::Message(msg))) => out.emit(&Event::message(peer, &msg)),
+            Some(Ok(Frame::TooLong { max })) => out.emit(&Event::Oversized { peer, max }),
+            None => {
+                out.emit(&Event::Disconnect {
+                    peer,
+                    reason: Reason::Closed,
+                    detail: None,
+                });
+                return Ok(());
+            }
+            Some(Err(FrameError::Io(e))) => {
+                return Err(NetError::new(format!("receive from {peer}"), e).into())
+            }
+            Some(Err(e)) => return Err(anyhow::anyhow!("receive from {peer}: {e}")),
+        }
+    }
+}
+
+/// Sends every message, then shuts our write side (half-close) so the server sees EOF.
+async fn send(
+    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    args: &TcpConnect,
+    peer: SocketAddr,
+) -> anyhow::Result<()> {
+    let fail = |e: FrameError| match e {
+        FrameError::Io(io) => anyhow::Error::from(NetError::new(format!("send to {peer}"), io)),
+        other => anyhow::anyhow!("send to {peer}: {other}"),
+    };
+    if !args.send.is_empty() {
+        for (i, msg) in args.send.iter().enumerate() {
+            pace(i, args.interval).await;
+            writer.send(msg.as_bytes()).await.map_err(fail)?;
+        }
+    } else if args.framing.framing == Framing::Raw && args.interval.is_none() {
+        copy_raw(tokio::io::stdin(), &mut writer)
+            .await
+            .map_err(|e| fail(e.into()))?;
+    } else {
+        let mut lines = BufReader::new(tokio::io::stdin());
+        let mut line = Vec::new();
+        for i in 0.. {
+            line.clear();
+            if lines
+                .read_until(b'\n', &mut line)
+                .await
+                .context("read stdin")?
+                == 0
+            {
+                break;
+            }
+            pace(i, args.interval).await;
+            if args.framing.framing != Framing::Raw {
+                strip_newline(&mut line);
+            }
+            writer.send(&line[..]).await.map_err(fail)?;
+        }
+    }
+    // `send` flushes every message, so nothing is buffered in `writer` now.
+    writer
+        .get_mut()
+        .shutdown()
+        .await
+        .map_err(|e| NetError::new(format!("shut down sending to {peer}"), e))?;
+    Ok(())
+}
+
+/// Streams stdin's bytes unchanged, as `nc` does: binary safe, no framing added.
+async fn copy_raw(
+    mut input: impl AsyncRead + Unpin,
+    writer: &mut FramedWrite<OwnedWriteHalf, FrameCodec>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; RAW_CHUNK];
+    loop {
+        let n = input.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        writer.get_mut().write_all(&buf[..n]).await?;
+    }
+}
+
+async fn pace(index: usize, interval: Option<Duration>) {
+    if let (true, Some(d)) = (index > 0, interval) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+fn strip_newline(line: &mut Vec<u8>) {
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `tcp serve`: a `Listener` accept loop and one `Handler` task per client.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, Semaphore};
+use tokio::time::{sleep, sleep_until, Instant};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::addr::ANY_HOST;
+use crate::cli::{ReplyArgs, TcpServe};
+use crate::event::{Event, Printer, Proto, Reason};
+use crate::framing::{Frame, FrameCodec, FrameError};
+use crate::run::Ctx;
+use crate::shutdown::drain;
+use crate::sock::{self, describe, SocketInfo};
+
+/// How a server answers each message.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// "received N bytes", like the notes' server.
+    Ack,
+    Text(Bytes),
+    Echo,
+    /// Relay to every other client.
+    Broker,
+    Silent,
+}
+
+impl From<&ReplyArgs> for Reply {
+    fn from(a: &ReplyArgs) -> Self {
+        match a {
+            ReplyArgs { echo: true, .. } => Reply::Echo,
+            ReplyArgs { broker: true, .. } => Reply::Broker,
+            ReplyArgs { silent: true, .. } => Reply::Silent,
+            ReplyArgs { reply: Some(t), .. } => Reply::Text(Bytes::from(t.clone().into_bytes())),
+            _ => Reply::Ack,
+        }
+    }
+}
+
+/// Messages a slow broker client may fall behind by before it misses some.
+const BROKER_BACKLOG: usize = 1024;
+
+/// How long Ctrl-C waits for clients to close after being told.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// A message relayed by the broker, tagged with its sender so it is not echoed back.
+#[derive(Clone)]
+struct Relay {
+    from: u64,
+    bytes: Bytes,
+}
+
+/// Everything a server needs besides its socket.
+#[derive(Clone)]
+pub struct Server {
+    pub codec: FrameCodec,
+    pub reply: Reply,
+    pub max_clients: usize,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// `sockit tcp serve`: binds, announces, serves until Ctrl-C.
+pub async fn serve(args: TcpServe, ctx: Ctx) -> anyhow::Result<()> {
+    let addrs = args
+        .bind
+        .resolve(ANY_HOST)
+        .await
+        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
+    let listener = sock::tcp_listener(addrs[0])?;
+    ctx.out.emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: listener.local_addr()?,
+    });
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&listener)));
+    }
+    let server = Server {
+        codec: args.framing.codec(),
+        reply: Reply::from(&args.reply),
+        max_clients: args.max_clients,
+        idle_timeout: args.idle_timeout,
+    };
+    server.run(listener, ctx).await;
+    Ok(())
+}
+
+impl Server {
+    /// Serves clients of an already bound `listener` until `ctx.shutdown`, then tells
+    /// every client (by closing its write side) and waits for them to finish.
+    pub async fn run(self, listener: TcpListener, ctx: Ctx) {
+        let broker =
+            matches!(self.reply, Reply::Broker).then(|| broadcast::channel(BROKER_BACKLOG).0);
+        let listener = Listener {
+            listener,
+            server: Arc::new(self),
+            limit: Arc::new(Semaphore::new(0)),
+            broker,
+            clients: Arc::new(AtomicUsize::new(0)),
+            next_id: AtomicU64::new(0),
+            tracker: TaskTracker::new(),
+            ctx,
+        };
+        listener.limit.add_permits(listener.server.max_clients);
+        listener.run().await;
+    }
+}
+
+struct Listener {
+    listener: TcpListener,
+    server: Arc<Server>,
+    /// One permit per client slot: taken on accept, returned when the handler ends.
+    limit: Arc<Semaphore>,
+    broker: Option<broadcast::Sender<Relay>>,
+    clients: Arc<AtomicUsize>,
+    next_id: AtomicU64,
+    tracker: TaskTracker,
+    ctx: Ctx,
+}
+
+impl Listener {
+    async fn run(self) {
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.accept() => accepted,
+            };
+            self.admit(stream, peer);
+        }
+        drop(self.listener);
+        self.ctx.out.emit(&Event::Shutdown {
+            clients: self.clients.load(Ordering::Relaxed),
+        });
+        if !drain(&self.tracker, DRAIN).await {
+            self.ctx.out.emit(&Event::warning(
+                "clients still connected after the drain; closing them",
+            ));
+        }
+    }
+
+    /// The next connection. A failed accept (out of file descriptors, say) is reported
+    /// and retried after a pause that doubles up to a second, instead of spinning.
+    async fn accept(&self) -> (TcpStream, SocketAddr) {
+        let mut pause = Duration::from_millis(10);
+        loop {
+            match self.listener.accept().await {
+                Ok(accepted) => return accepted,
+                Err(e) => {
+                    self.ctx
+                        .out
+                        .emit(&Event::warning(format!("accept: {}", describe(&e))));
+                    sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let out = &self.ctx.out;
+        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            let reason = format!(
+                "server full ({} clients, --max-clients)",
+                self.server.max_clients
+            );
+            out.emit(&Event::Rejected { peer, reason });
+            return;
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            out.emit(&Event::warning(format!(
+                "[{peer}] TCP_NODELAY: {}",
+                describe(&e)
+            )));
+        }
+        if self.ctx.verbose {
+            out.emit(&Event::Socket(SocketInfo::of(&stream)));
+        }
+        let clients = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        out.emit(&Event::Connect { peer, clients });
+
+        let (rd, wr) = stream.into_split();
+        let handler = Handler {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            peer,
+            reader: FramedRead::new(rd, self.server.codec.clone()),
+            writer: FramedWrite::new(wr, self.server.codec.clone()),
+            server: self.server.clone(),
+            relay_rx: self.broker.as_ref().map(|b| b.subscribe()),
+            relay_tx: self.broker.clone(),
+            out: out.clone(),
+            shutdown: self.ctx.shutdown.clone(),
+        };
+        let count = self.clients.clone();
+        self.tracker.spawn(async move {
+            handler.run().await;
+            count.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+/// One client's connection.
+struct Handler {
+    id: u64,
+    peer: SocketAddr,
+    reader: FramedRead<OwnedReadHalf, FrameCodec>,
+    writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    server: Arc<Server>,
+    relay_rx: Option<broadcast::Receiver<Relay>>,
+    relay_tx: Option<broadcast::Sender<Relay>>,
+    out: Printer,
+    shutdown: CancellationToken,
+}
+
+/// How a connection ended, as reported in its `disconnect` event.
+type Ending = (Reason, Option<String>);
+
+impl Handler {
+    async fn run(mut self) {
+        let (reason, detail) = self.exchange().await;
+        if reason == Reason::Shutdown {
+            self.close_gracefully().await;
+        }
+        self.out.emit(&Event::Disconnect {
+            peer: self.peer,
+            reason,
+            detail,
+        });
+    }
+
+    async fn exchange(&mut self) -> Ending {
+        let idle = self.server.idle_timeout;
+        let mut deadline = idle.map(|d| Instant::now() + d);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return (Reason::Shutdown, None),
+                _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                    return (Reason::Timeout, None);
+                }
+                relay = recv_relay(&mut self.relay_rx) => {
+                    if let Some(ending) = self.relay(relay).await {
+                        return ending;
+                    }
+                }
+                frame = self.reader.next() => {
+                    deadline = idle.map(|d| Instant::now() + d);
+                    if let Some(ending) = self.on_frame(frame).await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Frame, FrameError>>) -> Option<Ending> {
+        let msg = match frame {
+            None => return Some((Reason::Closed, None)),
+            Some(Ok(Frame::Message(msg))) => msg,
+            Some(Ok(Frame::TooLong { max })) => {
+                self.out.emit(&Event::Oversized {
+                    peer: self.peer,
+                    max,
+                });
+                return None;
+            }
+            Some(Err(FrameError::Io(e))) => {
+                return Some((super::reason_of(&e), Some(describe(&e))))
+            }
+            Some(Err(e)) => return Some((Reason::Protocol, Some(e.to_string()))),
+        };
+        self.out.emit(&Event::message(self.peer, &msg));
+        let answer = match &self.server.reply {
+            Reply::Ack => Bytes::from(format!(
+                "received {} {}",
+                msg.len(),
+                if msg.len() == 1 { "byte" } else { "bytes" }
+            )),
+            Reply::Text(t) => t.clone(),
+            Reply::Echo => msg,
+            Reply::Broker => {
+                if let Some(tx) = &self.relay_tx {
+                    // Err only means nobody else is connected.
+                    let _ = tx.send(Relay {
+                        from: self.id,
+                        bytes: msg,
+                    });
+                }
+                return None;
+            }
+            Reply::Silent => return None,
+        };
+        self.send(answer).await
+    }
+
+    async fn relay(&mut self, relay: Result<Relay, broadcast::error::RecvError>) -> Option<Ending> {
+        match relay {
+            Ok(r) if r.from == self.id => None,
+            Ok(r) => self.send(r.bytes).await,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                self.out.emit(&Event::warning(format!(
+                    "[{}] too slow: missed {n} relayed messages",
+                    self.peer
+                )));
+                None
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    async fn send(&mut self, msg: Bytes) -> Option<Ending> {
+        match self.writer.send(msg.clone()).await {
+            Ok(()) => {
+                self.out.emit(&Event::reply(self.peer, &msg));
+                None
+            }
+            Err(FrameError::Io(e)) => Some((super::reason_of(&e), Some(describe(&e)))),
+            Err(e) => {
+                self.out.emit(&Event::warning(format!(
+                    "[{}] reply not sent: {e}",
+                    self.peer
+                )));
+                None
+            }
+        }
+    }
+
+    /// Tells the client the server is going (FIN), then reads until it closes, so that
+    /// unread bytes do not turn the close into a reset.
+    async fn close_gracefully(&mut self) {
+        let _ = self.writer.get_mut().shutdown().await;
+        let _ = tokio::time::timeout(DRAIN, async {
+            while let Some(Ok(_)) = self.reader.next().await {}
+        })
+        .await;
+    }
+}
+
+async fn recv_relay(
+    rx: &mut Option<broadcast::Receiver<Relay>>,
+) -> Result<Relay, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
+}

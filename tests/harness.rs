@@ -1,0 +1,268 @@
+//! Runs the real `sockit` binary: servers bound to `127.0.0.1:0` whose address is read
+//! from their `listening` event, and one-shot commands with a time bound.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The longest any single step may take before a test fails instead of hanging.
+pub const STEP: Duration = Duration::from_secs(20);
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sockit"))
+}
+
+/// `sockit --json ARGS`, ready to spawn.
+pub fn sockit(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.arg("--json").args(args).env("NO_COLOR", "1");
+    cmd
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    events: Receiver<Value>,
+    stderr: Receiver<String>,
+}
+
+impl Server {
+    /// Starts `sockit --json ARGS --bind 127.0.0.1:0` and waits for its `listening` line.
+    pub fn start(args: &[&str]) -> Server {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--bind", "127.0.0.1:0"]);
+        Server::start_exact(&all)
+    }
+
+    /// Starts `sockit --json ARGS` as given (the caller chooses the bind address).
+    pub fn start_exact(args: &[&str]) -> Server {
+        let mut child = sockit(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sockit");
+        let events = lines_of(child.stdout.take().unwrap(), true);
+        let stderr = lines_of_text(child.stderr.take().unwrap());
+        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), events, stderr };
+        let first = server.next_event();
+        assert_eq!(first["event"], "listening", "first line must be the listening event: {first}");
+        server.addr = first["addr"].as_str().unwrap().parse().unwrap();
+        server
+    }
+
+    pub fn port(&self) -> String {
+        self.addr.port().to_string()
+    }
+
+    /// The next event; fails the test if none comes within `STEP`.
+    pub fn next_event(&self) -> Value {
+        match self.events.recv_timeout(STEP) {
+            Ok(v) => v,
+            Err(_) => panic!("no event within {STEP:?}; stderr: {}", self.stderr_text()),
+        }
+    }
+
+    /// Skips events until one named `name` arrives, and returns it.
+    pub fn wait_for(&self, name: &str) -> Value {
+        loop {
+            let ev = self.next_event();
+            if ev["event"] == name {
+                return ev;
+            }
+        }
+    }
+
+    /// Skips events until `pred` holds.
+    pub fn wait_until(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let ev = self.next_event();
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits for the exit; returns the status and every event
+    /// printed after the ones already read.
+    pub fn interrupt(mut self) -> (ExitStatus, Vec<Value>) {
+        signal(&self.child, libc::SIGINT);
+        let status = wait_bounded(&mut self.child);
+        let rest = self.events.try_iter().collect();
+        (status, rest)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+fn wait_bounded(child: &mut Child) -> ExitStatus {
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "process did not exit within {STEP:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lines_of(stream: impl Read + Send + 'static, json: bool) -> Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let value = if json {
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            } else {
+                Value::String(line)
+            };
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn lines_of_text(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A finished one-shot command.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    /// stdout parsed as NDJSON.
+    pub fn events(&self) -> Vec<Value> {
+        String::from_utf8_lossy(&self.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    pub fn events_named(&self, name: &str) -> Vec<Value> {
+        self.events().into_iter().filter(|e| e["event"] == name).collect()
+    }
+
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` with `stdin` as its input and waits at most `STEP` for it.
+pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(STEP) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{cmd:?} did not finish within {STEP:?}");
+        }
+    };
+    let _ = writer.join();
+    Output { status: out.status, stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// `sockit --json ARGS` with `stdin`.
+pub fn run(args: &[&str], stdin: &[u8]) -> Output {
+    run_with(sockit(args), stdin)
+}
+
+/// `python3 -c SCRIPT ARGS…` with `stdin`.
+pub fn python(script: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).args(args);
+    run_with(cmd, stdin)
+}
+
+/// Whether a test that needs `what` can run. Without it the test prints why it is
+/// skipped; under `SOCKIT_REQUIRE_ALL=1` (CI) a skip is a failure.
+pub fn available(have: bool, what: &str) -> bool {
+    if have {
+        return true;
+    }
+    if std::env::var_os("SOCKIT_REQUIRE_ALL").is_some_and(|v| v == "1") {
+        panic!("SOCKIT_REQUIRE_ALL=1 but this test needs {what}");
+    }
+    eprintln!("skipped: this test needs {what}");
+    false
+}
+
+/// Whether this process runs as root (namespaces, tmpfs mounts).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `program` can be found on PATH.
+pub fn have_program(program: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}

@@ -1,0 +1,4 @@
+//! The one integration-test binary: every test starts the real `sockit`.
+
+mod harness;
+mod tcp;
