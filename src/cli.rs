@@ -1,11 +1,13 @@
 //! The command line: clap types, one struct per command.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::addr::{parse_duration, parse_size, Endpoint};
 use crate::framing::{parse_delimiter, Delimiter, Framing};
+use crate::transfer::Code;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +34,16 @@ pub enum Command {
     /// TCP message exchange with framing (server and client).
     #[command(subcommand)]
     Tcp(TcpCommand),
+    /// Send files or folders to another machine: verified, resumable, encrypted.
+    #[command(
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol (nc-compatible)"
+    )]
+    Send(SendArgs),
+    /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
+    #[command(
+        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server"
+    )]
+    Recv(RecvArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +142,100 @@ pub struct TcpConnect {
     /// Give up connecting after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Files and folders to send, or `-` for stdin (with --name).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The name stdin's data is received under.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The TCP address to listen on (port 0: any free port).
+    #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
+    pub bind: Endpoint,
+
+    /// Use this code instead of a random one (NUMBER-secret-words).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// Serve any number of receivers, at the same time too, until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Do not announce this sender on the LAN (receivers then need HOST:PORT).
+    #[arg(long, conflicts_with = "to")]
+    pub no_announce: bool,
+
+    /// Send announcements only to this address (IP or IP:PORT) instead of every
+    /// interface's broadcast address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+
+    /// The UDP port announcements go to.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+
+    /// Speak the notes' homework protocol: the bytes of one file, then close.
+    #[arg(long, conflicts_with_all = ["code", "plain", "name"])]
+    pub raw: bool,
+
+    /// Do not encrypt (the code is still checked); both sides must say so.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecvArgs {
+    /// The sender's address; without it, the sender is found by its announcements.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Option<Endpoint>,
+
+    /// The code `sockit send` printed (asked for on the terminal when missing).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// The folder to write into (with --raw: the file to write).
+    #[arg(short = 'o', long = "output", default_value = ".", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Replace files that already exist.
+    #[arg(long, conflicts_with = "rename")]
+    pub overwrite: bool,
+
+    /// Keep existing files and save new ones as `name (1).ext`.
+    #[arg(long)]
+    pub rename: bool,
+
+    /// Write the (single) file to stdout; events go to stderr.
+    #[arg(long, conflicts_with_all = ["overwrite", "rename"])]
+    pub stdout: bool,
+
+    /// Speak the notes' homework protocol: read until the sender closes.
+    #[arg(long, conflicts_with_all = ["code", "plain"])]
+    pub raw: bool,
+
+    /// Accept an unencrypted session (the sender must use --plain too).
+    #[arg(long)]
+    pub plain: bool,
+
+    /// How long to look for the sender's announcement.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+
+    /// The UDP port to listen for announcements on.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+}
+
+impl Command {
+    /// Whether this command writes data (not events) to stdout; events then go to stderr.
+    pub fn data_on_stdout(&self) -> bool {
+        matches!(self, Command::Recv(RecvArgs { stdout: true, .. }))
+    }
 }
 
 impl FramingArgs {

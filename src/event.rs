@@ -145,6 +145,50 @@ pub enum Event {
     Shutdown { clients: usize },
     /// Something went wrong that does not stop the command.
     Warning { message: String },
+    /// `send` can be reached at `addr`; receivers need `code` (none with `--raw`).
+    Ready {
+        addr: SocketAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Both sides proved they know the code.
+    Verified {
+        peer: SocketAddr,
+        encrypted: bool,
+        verify: String,
+    },
+    /// A file was written and verified (`recv`) or sent (`send`).
+    File {
+        path: String,
+        bytes: u64,
+        blake3: String,
+        /// Bytes that were already there from an earlier, interrupted transfer.
+        #[serde(skip_serializing_if = "is_zero")]
+        resumed: u64,
+        /// The file was already there, identical; nothing was sent.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unchanged: bool,
+    },
+    /// A transfer's progress, about once a second (`--json`).
+    Progress {
+        bytes: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        files: u64,
+        files_total: u64,
+        rate: f64,
+    },
+    /// A transfer finished: totals and the mean rate in bytes per second.
+    Done {
+        files: u64,
+        bytes: u64,
+        seconds: f64,
+        rate: f64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Event {
@@ -227,13 +271,49 @@ impl Event {
                 )
             }
             Event::Warning { message } => format!("warning: {}", escape(message.as_bytes())),
+            Event::Ready { addr, code: Some(code) } => format!(
+                "ready on {addr}, code {code}: on the other machine run `sockit recv --code {code}` \
+                 (or `sockit recv HOST:{} --code {code}`)",
+                addr.port()
+            ),
+            Event::Ready { addr, code: None } => format!("ready on {addr}: serving the raw bytes to whoever connects"),
+            Event::Verified { peer, encrypted, verify } => format!(
+                "[{peer}] code verified, {} (verification words: {verify})",
+                if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
+            ),
+            Event::File { path, bytes, blake3, resumed, unchanged } => {
+                let note = if *unchanged {
+                    " (already there, identical)".to_owned()
+                } else if *resumed > 0 {
+                    format!(" (resumed after {})", human_bytes(*resumed as f64))
+                } else {
+                    String::new()
+                };
+                format!("{} {} blake3:{}{note}", escape(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
+            }
+            Event::Progress { bytes, total, files, files_total, rate } => format!(
+                "{}{} {files}/{files_total} files {}/s",
+                human_bytes(*bytes as f64),
+                total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
+                human_bytes(*rate)
+            ),
+            Event::Done { files, bytes, seconds, rate } => format!(
+                "done: {files} {} {} in {seconds:.2} s ({}/s)",
+                plural(*files as usize, "file"),
+                human_bytes(*bytes as f64),
+                human_bytes(*rate)
+            ),
         }
     }
 
     fn colour(&self) -> &'static str {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
-            Event::Reply { .. } | Event::Socket(_) => DIM,
+            Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
+            Event::Ready { .. }
+            | Event::Verified { .. }
+            | Event::File { .. }
+            | Event::Done { .. } => GREEN,
             Event::Message { .. } => "",
             _ => YELLOW,
         }
@@ -244,6 +324,22 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
+
+/// `1.5 MiB`: bytes in binary units with one decimal.
+pub fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
@@ -301,15 +397,26 @@ impl PrinterGuard {
 const QUEUE_LINES: usize = 8192;
 
 impl Printer {
-    pub fn stdout(json: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
-        let stdout = io::stdout();
-        let colour = !json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    /// Events on stdout, or on stderr when stdout carries data (`recv --stdout`).
+    pub fn new(json: bool, to_stderr: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
+        let terminal = if to_stderr {
+            io::stderr().is_terminal()
+        } else {
+            io::stdout().is_terminal()
+        };
+        let colour = !json && terminal && std::env::var_os("NO_COLOR").is_none();
         let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
         let gone = Arc::new(AtomicBool::new(false));
         let flag = gone.clone();
         let handle = std::thread::Builder::new()
             .name("sockit-printer".into())
-            .spawn(move || write_lines(rx, stdout.lock(), &flag, &closed))
+            .spawn(move || {
+                if to_stderr {
+                    write_lines(rx, io::stderr().lock(), &flag, &closed)
+                } else {
+                    write_lines(rx, io::stdout().lock(), &flag, &closed)
+                }
+            })
             .expect("spawning the printer thread");
         (
             Printer {

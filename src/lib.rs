@@ -11,3 +11,4 @@ pub mod run; // dispatch of a parsed command line; runtime, printer and signals
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo
 pub mod tcp; // `tcp serve` and `tcp connect`
+pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer

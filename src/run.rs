@@ -33,7 +33,7 @@ pub struct Ctx {
 /// Runs `cli` to completion; every queued event is written before this returns.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let (out, printer) = Printer::stdout(cli.json, shutdown.clone());
+    let (out, printer) = Printer::new(cli.json, cli.command.data_on_stdout(), shutdown.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -57,5 +57,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
     match command {
         Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args, ctx).await,
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
+        Command::Send(args) => crate::transfer::send(args, ctx).await,
+        Command::Recv(args) => crate::transfer::recv(args, ctx).await,
     }
 }
