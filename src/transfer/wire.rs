@@ -318,14 +318,13 @@ pub fn unexpected(expected: &'static str, got: &Msg) -> WireError {
 mod tests {
     use super::*;
 
-    fn pair() -> (Conn<io::Cursor<Vec<u8>>, Vec<u8>>, Vec<u8>) {
-        (
-            Conn::new(io::Cursor::new(Vec::new()), Vec::new()),
-            Vec::new(),
-        )
+    type Memory = Conn<io::Cursor<Vec<u8>>, Vec<u8>>;
+
+    fn writer() -> Memory {
+        Conn::new(io::Cursor::new(Vec::new()), Vec::new())
     }
 
-    fn reader(bytes: Vec<u8>) -> Conn<io::Cursor<Vec<u8>>, Vec<u8>> {
+    fn reader(bytes: Vec<u8>) -> Memory {
         Conn::new(io::Cursor::new(bytes), Vec::new())
     }
 
