@@ -145,6 +145,25 @@ pub enum Event {
     Shutdown { clients: usize },
     /// Something went wrong that does not stop the command.
     Warning { message: String },
+    /// One UDP datagram arrived. `bytes` were kept; when `truncated`, `size` is its real
+    /// length (the rest did not fit the receive buffer and is lost).
+    Datagram {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<usize>,
+    },
+    /// One datagram was sent to `to`.
+    Sent { to: SocketAddr, bytes: usize },
+    /// A datagram receiver stopped; what it took in.
+    Totals {
+        datagrams: u64,
+        bytes: u64,
+        truncated: u64,
+    },
 }
 
 impl Event {
@@ -161,6 +180,18 @@ impl Event {
             peer,
             bytes: bytes.len(),
             payload: Payload::new(bytes),
+        }
+    }
+
+    /// A datagram of which `bytes` were kept out of `size` on the wire.
+    pub fn datagram(peer: SocketAddr, bytes: &[u8], size: usize) -> Self {
+        let truncated = size > bytes.len();
+        Event::Datagram {
+            peer,
+            bytes: bytes.len(),
+            payload: Payload::new(bytes),
+            truncated,
+            size: truncated.then_some(size),
         }
     }
 
@@ -227,6 +258,33 @@ impl Event {
                 )
             }
             Event::Warning { message } => format!("warning: {}", escape(message.as_bytes())),
+            Event::Datagram {
+                peer,
+                bytes,
+                payload,
+                size,
+                ..
+            } => match size {
+                Some(size) => format!(
+                    "[{peer}] {bytes} of {size} bytes (truncated: larger than the buffer): {}",
+                    payload.escaped()
+                ),
+                None => format!(
+                    "[{peer}] {bytes} {}: {}",
+                    plural(*bytes, "byte"),
+                    payload.escaped()
+                ),
+            },
+            Event::Sent { to, bytes } => {
+                format!("sent {bytes} {} to {to}", plural(*bytes, "byte"))
+            }
+            Event::Totals {
+                datagrams,
+                bytes,
+                truncated,
+            } => format!(
+                "stopped: {datagrams} datagrams, {bytes} bytes received ({truncated} truncated)"
+            ),
         }
     }
 
@@ -234,7 +292,11 @@ impl Event {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Reply { .. } | Event::Socket(_) => DIM,
-            Event::Message { .. } => "",
+            Event::Message { .. }
+            | Event::Datagram {
+                truncated: false, ..
+            } => "",
+            Event::Sent { .. } | Event::Totals { .. } => DIM,
             _ => YELLOW,
         }
     }
@@ -420,6 +482,21 @@ mod tests {
         assert_eq!(escape("粘包".as_bytes()), "粘包");
         let ev = Event::message(peer(), b"\x07bell");
         assert_eq!(ev.human(), "[127.0.0.1:5000] 5 bytes: \\u{7}bell");
+    }
+
+    #[test]
+    fn datagram_names_truncation_and_real_size() {
+        let whole = serde_json::to_string(&Event::datagram(peer(), b"hi", 2)).unwrap();
+        assert_eq!(
+            whole,
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":2,"text":"hi","truncated":false}"#
+        );
+        let cut = Event::datagram(peer(), b"abcd", 3000);
+        assert_eq!(
+            serde_json::to_string(&cut).unwrap(),
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":4,"text":"abcd","truncated":true,"size":3000}"#
+        );
+        assert!(cut.human().contains("4 of 3000 bytes (truncated"));
     }
 
     #[test]

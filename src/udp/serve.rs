@@ -1,0 +1,187 @@
+//! `udp serve`: one socket for any number of peers; one event per datagram, and an
+//! answer to its sender.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::addr::ANY_HOST;
+use crate::cli::{UdpReplyArgs, UdpServe};
+use crate::dgram::{self, Received, UdpOptions};
+use crate::event::{Event, Printer, Proto};
+use crate::run::{Ctx, UsageError};
+use crate::sock::{describe, SocketInfo};
+
+/// How a UDP server answers each datagram.
+#[derive(Debug, Clone)]
+pub enum UdpReply {
+    /// "received N bytes", like the notes' server.
+    Ack,
+    Text(Bytes),
+    Echo,
+    Silent,
+}
+
+impl From<&UdpReplyArgs> for UdpReply {
+    fn from(a: &UdpReplyArgs) -> Self {
+        match a {
+            UdpReplyArgs { echo: true, .. } => UdpReply::Echo,
+            UdpReplyArgs { silent: true, .. } => UdpReply::Silent,
+            UdpReplyArgs { reply: Some(t), .. } => {
+                UdpReply::Text(Bytes::from(t.clone().into_bytes()))
+            }
+            _ => UdpReply::Ack,
+        }
+    }
+}
+
+/// `sockit udp serve`: binds, announces, receives until Ctrl-C, then prints totals.
+pub async fn serve(args: UdpServe, ctx: Ctx) -> anyhow::Result<()> {
+    let buffer = buffer_size(args.buffer)?;
+    let addrs = args
+        .bind
+        .resolve(ANY_HOST)
+        .await
+        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
+    let socket = dgram::udp_bind(addrs[0], UdpOptions::default())?;
+    ctx.out.emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: socket.local_addr()?,
+    });
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
+    }
+    let receiver = Receiver {
+        socket,
+        buffer,
+        reply: UdpReply::from(&args.reply),
+        out: ctx.out.clone(),
+    };
+    let totals = receiver.run(&ctx.shutdown).await;
+    ctx.out.emit(&totals);
+    Ok(())
+}
+
+/// `--buffer` checked against its limits: at least one byte, at most `MAX_BUFFER`.
+fn buffer_size(requested: u64) -> Result<usize, UsageError> {
+    match usize::try_from(requested) {
+        Ok(n) if (1..=super::MAX_BUFFER).contains(&n) => Ok(n),
+        _ => Err(UsageError(format!(
+            "--buffer {requested}: expected 1 to {} bytes (no datagram is larger)",
+            super::MAX_BUFFER
+        ))),
+    }
+}
+
+/// Receives datagrams on one socket and answers each; shared by `udp serve` and
+/// `broadcast listen`.
+pub struct Receiver {
+    pub socket: UdpSocket,
+    /// Bytes kept of each datagram.
+    pub buffer: usize,
+    pub reply: UdpReply,
+    pub out: Printer,
+}
+
+/// What a receiver has taken in.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    datagrams: u64,
+    bytes: u64,
+    truncated: u64,
+}
+
+impl Receiver {
+    /// Receives until `shutdown`; returns the `totals` event.
+    pub async fn run(self, shutdown: &CancellationToken) -> Event {
+        let mut buf = vec![0u8; self.buffer];
+        let mut totals = Totals::default();
+        loop {
+            let got = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                got = dgram::recv(&self.socket, &mut buf) => got,
+            };
+            match got {
+                Ok(d) => {
+                    totals.datagrams += 1;
+                    totals.bytes += d.size as u64;
+                    totals.truncated += u64::from(d.truncated());
+                    let kept = &buf[..d.len];
+                    self.out.emit(&Event::datagram(d.peer, kept, d.size));
+                    self.answer(d, kept).await;
+                }
+                Err(e) => {
+                    // A receive error (out of memory, say) concerns one datagram; pause
+                    // so that a persistent one does not spin.
+                    self.out
+                        .emit(&Event::warning(format!("receive: {}", describe(&e))));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        Event::Totals {
+            datagrams: totals.datagrams,
+            bytes: totals.bytes,
+            truncated: totals.truncated,
+        }
+    }
+
+    async fn answer(&self, d: Received, kept: &[u8]) {
+        let answer = match &self.reply {
+            UdpReply::Ack => Bytes::from(ack(&d)),
+            UdpReply::Text(t) => t.clone(),
+            UdpReply::Echo => Bytes::copy_from_slice(kept),
+            UdpReply::Silent => return,
+        };
+        self.send(d.peer, &answer).await;
+    }
+
+    async fn send(&self, peer: SocketAddr, answer: &[u8]) {
+        match self.socket.send_to(answer, peer).await {
+            Ok(_) => self.out.emit(&Event::reply(peer, answer)),
+            Err(e) => self.out.emit(&Event::warning(format!(
+                "[{peer}] reply not sent: {}",
+                describe(&e)
+            ))),
+        }
+    }
+}
+
+/// The default answer: how many bytes arrived, and how many were lost to the buffer.
+fn ack(d: &Received) -> String {
+    if d.truncated() {
+        format!("received {} of {} bytes (truncated)", d.len, d.size)
+    } else if d.size == 1 {
+        "received 1 byte".to_owned()
+    } else {
+        format!("received {} bytes", d.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_limits() {
+        assert_eq!(buffer_size(1024).unwrap(), 1024);
+        assert_eq!(buffer_size(65536).unwrap(), 65536);
+        assert!(buffer_size(0).is_err());
+        assert!(buffer_size(65537).is_err());
+    }
+
+    #[test]
+    fn ack_names_the_byte_count() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let d = |len, size| Received { peer, len, size };
+        assert_eq!(ack(&d(5, 5)), "received 5 bytes");
+        assert_eq!(ack(&d(1, 1)), "received 1 byte");
+        assert_eq!(
+            ack(&d(1024, 3000)),
+            "received 1024 of 3000 bytes (truncated)"
+        );
+    }
+}
