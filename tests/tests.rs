@@ -1,4 +1,7 @@
 //! The one integration-test binary: every test starts the real `sockit`.
 
+mod broadcast;
 mod harness;
+mod netns;
 mod tcp;
+mod udp;
