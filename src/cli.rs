@@ -183,6 +183,11 @@ pub struct UdpServe {
     #[arg(long, default_value = "65535", value_parser = parse_size, value_name = "SIZE")]
     pub buffer: u64,
 
+    /// Ask the kernel for a receive buffer of SIZE (SO_RCVBUF; default: the kernel's),
+    /// so bursts wait in the queue instead of being dropped. Capped by net.core.rmem_max.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub rcvbuf: Option<u64>,
+
     #[command(flatten)]
     pub reply: UdpReplyArgs,
 }

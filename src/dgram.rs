@@ -87,6 +87,23 @@ fn new_udp(addr: SocketAddr, opts: UdpOptions) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// Asks for a receive buffer of `size` bytes; returns a warning when the kernel gave
+/// less (it caps the request at `net.core.rmem_max`, then doubles it for bookkeeping).
+pub fn set_recv_buffer(socket: &UdpSocket, size: u64) -> Result<Option<String>, NetError> {
+    let s = SockRef::from(socket);
+    let want = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .min(i32::MAX as usize / 2);
+    s.set_recv_buffer_size(want)
+        .map_err(|e| NetError::new("SO_RCVBUF", e))?;
+    let got = s
+        .recv_buffer_size()
+        .map_err(|e| NetError::new("SO_RCVBUF", e))?;
+    Ok((got < want).then(|| {
+        format!("SO_RCVBUF is {got} bytes, not {want}: the kernel caps it at net.core.rmem_max")
+    }))
+}
+
 /// One datagram as received: `len` bytes are in the buffer, `size` is its real length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {

@@ -371,7 +371,14 @@ impl Printer {
         let flag = gone.clone();
         let handle = std::thread::Builder::new()
             .name("sockit-printer".into())
-            .spawn(move || write_lines(rx, stdout.lock(), &flag, &closed))
+            .spawn(move || {
+                write_lines(
+                    rx,
+                    io::BufWriter::with_capacity(64 * 1024, stdout.lock()),
+                    &flag,
+                    &closed,
+                )
+            })
             .expect("spawning the printer thread");
         (
             Printer {

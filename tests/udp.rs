@@ -371,3 +371,20 @@ fn info_on_a_closed_tcp_port_is_one_line() {
         format!("sockit: connect to 127.0.0.1:{port}: connection refused\n")
     );
 }
+
+#[test]
+fn rcvbuf_is_asked_for_and_shown_or_its_cap_is_named() {
+    let server = Server::start(&["-v", "udp", "serve", "--rcvbuf", "1MiB"]);
+    let ev = server.wait_until(|e| e["event"] == "socket" || e["event"] == "warning");
+    if ev["event"] == "warning" {
+        assert!(ev["message"]
+            .as_str()
+            .unwrap()
+            .contains("net.core.rmem_max"));
+    } else {
+        assert!(
+            ev["options"]["SO_RCVBUF"].as_u64().unwrap() >= 1 << 20,
+            "{ev}"
+        );
+    }
+}

@@ -47,10 +47,17 @@ pub async fn serve(args: UdpServe, ctx: Ctx) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
     let socket = dgram::udp_bind(addrs[0], UdpOptions::default())?;
+    let rcvbuf = match args.rcvbuf {
+        Some(size) => Some(dgram::set_recv_buffer(&socket, size)?),
+        None => None,
+    };
     ctx.out.emit(&Event::Listening {
         proto: Proto::Udp,
         addr: socket.local_addr()?,
     });
+    if let Some(Some(warning)) = rcvbuf {
+        ctx.out.emit(&Event::warning(warning));
+    }
     if ctx.verbose {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
     }
@@ -99,9 +106,11 @@ impl Receiver {
     pub async fn run(self, shutdown: &CancellationToken) -> Event {
         let mut buf = vec![0u8; self.buffer];
         let mut totals = Totals::default();
+        // Made once: a fresh `cancelled()` per datagram would register a waiter each time.
+        let mut cancelled = std::pin::pin!(shutdown.cancelled());
         loop {
             let got = tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = &mut cancelled => break,
                 got = dgram::recv(&self.socket, &mut buf) => got,
             };
             match got {
