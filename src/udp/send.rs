@@ -83,11 +83,8 @@ async fn send_one(
     msg: &[u8],
     out: &Printer,
 ) -> anyhow::Result<()> {
-    let result = match socket.peer_addr() {
-        Ok(_) => socket.send(msg).await,
-        Err(_) => socket.send_to(msg, peer).await,
-    };
-    match result {
+    // Linux lets a connected UDP socket name its own peer, so one call fits both kinds.
+    match socket.send_to(msg, peer).await {
         Ok(n) => {
             out.emit(&Event::Sent { to: peer, bytes: n });
             Ok(())
