@@ -128,21 +128,29 @@ pub async fn recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     // only the recv that follows reports it (as ECONNREFUSED).
     socket
         .async_io(Interest::READABLE.add(Interest::ERROR), || {
-            // SAFETY: `buf` is initialised memory viewed as possibly-uninitialised bytes;
-            // socket2 promises `recv*` only ever writes initialised bytes into it.
-            let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-            let (size, from) =
-                SockRef::from(socket).recv_from_with_flags(uninit, libc::MSG_TRUNC)?;
-            let peer = from
-                .as_socket()
-                .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
-            Ok(Received {
-                peer,
-                len: size.min(buf.len()),
-                size,
-            })
+            recv_now(socket, buf)
         })
         .await
+}
+
+/// Like `recv`, but only what is already queued: `WouldBlock` when nothing is.
+pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    socket.try_io(Interest::READABLE, || recv_now(socket, buf))
+}
+
+fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    // SAFETY: `buf` is initialised memory viewed as possibly-uninitialised bytes;
+    // socket2 promises `recv*` only ever writes initialised bytes into it.
+    let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    let (size, from) = SockRef::from(socket).recv_from_with_flags(uninit, libc::MSG_TRUNC)?;
+    let peer = from
+        .as_socket()
+        .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+    Ok(Received {
+        peer,
+        len: size.min(buf.len()),
+        size,
+    })
 }
 
 /// The IPv4 address of the interface named `name`, for multicast membership and

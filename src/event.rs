@@ -399,14 +399,27 @@ impl Printer {
         if self.gone.load(Ordering::Relaxed) {
             return;
         }
-        let line = if self.json {
+        let _ = self.tx.send(self.render(event));
+    }
+
+    /// Emits `events` in one hand-over to the writer thread: a busy receiver pays one
+    /// wake-up per batch instead of one per event.
+    pub fn emit_all(&self, events: &[Event]) {
+        if events.is_empty() || self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let lines: Vec<String> = events.iter().map(|e| self.render(e)).collect();
+        let _ = self.tx.send(lines.join("\n"));
+    }
+
+    fn render(&self, event: &Event) -> String {
+        if self.json {
             serde_json::to_string(event).expect("events always serialize")
         } else if self.colour && !event.colour().is_empty() {
             format!("{}{}{RESET}", event.colour(), event.human())
         } else {
             event.human()
-        };
-        let _ = self.tx.send(line);
+        }
     }
 
     /// Writes a line that is not an event (a table, help text) in order with the events.

@@ -1,6 +1,7 @@
 //! `udp serve`: one socket for any number of peers; one event per datagram, and an
 //! answer to its sender.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -101,11 +102,16 @@ struct Totals {
     truncated: u64,
 }
 
+/// Datagrams taken from the queue without waiting before their events are printed in
+/// one go; bounds how long the first of them waits to be shown.
+const MAX_BATCH: usize = 64;
+
 impl Receiver {
     /// Receives until `shutdown`; returns the `totals` event.
     pub async fn run(self, shutdown: &CancellationToken) -> Event {
         let mut buf = vec![0u8; self.buffer];
         let mut totals = Totals::default();
+        let mut events = Vec::with_capacity(2 * MAX_BATCH);
         // Made once: a fresh `cancelled()` per datagram would register a waiter each time.
         let mut cancelled = std::pin::pin!(shutdown.cancelled());
         loop {
@@ -114,22 +120,29 @@ impl Receiver {
                 got = dgram::recv(&self.socket, &mut buf) => got,
             };
             match got {
-                Ok(d) => {
-                    totals.datagrams += 1;
-                    totals.bytes += d.size as u64;
-                    totals.truncated += u64::from(d.truncated());
-                    let kept = &buf[..d.len];
-                    self.out.emit(&Event::datagram(d.peer, kept, d.size));
-                    self.answer(d, kept).await;
-                }
+                Ok(d) => self.take(d, &buf, &mut totals, &mut events).await,
                 Err(e) => {
                     // A receive error (out of memory, say) concerns one datagram; pause
                     // so that a persistent one does not spin.
                     self.out
                         .emit(&Event::warning(format!("receive: {}", describe(&e))));
                     tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
                 }
             }
+            // A busy socket has more queued: take it now and print the lot at once.
+            for _ in 1..MAX_BATCH {
+                match dgram::try_recv(&self.socket, &mut buf) {
+                    Ok(d) => self.take(d, &buf, &mut totals, &mut events).await,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        events.push(Event::warning(format!("receive: {}", describe(&e))));
+                        break;
+                    }
+                }
+            }
+            self.out.emit_all(&events);
+            events.clear();
         }
         Event::Totals {
             datagrams: totals.datagrams,
@@ -138,23 +151,26 @@ impl Receiver {
         }
     }
 
-    async fn answer(&self, d: Received, kept: &[u8]) {
+    /// Counts one datagram, answers it, and queues the events that say so.
+    async fn take(&self, d: Received, buf: &[u8], totals: &mut Totals, events: &mut Vec<Event>) {
+        totals.datagrams += 1;
+        totals.bytes += d.size as u64;
+        totals.truncated += u64::from(d.truncated());
+        let kept = &buf[..d.len];
+        events.push(Event::datagram(d.peer, kept, d.size));
         let answer = match &self.reply {
             UdpReply::Ack => Bytes::from(ack(&d)),
             UdpReply::Text(t) => t.clone(),
             UdpReply::Echo => Bytes::copy_from_slice(kept),
             UdpReply::Silent => return,
         };
-        self.send(d.peer, &answer).await;
+        events.push(self.send(d.peer, &answer).await);
     }
 
-    async fn send(&self, peer: SocketAddr, answer: &[u8]) {
+    async fn send(&self, peer: SocketAddr, answer: &[u8]) -> Event {
         match self.socket.send_to(answer, peer).await {
-            Ok(_) => self.out.emit(&Event::reply(peer, answer)),
-            Err(e) => self.out.emit(&Event::warning(format!(
-                "[{peer}] reply not sent: {}",
-                describe(&e)
-            ))),
+            Ok(_) => Event::reply(peer, answer),
+            Err(e) => Event::warning(format!("[{peer}] reply not sent: {}", describe(&e))),
         }
     }
 }
