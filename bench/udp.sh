@@ -5,7 +5,8 @@
 # /proc/net/udp (datagrams discarded because its receive buffer was full).
 #
 # Bounded: each run sends at most MAX_COUNT datagrams (default 300000) for about
-# SECONDS_PER_RUN (default 1) seconds, to 127.0.0.1 only.
+# SECONDS_PER_RUN (default 1) seconds, to 127.0.0.1 only; each row is the median of
+# REPEAT (default 3) runs.
 #
 #   bench/udp.sh                       # the table in docs/benchmarks.md
 #   RATES="100000 0" SIZES=64 bench/udp.sh
@@ -19,6 +20,7 @@ SIZES=${SIZES:-"64 1400"}
 RECEIVERS=${RECEIVERS:-"sockit socat sockit-4m socat-4m"}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-1}
 MAX_COUNT=${MAX_COUNT:-300000}
+REPEAT=${REPEAT:-3}        # runs per row; the row shows the median
 
 command -v socat >/dev/null || { echo "bench/udp.sh needs socat" >&2; exit 1; }
 cargo build --release --quiet --bin sockit --example udpblast
@@ -62,7 +64,7 @@ wait_drained() {
     done
 }
 
-one_run() { # receiver size rate
+one_run() { # receiver size rate -> "achieved sent drops"
     local receiver=$1 size=$2 rate=$3 port pid count
     port=$(free_port)
     case $receiver in
@@ -82,21 +84,31 @@ one_run() { # receiver size rate
     drops=$(socket_stats "$port" | cut -d' ' -f1)
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    local sent achieved
-    sent=$(sed 's/.*sent=\([0-9]*\).*/\1/' <<<"$blast")
-    achieved=$(sed 's/.*rate=\([0-9]*\).*/\1/' <<<"$blast")
-    local target=$rate
-    [ "$rate" = 0 ] && target=max
-    printf '| %-9s | %4s | %6s | %7s | %6s | %6s | %5s%% |\n' "$receiver" "$size" "$target" \
-        "$achieved" "$sent" "$drops" "$(python3 -c "print(f'{100*$drops/$sent:.2f}')")"
+    echo "$(sed 's/.*rate=\([0-9]*\).*/\1/' <<<"$blast") $(sed 's/.*sent=\([0-9]*\).*/\1/' <<<"$blast") $drops"
 }
 
-echo "| receiver | size (B) | target rate (/s) | sent rate (/s) | sent | dropped | loss |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+# One table row: the run with the median loss out of REPEAT runs.
+row() { # receiver size rate
+    local runs=""
+    for _ in $(seq "$REPEAT"); do runs+="$(one_run "$@");"; done
+    python3 - "$1" "$2" "$3" "$runs" <<'PY'
+import sys
+receiver, size, rate, runs = sys.argv[1:]
+runs = sorted((int(d) / int(s), int(a), int(s), int(d)) for a, s, d in
+              (r.split() for r in runs.strip(';').split(';')))
+loss, achieved, sent, drops = runs[len(runs) // 2]
+losses = ' / '.join(f'{100 * r[0]:.1f}' for r in runs)
+target = 'max' if rate == '0' else rate
+print(f'| {receiver:<9} | {size:>4} | {target:>6} | {achieved:>7} | {sent:>6} | {drops:>6} | {100 * loss:5.2f}% | {losses} |')
+PY
+}
+
+echo "| receiver | size (B) | target rate (/s) | sent rate (/s) | sent | dropped | loss (median) | loss % of each run |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|"
 for size in $SIZES; do
     for rate in $RATES; do
         for receiver in $RECEIVERS; do
-            one_run "$receiver" "$size" "$rate"
+            row "$receiver" "$size" "$rate"
         done
     done
 done

@@ -1,6 +1,7 @@
 //! A paced UDP load generator for `bench/udp.sh`: sends COUNT datagrams of SIZE bytes to
 //! ADDR at RATE datagrams per second (0: as fast as possible), then prints how many it
-//! sent and how long that took.
+//! sent and how long that took (its real rate: a sender that the scheduler held back
+//! does not make up for it in a burst).
 //!
 //! Usage: udpblast ADDR SIZE RATE COUNT
 //!
@@ -10,6 +11,9 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
+
+/// How far behind its schedule the sender may fall before it stops catching up.
+const MAX_LAG: Duration = Duration::from_millis(1);
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,14 +32,22 @@ fn main() {
     let payload = vec![b'x'; size];
     let gap = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
     let start = Instant::now();
+    let mut next = start;
     let mut sent = 0u64;
     let mut errors = 0u64;
-    for i in 0..count {
+    for _ in 0..count {
         if let Some(gap) = gap {
-            let due = start + gap.mul_f64(i as f64);
-            while Instant::now() < due {
-                std::hint::spin_loop();
+            let now = Instant::now();
+            if now < next {
+                while Instant::now() < next {
+                    std::hint::spin_loop();
+                }
+            } else if now - next > MAX_LAG {
+                // Descheduled for a while: go on from now rather than make up for the
+                // lost time in one burst, which would measure bursts, not the rate.
+                next = now;
             }
+            next += gap;
         }
         match socket.send(&payload) {
             Ok(_) => sent += 1,
