@@ -318,6 +318,13 @@ fn plural(n: usize, word: &str) -> String {
 /// Escapes bytes for a terminal: printable UTF-8 stays, control characters become
 /// `\n`, `\t`, `\u{1b}`…, and bytes that are not UTF-8 become `\xNN`.
 pub fn escape(bytes: &[u8]) -> String {
+    // Most payloads are plain printable ASCII: copied whole, without the walk by char.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+    {
+        return String::from_utf8(bytes.to_vec()).expect("printable ASCII is UTF-8");
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
