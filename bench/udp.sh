@@ -99,12 +99,13 @@ runs = sorted((int(d) / int(s), int(a), int(s), int(d)) for a, s, d in
 loss, achieved, sent, drops = runs[len(runs) // 2]
 losses = ' / '.join(f'{100 * r[0]:.1f}' for r in runs)
 target = 'max' if rate == '0' else rate
-print(f'| {receiver:<9} | {size:>4} | {target:>6} | {achieved:>7} | {sent:>6} | {drops:>6} | {100 * loss:5.2f}% | {losses} |')
+taken = round(achieved * (1 - loss))  # datagrams/s that reached the receiver
+print(f'| {receiver:<9} | {size:>4} | {target:>6} | {achieved:>7} | {sent:>6} | {drops:>6} | {100 * loss:5.2f}% | {taken:>7} | {losses} |')
 PY
 }
 
-echo "| receiver | size (B) | target rate (/s) | sent rate (/s) | sent | dropped | loss (median) | loss % of each run |"
-echo "|---|---:|---:|---:|---:|---:|---:|---|"
+echo "| receiver | size (B) | target rate (/s) | sent rate (/s) | sent | dropped | loss (median) | taken (/s) | loss % of each run |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 for size in $SIZES; do
     for rate in $RATES; do
         for receiver in $RECEIVERS; do
