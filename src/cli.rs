@@ -147,7 +147,7 @@ pub struct TcpConnect {
 pub enum UdpCommand {
     /// Receive datagrams from any number of peers and answer each.
     #[command(
-        after_help = "Examples:\n  sockit udp serve                          # every interface, port 8888\n  sockit udp serve --bind 127.0.0.1:0 --echo\n  sockit udp serve --buffer 1024            # like recvfrom(1024); longer datagrams are reported as truncated"
+        after_help = "Examples:\n  sockit udp serve                          # every interface, port 8888\n  sockit udp serve --bind 127.0.0.1:0 --echo\n  sockit udp serve --buffer 1024            # like recvfrom(1024), but reports truncation"
     )]
     Serve(UdpServe),
     /// Send datagrams: the words given form one, or else each stdin line is one.
@@ -217,7 +217,7 @@ pub enum BroadcastCommand {
     /// Send a datagram to every host of the local networks (or a multicast group), again
     /// and again.
     #[command(
-        after_help = "Examples:\n  sockit broadcast send \"you won\"                   # every interface's broadcast address, port 9999, every 2s\n  sockit broadcast send hi --to 127.255.255.255 --count 3\n  sockit broadcast send hi --group 239.1.2.3 --ttl 1"
+        after_help = "Examples:\n  sockit broadcast send \"you won\"          # all local networks, port 9999, every 2s\n  sockit broadcast send hi --to 127.255.255.255 --count 3\n  sockit broadcast send hi --group 239.1.2.3 --ttl 1"
     )]
     Send(BroadcastSend),
     /// Receive broadcast (or multicast) datagrams; several listeners may share a port.
