@@ -283,7 +283,9 @@ impl Event {
                 bytes,
                 truncated,
             } => format!(
-                "stopped: {datagrams} datagrams, {bytes} bytes received ({truncated} truncated)"
+                "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
+                plural(*datagrams as usize, "datagram"),
+                plural(*bytes as usize, "byte")
             ),
         }
     }

@@ -419,3 +419,23 @@ fn a_burst_is_printed_whole_and_in_order() {
         assert_eq!(server.wait_for("datagram")["text"], i.to_string());
     }
 }
+
+#[test]
+fn broadcast_destinations_need_the_flag_and_replies_come_from_the_host() {
+    // Bound to 0.0.0.0, the server hears loopback broadcasts; it answers from 127.0.0.1.
+    let server = Server::start_exact(&["udp", "serve", "--bind", "0.0.0.0:0"]);
+    let to = format!("127.255.255.255:{}", server.port());
+    let out = run(&["udp", "send", &to, "hi"], b"");
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr
+            .contains("permission denied (a broadcast address needs --broadcast)"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["udp", "send", &to, "hi", "--broadcast"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let reply = &out.events_named("datagram")[0];
+    assert_eq!(reply["text"], "received 2 bytes");
+    assert_eq!(reply["peer"], format!("127.0.0.1:{}", server.port()));
+}

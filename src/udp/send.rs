@@ -38,7 +38,12 @@ pub async fn send(args: UdpSend, ctx: Ctx) -> anyhow::Result<()> {
     let socket = if args.broadcast {
         dgram::udp_unconnected(peer, opts)?
     } else {
-        dgram::udp_connect(peer, opts)?
+        dgram::udp_connect(peer, opts).map_err(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => {
+                anyhow::anyhow!("{e} (a broadcast address needs --broadcast)")
+            }
+            _ => e.into(),
+        })?
     };
     if ctx.verbose {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
