@@ -2,6 +2,7 @@
 
 mod broadcast;
 mod harness;
+mod info;
 mod netns;
 mod tcp;
 mod udp;
