@@ -118,7 +118,8 @@ fn storms_and_non_multicast_groups_are_usage_errors() {
     assert_eq!(out.code(), 2, "{}", out.stderr);
 }
 
-/// The notes' broadcast receiver (section 八), its port made free and its loop bounded.
+/// The notes' broadcast receiver (section 八): its port made free (and printed), its loop
+/// bounded, a timeout so it cannot hang.
 const NOTES_RECEIVER: &str = r#"
 from socket import *
 s=socket(AF_INET,SOCK_DGRAM)
@@ -134,6 +135,8 @@ for _ in range(2):
     except KeyboardInterrupt:
         print('退出接收')
         break
+    except Exception as e:
+        print(e)
 s.close()
 "#;
 
