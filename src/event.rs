@@ -185,6 +185,25 @@ pub enum Event {
         seconds: f64,
         rate: f64,
     },
+    /// One UDP datagram arrived. `bytes` were kept; when `truncated`, `size` is its real
+    /// length (the rest did not fit the receive buffer and is lost).
+    Datagram {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<usize>,
+    },
+    /// One datagram was sent to `to`.
+    Sent { to: SocketAddr, bytes: usize },
+    /// A datagram receiver stopped; what it took in.
+    Totals {
+        datagrams: u64,
+        bytes: u64,
+        truncated: u64,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -205,6 +224,18 @@ impl Event {
             peer,
             bytes: bytes.len(),
             payload: Payload::new(bytes),
+        }
+    }
+
+    /// A datagram of which `bytes` were kept out of `size` on the wire.
+    pub fn datagram(peer: SocketAddr, bytes: &[u8], size: usize) -> Self {
+        let truncated = size > bytes.len();
+        Event::Datagram {
+            peer,
+            bytes: bytes.len(),
+            payload: Payload::new(bytes),
+            truncated,
+            size: truncated.then_some(size),
         }
     }
 
@@ -302,6 +333,36 @@ impl Event {
                 plural(*files as usize, "file"),
                 human_bytes(*bytes as f64),
                 human_bytes(*rate)
+
+            ),
+            Event::Datagram {
+                peer,
+                bytes,
+                payload,
+                size,
+                ..
+            } => match size {
+                Some(size) => format!(
+                    "[{peer}] {bytes} of {size} bytes (truncated: larger than the buffer): {}",
+                    payload.escaped()
+                ),
+                None => format!(
+                    "[{peer}] {bytes} {}: {}",
+                    plural(*bytes, "byte"),
+                    payload.escaped()
+                ),
+            },
+            Event::Sent { to, bytes } => {
+                format!("sent {bytes} {} to {to}", plural(*bytes, "byte"))
+            }
+            Event::Totals {
+                datagrams,
+                bytes,
+                truncated,
+            } => format!(
+                "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
+                plural(*datagrams as usize, "datagram"),
+                plural(*bytes as usize, "byte")
             ),
         }
     }
@@ -314,7 +375,11 @@ impl Event {
             | Event::Verified { .. }
             | Event::File { .. }
             | Event::Done { .. } => GREEN,
-            Event::Message { .. } => "",
+            Event::Message { .. }
+            | Event::Datagram {
+                truncated: false, ..
+            } => "",
+            Event::Sent { .. } | Event::Totals { .. } => DIM,
             _ => YELLOW,
         }
     }
@@ -352,6 +417,13 @@ fn plural(n: usize, word: &str) -> String {
 /// Escapes bytes for a terminal: printable UTF-8 stays, control characters become
 /// `\n`, `\t`, `\u{1b}`…, and bytes that are not UTF-8 become `\xNN`.
 pub fn escape(bytes: &[u8]) -> String {
+    // Most payloads are plain printable ASCII: copied whole, without the walk by char.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+    {
+        return String::from_utf8(bytes.to_vec()).expect("printable ASCII is UTF-8");
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -412,9 +484,19 @@ impl Printer {
             .name("sockit-printer".into())
             .spawn(move || {
                 if to_stderr {
-                    write_lines(rx, io::stderr().lock(), &flag, &closed)
+                    write_lines(
+                        rx,
+                        io::BufWriter::with_capacity(64 * 1024, io::stderr().lock()),
+                        &flag,
+                        &closed,
+                    )
                 } else {
-                    write_lines(rx, io::stdout().lock(), &flag, &closed)
+                    write_lines(
+                        rx,
+                        io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+                        &flag,
+                        &closed,
+                    )
                 }
             })
             .expect("spawning the printer thread");
@@ -437,14 +519,27 @@ impl Printer {
         if self.gone.load(Ordering::Relaxed) {
             return;
         }
-        let line = if self.json {
+        let _ = self.tx.send(self.render(event));
+    }
+
+    /// Emits `events` in one hand-over to the writer thread: a busy receiver pays one
+    /// wake-up per batch instead of one per event.
+    pub fn emit_all(&self, events: &[Event]) {
+        if events.is_empty() || self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let lines: Vec<String> = events.iter().map(|e| self.render(e)).collect();
+        let _ = self.tx.send(lines.join("\n"));
+    }
+
+    fn render(&self, event: &Event) -> String {
+        if self.json {
             serde_json::to_string(event).expect("events always serialize")
         } else if self.colour && !event.colour().is_empty() {
             format!("{}{}{RESET}", event.colour(), event.human())
         } else {
             event.human()
-        };
-        let _ = self.tx.send(line);
+        }
     }
 
     /// Writes a line that is not an event (a table, help text) in order with the events.
@@ -527,6 +622,21 @@ mod tests {
         assert_eq!(escape("粘包".as_bytes()), "粘包");
         let ev = Event::message(peer(), b"\x07bell");
         assert_eq!(ev.human(), "[127.0.0.1:5000] 5 bytes: \\u{7}bell");
+    }
+
+    #[test]
+    fn datagram_names_truncation_and_real_size() {
+        let whole = serde_json::to_string(&Event::datagram(peer(), b"hi", 2)).unwrap();
+        assert_eq!(
+            whole,
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":2,"text":"hi","truncated":false}"#
+        );
+        let cut = Event::datagram(peer(), b"abcd", 3000);
+        assert_eq!(
+            serde_json::to_string(&cut).unwrap(),
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":4,"text":"abcd","truncated":true,"size":3000}"#
+        );
+        assert!(cut.human().contains("4 of 3000 bytes (truncated"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, TcpCommand};
+use crate::cli::{BroadcastCommand, Cli, Command, TcpCommand, UdpCommand};
 use crate::event::Printer;
 
 /// A mistake in the command line found after parsing; `main` exits with code 2.
@@ -59,5 +59,12 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
         Command::Send(args) => crate::transfer::send(args, ctx).await,
         Command::Recv(args) => crate::transfer::recv(args, ctx).await,
+        Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args, ctx).await,
+        Command::Udp(UdpCommand::Send(args)) => crate::udp::send(args, ctx).await,
+        Command::Broadcast(BroadcastCommand::Send(args)) => crate::broadcast::send(args, ctx).await,
+        Command::Broadcast(BroadcastCommand::Listen(args)) => {
+            crate::broadcast::listen(args, ctx).await
+        }
+        Command::Info(args) => crate::info::run(args, ctx).await,
     }
 }
