@@ -21,6 +21,7 @@ pub use discover::DEFAULT_PORT as ANNOUNCE_PORT;
 pub use manifest::{
     check_manifest, check_path, Entry, Kind, Offer, MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES,
 };
+pub use pake::{as_receiver, as_sender, HandshakeError, Session};
 pub use wire::{Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, VERSION};
 
 use std::io;
