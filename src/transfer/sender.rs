@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use super::manifest::{Kind, Offer, Source};
 use super::pake::{self, Session};
 use super::progress::Progress;
-use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
+use super::wire::{unexpected, Conn, Have, Msg, WireError};
 use super::{batches, TransferError};
 use crate::event::{Event, Printer};
 
@@ -67,7 +67,6 @@ pub fn serve<R: Read, W: Write>(
         Some(offer.total_bytes()),
         offer.files() as u64,
     );
-    let mut buf = vec![0u8; CHUNK];
     for (index, entry) in offer.entries.iter().enumerate() {
         if entry.kind != Kind::File {
             continue;
@@ -96,17 +95,18 @@ pub fn serve<R: Read, W: Write>(
         let mut input = open_at(&offer.sources[index as usize], start.offset)?;
         let mut sent = start.offset;
         loop {
-            let n = read_full(&mut input, &mut buf).map_err(|e| disk(&entry.path, e))?;
+            let buf = conn.data_buf();
+            let n = read_full(&mut input, buf).map_err(|e| disk(&entry.path, e))?;
             if n == 0 {
                 break;
             }
+            hasher.update(&buf[..n]);
             if entry.size.is_some_and(|size| sent + n as u64 > size) {
                 let e = TransferError::Verify(format!("{} grew while being sent", entry.path));
                 conn.send_error(&e.to_string());
                 return Err(e);
             }
-            hasher.update(&buf[..n]);
-            conn.send_data(&buf[..n])?;
+            conn.send_filled(n)?;
             sent += n as u64;
             progress.add(n as u64);
         }

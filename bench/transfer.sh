@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Transfer throughput on loopback and tmpfs, in one run, beside the tools people would
+# use instead: nc (no hashing, no encryption), tar | nc (many small files) and
+# magic-wormhole (with its own mailbox server and transit relay on loopback).
+#
+#   bench/transfer.sh                 # RUNS=3 SIZE_MIB=1024 FILES=10000
+#   RUNS=5 SIZE_MIB=256 bench/transfer.sh
+#
+# Prints one line per measurement and a summary of medians and ratios (markdown).
+# Every process it starts is bounded by `timeout` and killed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+SIZE_MIB=${SIZE_MIB:-1024}
+FILES=${FILES:-10000}
+RSS_GIB=${RSS_GIB:-4}
+LIMIT=300 # seconds any single transfer may take
+CODE=1-bench-code
+
+command -v nc >/dev/null || { echo "needs nc (apt-get install netcat-openbsd)"; exit 1; }
+cargo build --release --quiet
+BIN=$PWD/target/release/sockit
+
+WORK=$(mktemp -d /dev/shm/sockit-bench.XXXXXX)
+cleanup() {
+    jobs -p | xargs -r kill 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# Waits for a server's `listening` line in FILE and prints its port.
+port_of() {
+    local file=$1
+    for _ in $(seq 1 500); do
+        if grep -q '"listening"' "$file" 2>/dev/null; then
+            grep -m1 '"listening"' "$file" | sed 's/.*:\([0-9]*\)"}$/\1/'
+            return
+        fi
+        sleep 0.01
+    done
+    echo "server did not start: $(cat "$file")" >&2
+    exit 1
+}
+
+# sockit send SRC → recv into OUT; prints seconds. Extra flags go to both sides.
+sockit_run() {
+    local src=$1 out=$2; shift 2
+    rm -rf "$out" && mkdir -p "$out"
+    timeout $LIMIT "$BIN" --json send "$src" --no-announce --bind 127.0.0.1:0 --code $CODE "$@" >"$WORK/send.out" &
+    local sender=$!
+    local port; port=$(port_of "$WORK/send.out")
+    local t0; t0=$(now)
+    timeout $LIMIT "$BIN" --json recv "127.0.0.1:$port" --code $CODE -o "$out" "$@" >/dev/null
+    wait $sender
+    elapsed "$t0" "$(now)"
+}
+
+# nc -l > OUT fed by nc -N < SRC; prints seconds.
+nc_run() {
+    local src=$1 out=$2 port; port=$(free_port)
+    timeout $LIMIT nc -l 127.0.0.1 "$port" >"$out" &
+    local listener=$!
+    local t0; t0=$(now)
+    until timeout $LIMIT nc -N 127.0.0.1 "$port" <"$src" 2>/dev/null; do sleep 0.01; done
+    wait $listener
+    elapsed "$t0" "$(now)"
+}
+
+# tar c DIR | nc → nc | tar x; prints seconds.
+tar_nc_run() {
+    local dir=$1 out=$2 port; port=$(free_port)
+    rm -rf "$out" && mkdir -p "$out"
+    (timeout $LIMIT nc -l 127.0.0.1 "$port" | tar x -C "$out") &
+    local listener=$!
+    local t0; t0=$(now)
+    until tar c -C "$(dirname "$dir")" "$(basename "$dir")" | timeout $LIMIT nc -N 127.0.0.1 "$port" 2>/dev/null; do sleep 0.01; done
+    wait $listener
+    elapsed "$t0" "$(now)"
+}
+
+RESULTS=$WORK/results
+: >"$RESULTS"
+record() { echo "$1 $2" | tee -a "$RESULTS"; }
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES"
+head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
+mkdir -p "$WORK/many/small"
+python3 - "$WORK/many/small" "$FILES" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(root, f"{i:05}.bin"), "wb") as f:
+        f.write(os.urandom(4096))
+EOF
+
+for run in $(seq 1 "$RUNS"); do
+    record big-nc "$(nc_run "$WORK/big" "$WORK/nc.out")"
+    cmp -s "$WORK/big" "$WORK/nc.out"
+    record big-sockit "$(sockit_run "$WORK/big" "$WORK/out")"
+    cmp -s "$WORK/big" "$WORK/out/big"
+    record big-sockit-plain "$(sockit_run "$WORK/big" "$WORK/out" --plain)"
+    record many-tar-nc "$(tar_nc_run "$WORK/many/small" "$WORK/tar.out")"
+    record many-sockit "$(sockit_run "$WORK/many/small" "$WORK/out")"
+    rm -rf "$WORK/out" "$WORK/tar.out" "$WORK/nc.out"
+done
+
+# magic-wormhole, with a mailbox server and transit relay of its own on loopback.
+if command -v wormhole >/dev/null && command -v twist >/dev/null; then
+    mailbox=$(free_port) relay=$(free_port)
+    (cd "$WORK" && timeout 900 twist wormhole-mailbox --port="tcp:$mailbox:interface=127.0.0.1" >/dev/null 2>&1) &
+    (cd "$WORK" && timeout 900 twist transitrelay --port="tcp:$relay:interface=127.0.0.1" >/dev/null 2>&1) &
+    sleep 2 # twistd gives no readiness signal on stdout
+    W=(wormhole --relay-url "ws://127.0.0.1:$mailbox/v1" --transit-helper "tcp:127.0.0.1:$relay")
+    for run in $(seq 1 "$RUNS"); do
+        rm -rf "$WORK/wh" && mkdir -p "$WORK/wh"
+        timeout $LIMIT "${W[@]}" send --hide-progress --code 7-bench-wormhole "$WORK/big" >/dev/null 2>&1 &
+        sender=$!
+        t0=$(now)
+        (cd "$WORK/wh" && timeout $LIMIT "${W[@]}" receive --hide-progress --accept-file 7-bench-wormhole >/dev/null 2>&1)
+        wait $sender || true
+        record big-wormhole "$(elapsed "$t0" "$(now)")"
+        cmp -s "$WORK/big" "$WORK/wh/big"
+    done
+else
+    echo "# magic-wormhole not installed (pip install magic-wormhole magic-wormhole-mailbox-server magic-wormhole-transit-relay): skipped"
+fi
+
+# Peak memory of both sides for a large (sparse) file, received to /dev/null.
+truncate -s "${RSS_GIB}G" "$WORK/huge"
+timeout $LIMIT /usr/bin/time -f "%M" -o "$WORK/send.rss" "$BIN" --json send "$WORK/huge" --no-announce --bind 127.0.0.1:0 --code $CODE >"$WORK/send.out" &
+sender=$!
+port=$(port_of "$WORK/send.out")
+timeout $LIMIT /usr/bin/time -f "%M" -o "$WORK/recv.rss" "$BIN" recv --stdout "127.0.0.1:$port" --code $CODE >/dev/null 2>&1
+wait $sender
+record rss-send-kib "$(tail -1 "$WORK/send.rss")"
+record rss-recv-kib "$(tail -1 "$WORK/recv.rss")"
+
+python3 - "$RESULTS" "$SIZE_MIB" "$FILES" "$RSS_GIB" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, value = line.split()
+    rows.setdefault(name, []).append(float(value))
+size_mib, files, rss_gib = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+med = {k: statistics.median(v) for k, v in rows.items()}
+def rate(k): return size_mib / med[k]
+print()
+print(f"| {size_mib} MiB file, loopback, tmpfs | median s | MiB/s | vs nc |")
+print("|---|---|---|---|")
+for k, label in [("big-nc", "nc -l > f / nc -N < f"), ("big-sockit", "sockit (BLAKE3 + AES-256-GCM)"),
+                 ("big-sockit-plain", "sockit --plain (BLAKE3)"), ("big-wormhole", "magic-wormhole")]:
+    if k in med:
+        print(f"| {label} | {med[k]:.2f} | {rate(k):.0f} | {rate(k) / rate('big-nc'):.2f}x |")
+if "big-wormhole" in med:
+    print(f"\nsockit vs magic-wormhole: {med['big-wormhole'] / med['big-sockit']:.1f}x faster")
+print(f"\n| {files} x 4 KiB files | median s | vs tar\\|nc |")
+print("|---|---|---|")
+print(f"| tar c \\| nc → nc \\| tar x | {med['many-tar-nc']:.2f} | 1.00x |")
+print(f"| sockit | {med['many-sockit']:.2f} | {med['many-sockit'] / med['many-tar-nc']:.2f}x the time |")
+print(f"\nPeak RSS for a {rss_gib} GiB file: send {med['rss-send-kib'] / 1024:.1f} MiB, recv {med['rss-recv-kib'] / 1024:.1f} MiB")
+EOF
