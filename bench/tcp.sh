@@ -133,7 +133,7 @@ for name in "${NAMES[@]}"; do
     loadgen --addr "${ADDR[$name]}" --clients "$CLIENTS" --size "$SIZE" --duration 2s >/dev/null
 done
 echo "# (a) round trips: $CLIENTS clients, $SIZE-byte messages, $DURATION per run, $RUNS runs"
-for run in $(seq "$RUNS"); do
+for _ in $(seq "$RUNS"); do
     for name in "${NAMES[@]}"; do
         before=$(cpu_ticks "${SPID[$name]}")
         line=$(loadgen --addr "${ADDR[$name]}" --clients "$CLIENTS" --size "$SIZE" --duration "$DURATION")
@@ -151,7 +151,7 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
 fi
 ulimit -n "$(ulimit -Hn)"
 echo "# (b) idle: raised the open-file limit (ulimit -n) to $(ulimit -n) for $IDLE idle clients"
-for run in $(seq "$IDLE_RUNS"); do
+for _ in $(seq "$IDLE_RUNS"); do
     for name in sockit-idle echo_min; do
         start "$name"
         line=$(loadgen --addr "127.0.0.1:$PORT" --idle "$IDLE" --size "$SIZE" --probes 20 --pid "$PID")
