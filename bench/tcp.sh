@@ -154,7 +154,7 @@ echo "# (b) idle: raised the open-file limit (ulimit -n) to $(ulimit -n) for $ID
 for _ in $(seq "$IDLE_RUNS"); do
     for name in sockit-idle echo_min; do
         start "$name"
-        line=$(loadgen --addr "127.0.0.1:$PORT" --idle "$IDLE" --size "$SIZE" --probes 20 --pid "$PID")
+        line=$(loadgen --addr "127.0.0.1:$PORT" --idle "$IDLE" --size "$SIZE" --probes 20 --hold 0s --pid "$PID")
         echo "$name 0 $line" | tee -a "$WORK/idle.txt"
         stop "$PID"
         SERVERS=()

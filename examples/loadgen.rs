@@ -63,9 +63,9 @@ struct Args {
     /// New clients timed in --idle mode.
     #[arg(long, default_value_t = 20)]
     probes: usize,
-    /// In --idle mode, keep the connections this long after reporting (Ctrl-C or
-    /// SIGTERM end it sooner).
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    /// In --idle mode, keep the connections this long after reporting, to look at the
+    /// server meanwhile (Ctrl-C or SIGTERM end it sooner; 0s: not at all).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     hold: Duration,
     /// In --idle mode, the server's process id: its memory and open files are read from
     /// /proc while the idle clients are held.
@@ -92,6 +92,9 @@ fn main() -> anyhow::Result<()> {
     })?;
     println!("{}", report.human);
     println!("{}", report.json);
+    if !report.held.is_empty() {
+        rt.block_on(hold(args.hold));
+    }
     if report.errors > 0 {
         bail!("{} of the clients failed", report.errors);
     }
@@ -124,6 +127,8 @@ struct Report {
     human: String,
     json: serde_json::Value,
     errors: usize,
+    /// The idle connections, kept open until the report is printed and `--hold` passed.
+    held: Vec<Client>,
 }
 
 /// A connection that sends length-prefixed messages and reads the replies.
@@ -243,6 +248,7 @@ async fn round_trips(args: &Args) -> anyhow::Result<Report> {
             "p50_us": p50, "p99_us": p99, "errors": errors,
         }),
         errors,
+        held: Vec::new(),
     })
 }
 
@@ -325,12 +331,11 @@ async fn idle(args: &Args, n: usize) -> anyhow::Result<Report> {
         json["server_hwm_kib"] = s.hwm_kib.into();
         json["server_fds"] = s.fds.into();
     }
-    hold(args.hold).await;
-    drop(held);
     Ok(Report {
         human,
         json,
         errors: n - open,
+        held,
     })
 }
 
@@ -467,7 +472,12 @@ mod tests {
     async fn idle_mode_holds_clients_and_reports_the_server() {
         let addr = echo_server().await;
         let me = std::process::id().to_string();
-        let a = args(addr, &["--idle", "50", "--probes", "5", "--pid", &me]);
+        let a = args(
+            addr,
+            &[
+                "--idle", "50", "--probes", "5", "--hold", "0s", "--pid", &me,
+            ],
+        );
         let r = idle(&a, 50).await.unwrap();
         assert_eq!(r.errors, 0, "{}", r.human);
         assert_eq!(r.json["open"], 50);
