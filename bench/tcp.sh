@@ -186,11 +186,15 @@ for name, rows in rtt.items():
     rates = [r["per_sec"] for r in rows]
     print(f"| {name} | {med(rows, 'per_sec'):,.0f} | {min(rates):,.0f}–{max(rates):,.0f} "
           f"| {med(rows, 'p50_us'):.0f} | {med(rows, 'p99_us'):.0f} | {med(rows, 'cpu_us'):.1f} |")
-base = med(rtt["echo_min"], "per_sec")
-socat = med(rtt["socat"], "per_sec")
+def ratio(name, ref, key):
+    """Median over runs of name/ref in the same run: adjacent runs share the machine's
+    state, so this is steadier than a ratio of medians when other jobs come and go."""
+    return statistics.median(a[key] / b[key] for a, b in zip(rtt[name], rtt[ref]))
+
 for name in ("sockit", "sockit-json"):
-    r = med(rtt[name], "per_sec")
-    print(f"\n{name}: {r / base:.2f}× echo_min (target ≥ 0.9), {r / socat:.2f}× socat", end="")
+    print(f"\n{name}: {ratio(name, 'echo_min', 'per_sec'):.2f}× echo_min's round trips/s "
+          f"(target ≥ 0.9), {ratio(name, 'socat', 'per_sec'):.2f}× socat's; "
+          f"{ratio(name, 'echo_min', 'cpu_us'):.2f}× echo_min's CPU per round trip", end="")
 print("\n\n| idle server | clients held | VmRSS MiB | VmHWM MiB | new client median µs | max µs |")
 print("|---|---:|---:|---:|---:|---:|")
 for name, rows in idle.items():
