@@ -7,7 +7,7 @@
 //! cargo run --release --example loadgen -- --addr 127.0.0.1:PORT --idle 10000 --pid SERVER_PID
 //! ```
 
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,8 +90,10 @@ fn main() -> anyhow::Result<()> {
             None => round_trips(&args).await,
         }
     })?;
-    println!("{}", report.human);
-    println!("{}", report.json);
+    // A closed stdout (`| head -1`) is not a failure of the run.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", report.human).and_then(|_| writeln!(out, "{}", report.json));
+    drop(out);
     if !report.held.is_empty() {
         rt.block_on(hold(args.hold));
     }
@@ -236,16 +238,17 @@ async fn round_trips(args: &Args) -> anyhow::Result<Report> {
         latency.value_at_quantile(0.5),
         latency.value_at_quantile(0.99),
     );
+    let max = latency.max();
     Ok(Report {
         human: format!(
             "{} clients, {}-byte messages, {secs:.1} s: {rate:.0} round trips/s, \
-             p50 {p50} µs, p99 {p99} µs, {errors} failed",
+             p50 {p50} µs, p99 {p99} µs, max {max} µs, {errors} failed",
             args.clients, args.size
         ),
         json: json!({
             "mode": "round_trips", "addr": args.addr.to_string(), "clients": args.clients,
             "size": args.size, "seconds": secs, "round_trips": done, "per_sec": rate,
-            "p50_us": p50, "p99_us": p99, "errors": errors,
+            "p50_us": p50, "p99_us": p99, "max_us": max, "errors": errors,
         }),
         errors,
         held: Vec::new(),
