@@ -10,6 +10,7 @@ pub mod dgram; // UDP socket builders and a receive that reports truncation
 pub mod event; // Event and its two printers (people, NDJSON)
 pub mod framing; // raw / line / len codecs against sticky packets
 pub mod info; // `info`: one socket's attributes and options
+pub mod printer; // the Printer thread that writes events (batched, flushed when idle)
 pub mod run; // dispatch of a parsed command line; runtime, printer and signals
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo

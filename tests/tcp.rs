@@ -374,8 +374,22 @@ fn an_ipv6_wildcard_bind_also_serves_ipv4_clients() {
         return;
     }
     let server = Server::start_exact(&["tcp", "serve", "--echo", "--bind", "[::]:0"]);
-    let out = run(&["tcp", "connect", &format!("127.0.0.1:{}", server.port()), "--send", "v4 via v6"], b"");
-    assert_eq!(out.events_named("message")[0]["text"], "v4 via v6", "{}", out.stderr);
+    let out = run(
+        &[
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{}", server.port()),
+            "--send",
+            "v4 via v6",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.events_named("message")[0]["text"],
+        "v4 via v6",
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
