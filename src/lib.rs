@@ -7,6 +7,7 @@ pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
 pub mod cli; // the command line (clap types), one struct per command
 pub mod event; // Event and its two printers (people, NDJSON)
 pub mod framing; // raw / line / len codecs against sticky packets
+pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
 pub mod run; // dispatch of a parsed command line; runtime, printer and signals
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo

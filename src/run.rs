@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, TcpCommand};
+use crate::cli::{Cli, Command, HttpCommand, TcpCommand};
 use crate::event::Printer;
 
 /// A mistake in the command line found after parsing; `main` exits with code 2.
@@ -57,5 +57,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
     match command {
         Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args, ctx).await,
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
+        Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args, ctx).await,
+        Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args, ctx).await,
     }
 }

@@ -52,9 +52,17 @@ impl Server {
             .expect("spawn sockit");
         let events = lines_of(child.stdout.take().unwrap(), true);
         let stderr = lines_of_text(child.stderr.take().unwrap());
-        let mut server = Server { child, addr: "0.0.0.0:0".parse().unwrap(), events, stderr };
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            events,
+            stderr,
+        };
         let first = server.next_event();
-        assert_eq!(first["event"], "listening", "first line must be the listening event: {first}");
+        assert_eq!(
+            first["event"], "listening",
+            "first line must be the listening event: {first}"
+        );
         server.addr = first["addr"].as_str().unwrap().parse().unwrap();
         server
     }
@@ -129,7 +137,10 @@ fn wait_bounded(child: &mut Child) -> ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(std::time::Instant::now() < deadline, "process did not exit within {STEP:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process did not exit within {STEP:?}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -187,7 +198,10 @@ impl Output {
     }
 
     pub fn events_named(&self, name: &str) -> Vec<Value> {
-        self.events().into_iter().filter(|e| e["event"] == name).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == name)
+            .collect()
     }
 
     pub fn stdout_text(&self) -> String {
@@ -222,7 +236,11 @@ pub fn run_with(mut cmd: Command, stdin: &[u8]) -> Output {
         }
     };
     let _ = writer.join();
-    Output { status: out.status, stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    Output {
+        status: out.status,
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// `sockit --json ARGS` with `stdin`.
