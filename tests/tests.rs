@@ -1,4 +1,7 @@
 //! The one integration-test binary: every test starts the real `sockit`.
 
 mod harness;
+mod http_client;
+mod http_dump;
+mod http_serve;
 mod tcp;
