@@ -1,5 +1,6 @@
 //! The one integration-test binary: every test starts the real `sockit`.
 
+mod browser;
 mod harness;
 mod http_client;
 mod http_dump;
