@@ -19,6 +19,7 @@ SOCKIT=$PWD/target/release/sockit
 BASE=/tmp
 [ -d /dev/shm ] && BASE=/dev/shm
 WORK=$(mktemp -d "$BASE/sockit-bench-http.XXXXXX")
+chmod 755 "$WORK"   # nginx's workers run as another user
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -74,6 +75,9 @@ PY_ADDR=127.0.0.1:$PY_PORT
 
 for addr in "$SOCKIT_ADDR" "$NGINX_ADDR" "$PY_ADDR"; do
     for _ in $(seq 100); do curl -sf -o /dev/null "http://$addr/small.bin" && break; sleep 0.05; done
+    # Every server must really answer 200 with the file, or its figures mean nothing.
+    [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://$addr/small.bin")" = "200 4096" ] ||
+        { echo "bench/http.sh: $addr does not serve small.bin" >&2; exit 1; }
 done
 NGINX_PID=$(cat "$WORK/nginx/nginx.pid")
 

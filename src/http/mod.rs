@@ -10,6 +10,7 @@ pub mod request;
 pub mod safepath;
 mod serve;
 pub mod show;
+mod small;
 mod upload;
 
 pub use dump::dump;

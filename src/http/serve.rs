@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::safepath::{PathError, Root};
-use super::{listing, ranges, upload};
+use super::{listing, ranges, small, upload};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
 use crate::run::Ctx;
@@ -170,6 +170,9 @@ impl State {
                     "text/html; charset=utf-8",
                 )
             });
+        }
+        if let Some(r) = small::try_serve(&path, &req) {
+            return Ok(r);
         }
         if ranges::is_multiple(&req) {
             return ranges::serve(&path, req).await;
