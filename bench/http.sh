@@ -36,6 +36,8 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- start the three servers ---------------------------------------------------------
 "$SOCKIT" http serve "$WORK/www" --bind 127.0.0.1:0 >"$WORK/sockit.log" &
 PIDS+=($!); SOCKIT_PID=$!
@@ -90,13 +92,27 @@ rss_mib() {
     echo $((total / 1024))
 }
 
+# CPU time (user + system) of a process and its children, in clock ticks.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 # --- measure --------------------------------------------------------------------------
-echo "| server | 4 KiB, 64 conns (req/s) | 1 conn: req/s | 1 conn: avg / p99 latency | 1 GiB download | peak RSS during it |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| server | 4 KiB, 64 conns: req/s | server CPU per request | 1 conn: req/s | 1 conn: avg / p99 latency | 1 GiB download | peak RSS during it |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 measure() {
     local name=$1 addr=$2 pid=$3
-    local many one rps1 avg p99 speed peak=0 rss
-    many=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" "http://$addr/small.bin" | awk '/Requests\/sec/ {print $2}')
+    local many out t0 t1 reqs cpu one rps1 avg p99 speed peak=0 rss
+    t0=$(cpu_ticks "$pid")
+    out=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" "http://$addr/small.bin")
+    t1=$(cpu_ticks "$pid")
+    many=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / reqs ))
     one=$(timeout $((SECS + 30)) wrk -t1 -c1 -d"${SECS}s" --latency "http://$addr/small.bin")
     rps1=$(awk '/Requests\/sec/ {print $2}' <<<"$one")
     avg=$(awk '$1 == "Latency" {print $2; exit}' <<<"$one")
@@ -109,10 +125,10 @@ measure() {
     done
     wait "$curl_pid" || true
     speed=$(awk '{printf "%.2f GB/s", $1 / 1e9}' "$WORK/speed")
-    echo "| $name | $many | $rps1 | $avg / $p99 | $speed | $peak MiB |"
+    echo "| $name | $many | $cpu µs | $rps1 | $avg / $p99 | $speed | $peak MiB |"
 }
 measure "sockit http serve" "$SOCKIT_ADDR" "$SOCKIT_PID"
 measure "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$NGINX_ADDR" "$NGINX_PID"
 measure "python3 -m http.server" "$PY_ADDR" "$PY_PID"
 echo
-echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s"
+echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s; load average before: $LOAD"
