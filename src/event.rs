@@ -360,7 +360,11 @@ impl Printer {
         let flag = gone.clone();
         let handle = std::thread::Builder::new()
             .name("sockit-printer".into())
-            .spawn(move || write_lines(rx, stdout.lock(), &flag, &closed))
+            // Buffered: stdout's own line buffering would make one write(2) per event.
+            .spawn(move || {
+                let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+                write_lines(rx, out, &flag, &closed)
+            })
             .expect("spawning the printer thread");
         (
             Printer {

@@ -10,8 +10,8 @@ pub mod request;
 pub mod safepath;
 mod serve;
 pub mod show;
-mod small;
 mod upload;
+mod whole;
 
 pub use dump::dump;
 pub use serve::serve;

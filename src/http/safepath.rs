@@ -112,13 +112,39 @@ impl Root {
 
     /// An existing file or folder to read.
     pub fn read(&self, url_path: &str) -> Result<PathBuf, PathError> {
-        let path = self.join(&self.segments(url_path)?);
+        self.find(url_path).map(|(path, _)| path)
+    }
+
+    /// An existing file or folder to read, and whether it is a folder.
+    ///
+    /// Walks down from the folder with one `lstat` per segment: without a symlink on the
+    /// way the joined path is already canonical (segments hold no `.`, `..` or `/`).
+    /// Only a symlink sends it to `canonicalize`, which costs a `readlink` per component
+    /// of the whole path on every request.
+    pub fn find(&self, url_path: &str) -> Result<(PathBuf, bool), PathError> {
+        let segments = self.segments(url_path)?;
+        let mut path = self.dir.clone();
+        let mut is_dir = true;
+        for s in &segments {
+            path.push(OsStr::from_bytes(s));
+            let meta = path.symlink_metadata().map_err(|_| PathError::NotFound)?;
+            if meta.file_type().is_symlink() {
+                return self.resolve(&self.join(&segments));
+            }
+            is_dir = meta.is_dir();
+        }
+        Ok((path, is_dir))
+    }
+
+    fn resolve(&self, path: &Path) -> Result<(PathBuf, bool), PathError> {
         let canonical = path.canonicalize().map_err(|_| PathError::NotFound)?;
         match self.admits(&canonical) {
-            Err(PathError::Forbidden(_)) if self.follow_symlinks => Ok(canonical),
-            Err(e) => Err(e),
-            Ok(()) => Ok(canonical),
+            Err(PathError::Forbidden(_)) if self.follow_symlinks => {}
+            Err(e) => return Err(e),
+            Ok(()) => {}
         }
+        let is_dir = canonical.is_dir();
+        Ok((canonical, is_dir))
     }
 
     /// A path to create or replace: never through a symlink, never outside the folder

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::safepath::{PathError, Root};
-use super::{listing, ranges, small, upload};
+use super::{listing, ranges, upload, whole};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
 use crate::run::Ctx;
@@ -35,8 +35,8 @@ pub type Body = UnsyncBoxBody<Bytes, io::Error>;
 /// How long a client may take to send a request head before the connection closes.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The size of each read from a file being downloaded.
-const FILE_CHUNK: usize = 256 * 1024;
+/// The size of each read from a file when tower-http serves it (ranges).
+const FILE_CHUNK: usize = 1024 * 1024;
 
 /// What every request handler can see.
 pub struct State {
@@ -145,8 +145,8 @@ impl State {
     }
 
     async fn get(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
-        let path = self.root.read(req.uri().path())?;
-        if path.is_dir() {
+        let (path, is_dir) = self.root.find(req.uri().path())?;
+        if is_dir {
             let url_path = req.uri().path();
             if !url_path.ends_with('/') {
                 let mut to = format!("{url_path}/");
@@ -171,7 +171,7 @@ impl State {
                 )
             });
         }
-        if let Some(r) = small::try_serve(&path, &req) {
+        if let Some(r) = whole::try_serve(&path, &req) {
             return Ok(r);
         }
         if ranges::is_multiple(&req) {
