@@ -232,4 +232,42 @@ mod tests {
             ChunkError::TrailersTooLarge
         );
     }
+
+    proptest::proptest! {
+        /// However the bytes are split across reads, the decoded body is the same.
+        #[test]
+        fn splitting_never_changes_the_result(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..50), 0..8),
+            cuts in proptest::collection::vec(0usize..400, 0..10),
+        ) {
+            let mut raw = Vec::new();
+            for c in &chunks {
+                raw.extend(format!("{:x}\r\n", c.len()).as_bytes());
+                raw.extend(c);
+                raw.extend(b"\r\n");
+            }
+            raw.extend(b"0\r\n\r\n");
+            let want: Vec<u8> = chunks.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (raw.len() + 1)).collect();
+            cuts.push(raw.len());
+            cuts.sort_unstable();
+            let mut d = ChunkedDecoder::new(1 << 20);
+            let mut out = Vec::new();
+            let mut from = 0;
+            for to in cuts {
+                let n = d.feed(&raw[from..to], &mut out).unwrap();
+                proptest::prop_assert_eq!(n, to - from);
+                from = to;
+            }
+            proptest::prop_assert!(d.is_done());
+            proptest::prop_assert_eq!(out, want);
+        }
+
+        /// Arbitrary bytes never panic the decoder.
+        #[test]
+        fn garbage_is_an_error_not_a_panic(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let mut out = Vec::new();
+            let _ = ChunkedDecoder::new(1000).feed(&raw, &mut out);
+        }
+    }
 }

@@ -185,7 +185,7 @@ fn malformed(e: httparse::Error) -> String {
         httparse::Error::HeaderValue => "invalid header value (a control character?)",
         httparse::Error::NewLine => "invalid line ending",
         httparse::Error::Status => "invalid status",
-        httparse::Error::Token => "invalid method token",
+        httparse::Error::Token => "invalid character in the request line (method or target)",
         httparse::Error::Version => "invalid HTTP version",
         httparse::Error::TooManyHeaders => "too many headers",
     }
@@ -327,5 +327,23 @@ mod tests {
             .unwrap();
         assert!(h.expect_continue);
         assert!(!h.keep_alive);
+    }
+
+    proptest::proptest! {
+        /// A prefix of a request is "incomplete", never an error or another request.
+        #[test]
+        fn prefixes_are_incomplete(cut in 0usize..80) {
+            let raw = b"POST /x?y HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nX-Y: z\r\n\r\nabc";
+            let cut = cut.min(raw.len() - 4);
+            let parsed = Head::parse(&raw[..cut]).unwrap();
+            let whole = Head::parse(raw).unwrap().unwrap();
+            proptest::prop_assert!(parsed.is_none() || parsed.as_ref() == Some(&whole));
+        }
+
+        /// Arbitrary bytes never panic the parser.
+        #[test]
+        fn garbage_is_an_error_not_a_panic(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = Head::parse(&raw);
+        }
     }
 }
