@@ -5,4 +5,5 @@ mod harness;
 mod http_client;
 mod http_dump;
 mod http_serve;
+mod http_write;
 mod tcp;
