@@ -225,6 +225,16 @@ fn a_browser_browses_uploads_and_downloads_through_http_serve() {
     browser.wait("the listing", |b| b.source().contains("notes.txt"));
     browser.screenshot("serve-listing.png");
 
+    // Sorting by size: ascending puts the folder (size 0) first, descending the big file.
+    let first = "return document.querySelector('#list tbody tr:not(.up) a').textContent";
+    browser.click("th[data-k='1']");
+    assert_eq!(browser.script(first), "photos/");
+    browser.click("th[data-k='1']");
+    assert_eq!(
+        browser.script(first),
+        "a much longer file name that wraps on phones.pdf"
+    );
+
     browser.click("a[href='photos/']");
     browser.wait("entering the folder", |b| b.url().ends_with("/photos/"));
     assert!(browser.source().contains("cat.jpg"));
@@ -242,6 +252,14 @@ fn a_browser_browses_uploads_and_downloads_through_http_serve() {
     browser.wait("the download", |_| {
         fs::read(&downloaded).is_ok_and(|d| d == payload)
     });
+
+    // Delete through the page's button (and its confirmation dialog).
+    browser.click("button.del[data-href='upload.bin']");
+    browser.call("POST", "/alert/accept", json!({}));
+    browser.wait("the deleted file to leave the listing", |b| {
+        !b.source().contains("upload.bin")
+    });
+    assert!(!served.join("photos/upload.bin").exists());
 
     browser.resize(390, 844);
     browser.goto(&root);

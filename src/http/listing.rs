@@ -231,7 +231,7 @@ tr:hover td{background:#8881}
 form{display:flex;gap:.5rem;flex-wrap:wrap;margin:0 0 1rem;padding:.75rem;border:1px dashed #8886;border-radius:.5rem}
 input[type=file]{flex:1;min-width:0}
 button{padding:.4rem .9rem;border-radius:.4rem;border:1px solid #8888;background:#2563eb;color:#fff;font-size:1rem}
-button.del{background:none;color:#c33;border:none;padding:0 .4rem;font-size:.9rem;float:right}
+button.del{background:none;color:#c33;border:none;padding:0 .5rem;margin-left:.25rem;font-size:.9rem;cursor:pointer}
 footer{margin-top:1rem;opacity:.6;font-size:.85rem}
 @media (max-width:600px){body{padding:.5rem}th,td{padding:.7rem .3rem;font-size:.95rem}td:nth-child(3){font-size:.8rem}}
 </style></head><body>
