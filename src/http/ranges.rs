@@ -34,8 +34,10 @@ pub async fn serve<B: Send + 'static>(
     path: &Path,
     req: Request<B>,
 ) -> Result<Response<Body>, Failure> {
-    let range = req.headers()[header::RANGE]
-        .to_str()
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
     let is_head = req.method() == Method::HEAD;

@@ -100,7 +100,9 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
         return Err(too_large(state.max_upload));
     }
     let path = state.root.write(req.uri().path())?;
-    let parent = path.parent().expect("a written path has a parent");
+    let parent = path
+        .parent()
+        .ok_or_else(|| Failure::new(StatusCode::FORBIDDEN, "forbidden: no parent folder"))?;
     tokio::fs::create_dir_all(parent)
         .await
         .map_err(Failure::io)?;
