@@ -102,8 +102,8 @@ cpu_ticks() {
 }
 
 # --- measure --------------------------------------------------------------------------
-echo "| server | 4 KiB, 64 conns: req/s | server CPU per request | 1 conn: req/s | 1 conn: avg / p99 latency | 1 GiB download | peak RSS during it |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| server | 4 KiB, 64 conns: req/s | server CPU per request | 1 conn: req/s | 1 conn: avg / p99 latency | 1 GiB download | server CPU for it | peak RSS during it |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 measure() {
     local name=$1 addr=$2 pid=$3
     local many out t0 t1 reqs cpu one rps1 avg p99 speed peak=0 rss
@@ -117,6 +117,7 @@ measure() {
     rps1=$(awk '/Requests\/sec/ {print $2}' <<<"$one")
     avg=$(awk '$1 == "Latency" {print $2; exit}' <<<"$one")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$one")
+    t0=$(cpu_ticks "$pid")
     curl -s -o /dev/null --max-time 120 -w '%{speed_download}\n' "http://$addr/big.bin" >"$WORK/speed" &
     local curl_pid=$!
     while kill -0 "$curl_pid" 2>/dev/null; do
@@ -124,8 +125,10 @@ measure() {
         sleep 0.05
     done
     wait "$curl_pid" || true
+    t1=$(cpu_ticks "$pid")
+    local big_cpu=$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))
     speed=$(awk '{printf "%.2f GB/s", $1 / 1e9}' "$WORK/speed")
-    echo "| $name | $many | $cpu µs | $rps1 | $avg / $p99 | $speed | $peak MiB |"
+    echo "| $name | $many | $cpu µs | $rps1 | $avg / $p99 | $speed | $big_cpu ms | $peak MiB |"
 }
 measure "sockit http serve" "$SOCKIT_ADDR" "$SOCKIT_PID"
 measure "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$NGINX_ADDR" "$NGINX_PID"
