@@ -298,3 +298,31 @@ fn ctrl_c_drains_and_exits_0() {
     assert!(status.success(), "{status:?}");
     assert!(rest.iter().any(|e| e["event"] == "shutdown"), "{rest:?}");
 }
+
+#[test]
+fn large_files_stream_whole_and_in_ranges() {
+    let t = tree();
+    let data: Vec<u8> = (0..3 * 1024 * 1024 + 5)
+        .map(|i: u32| (i % 253) as u8)
+        .collect();
+    fs::write(t.served.join("big.bin"), &data).unwrap();
+    let server = start(&t, &[]);
+    let r = get(&url(&server, "/big.bin"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-length"),
+        Some(data.len().to_string().as_str())
+    );
+    assert!(r.body == data, "the streamed body differs");
+    let r = request(
+        "GET",
+        &url(&server, "/big.bin"),
+        &[("Range", "bytes=2097150-2097155")],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (206, &data[2_097_150..2_097_156])
+    );
+    assert_eq!(server.wait_for("request")["bytes"], data.len() as u64);
+}
