@@ -163,3 +163,24 @@ fn delete_removes_entries_inside_and_only_links_of_escapes() {
         .join("outside/secret.txt")
         .exists());
 }
+
+#[test]
+fn a_stalled_upload_is_408_after_30s_and_leaves_nothing() {
+    let t = tree();
+    let server = start(&t, &["--upload"]);
+    let started = std::time::Instant::now();
+    let mut s = connect(server.addr);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"PUT /stalled.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf.",
+    )
+    .unwrap();
+    let response = read_all(&mut s);
+    assert_eq!(status_of(&response), 408, "{response}");
+    let waited = started.elapsed().as_secs_f64();
+    assert!((29.0..40.0).contains(&waited), "408 after {waited} s");
+    assert!(!t.served.join("stalled.bin").exists());
+    assert!(no_part_files(&t.served));
+}

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -74,6 +75,19 @@ impl Drop for Part {
     }
 }
 
+/// How long an upload may pause between two pieces of its body; then 408 and the
+/// partial file is removed.
+pub const UPLOAD_IDLE: Duration = Duration::from_secs(30);
+
+async fn idle<T>(next: impl std::future::Future<Output = T>) -> Result<T, Failure> {
+    tokio::time::timeout(UPLOAD_IDLE, next).await.map_err(|_| {
+        Failure::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("no upload data for {UPLOAD_IDLE:?}"),
+        )
+    })
+}
+
 fn too_large(max: u64) -> Failure {
     Failure::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,7 +125,7 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
     let existed = check_target(&path).await?;
     let mut part = Part::create(parent, state.max_upload).await?;
     let mut body = req.into_body();
-    while let Some(frame) = body.frame().await {
+    while let Some(frame) = idle(body.frame()).await? {
         let frame = frame.map_err(|e| {
             Failure::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
         })?;
@@ -156,7 +170,7 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
     let listing = req.uri().path().to_owned();
     let mut multipart = multer::Multipart::new(data_stream(req.into_body()), boundary);
     let mut saved = Vec::new();
-    while let Some(mut field) = multipart.next_field().await.map_err(bad_form)? {
+    while let Some(mut field) = idle(multipart.next_field()).await?.map_err(bad_form)? {
         let Some(name) = field.file_name().filter(|n| !n.is_empty()) else {
             continue;
         };
@@ -164,7 +178,7 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
         let target = dir.join(&name);
         check_target(&target).await?;
         let mut part = Part::create(&dir, state.max_upload).await?;
-        while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+        while let Some(chunk) = idle(field.chunk()).await?.map_err(bad_form)? {
             part.write(&chunk).await?;
         }
         part.commit(&target).await?;
