@@ -1,11 +1,13 @@
 //! The command line: clap types, one struct per command.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::addr::{parse_duration, parse_size, Endpoint};
 use crate::framing::{parse_delimiter, Delimiter, Framing};
+use crate::transfer::Code;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +34,27 @@ pub enum Command {
     /// TCP message exchange with framing (server and client).
     #[command(subcommand)]
     Tcp(TcpCommand),
+    /// Send files or folders to another machine: verified, resumable, encrypted.
+    #[command(
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol (nc-compatible)"
+    )]
+    Send(SendArgs),
+    /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
+    #[command(
+        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server"
+    )]
+    Recv(RecvArgs),
+    /// UDP datagrams: a server for many peers and a sender.
+    #[command(subcommand)]
+    Udp(UdpCommand),
+    /// UDP broadcast and multicast: a periodic sender and a listener.
+    #[command(subcommand)]
+    Broadcast(BroadcastCommand),
+    /// Create a socket, connect or bind it, and show its attributes and options.
+    #[command(
+        after_help = "Examples:\n  sockit info 127.0.0.1:8888             # a TCP client socket: peer, RTT, cwnd\n  sockit info --listen 0.0.0.0:0         # a TCP listener\n  sockit --json info --udp 127.0.0.1:53  # a connected UDP socket, as one JSON object"
+    )]
+    Info(Info),
     /// HTTP: see exactly what a client sends, or serve a folder.
     #[command(subcommand)]
     Http(HttpCommand),
@@ -189,6 +212,258 @@ pub struct TcpConnect {
     /// Pause this long between messages (pacing, the notes' third remedy).
     #[arg(long, value_parser = parse_duration, value_name = "DUR")]
     pub interval: Option<Duration>,
+
+    /// Give up connecting after this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Files and folders to send, or `-` for stdin (with --name).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The name stdin's data is received under.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The TCP address to listen on (port 0: any free port).
+    #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
+    pub bind: Endpoint,
+
+    /// Use this code instead of a random one (NUMBER-secret-words).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// Serve any number of receivers, at the same time too, until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Do not announce this sender on the LAN (receivers then need HOST:PORT).
+    #[arg(long, conflicts_with = "to")]
+    pub no_announce: bool,
+
+    /// Send announcements only to this address (IP or IP:PORT) instead of every
+    /// interface's broadcast address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+
+    /// The UDP port announcements go to.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+
+    /// Speak the notes' homework protocol: the bytes of one file, then close.
+    #[arg(long, conflicts_with_all = ["code", "plain", "name"])]
+    pub raw: bool,
+
+    /// Do not encrypt (the code is still checked); both sides must say so.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecvArgs {
+    /// The sender's address; without it, the sender is found by its announcements.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Option<Endpoint>,
+
+    /// The code `sockit send` printed (asked for on the terminal when missing).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// The folder to write into (with --raw: the file to write).
+    #[arg(short = 'o', long = "output", default_value = ".", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Replace files that already exist.
+    #[arg(long, conflicts_with = "rename")]
+    pub overwrite: bool,
+
+    /// Keep existing files and save new ones as `name (1).ext`.
+    #[arg(long)]
+    pub rename: bool,
+
+    /// Write the (single) file to stdout; events go to stderr.
+    #[arg(long, conflicts_with_all = ["overwrite", "rename"])]
+    pub stdout: bool,
+
+    /// Speak the notes' homework protocol: read until the sender closes.
+    #[arg(long, conflicts_with_all = ["code", "plain"])]
+    pub raw: bool,
+
+    /// Accept an unencrypted session (the sender must use --plain too).
+    #[arg(long)]
+    pub plain: bool,
+
+    /// How long to look for the sender's announcement.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+
+    /// The UDP port to listen for announcements on.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+}
+
+impl Command {
+    /// Whether this command writes data (not events) to stdout; events then go to stderr.
+    pub fn data_on_stdout(&self) -> bool {
+        matches!(self, Command::Recv(RecvArgs { stdout: true, .. }))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UdpCommand {
+    /// Receive datagrams from any number of peers and answer each.
+    #[command(
+        after_help = "Examples:\n  sockit udp serve                          # every interface, port 8888\n  sockit udp serve --bind 127.0.0.1:0 --echo\n  sockit udp serve --buffer 1024            # like recvfrom(1024), but reports truncation"
+    )]
+    Serve(UdpServe),
+    /// Send datagrams: the words given form one, or else each stdin line is one.
+    #[command(
+        after_help = "Examples:\n  sockit udp send 127.0.0.1:8888 hello world   # one datagram: \"hello world\"\n  sockit udp send 8888 < lines.txt             # one datagram per line\n  sockit udp send 192.168.1.255:9999 hi --broadcast"
+    )]
+    Send(UdpSend),
+}
+
+/// What a UDP server answers to each datagram.
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+pub struct UdpReplyArgs {
+    /// Answer every datagram with TEXT (default: "received N bytes").
+    #[arg(long, value_name = "TEXT")]
+    pub reply: Option<String>,
+    /// Send every datagram back to its sender.
+    #[arg(long)]
+    pub echo: bool,
+    /// Answer nothing.
+    #[arg(long)]
+    pub silent: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UdpServe {
+    /// The address to receive on: PORT, :PORT, HOST:PORT or [v6]:PORT.
+    #[arg(long, default_value = "0.0.0.0:8888", value_name = "ADDR")]
+    pub bind: Endpoint,
+
+    /// Bytes kept of each datagram (recvfrom's buffersize, 1 to 64KiB); a longer
+    /// datagram is reported as truncated, with its real size.
+    #[arg(long, default_value = "65535", value_parser = parse_size, value_name = "SIZE")]
+    pub buffer: u64,
+
+    /// Ask the kernel for a receive buffer of SIZE (SO_RCVBUF; default: the kernel's),
+    /// so bursts wait in the queue instead of being dropped. Capped by net.core.rmem_max.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    pub rcvbuf: Option<u64>,
+
+    #[command(flatten)]
+    pub reply: UdpReplyArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UdpSend {
+    /// The receiver: HOST:PORT (a bare PORT means 127.0.0.1).
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Endpoint,
+
+    /// The words of one datagram, joined by spaces (like the notes' sys.argv sender).
+    /// Without any, each stdin line is one datagram.
+    #[arg(value_name = "MESSAGE")]
+    pub message: Vec<String>,
+
+    /// After the last datagram, print replies for this long.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    pub wait: Duration,
+
+    /// Allow a broadcast destination (SO_BROADCAST); replies from any host are shown.
+    #[arg(long)]
+    pub broadcast: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BroadcastCommand {
+    /// Send a datagram to every host of the local networks (or a multicast group), again
+    /// and again.
+    #[command(
+        after_help = "Examples:\n  sockit broadcast send \"you won\"          # all local networks, port 9999, every 2s\n  sockit broadcast send hi --to 127.255.255.255 --count 3\n  sockit broadcast send hi --group 239.1.2.3 --ttl 1"
+    )]
+    Send(BroadcastSend),
+    /// Receive broadcast (or multicast) datagrams; several listeners may share a port.
+    #[command(
+        after_help = "Examples:\n  sockit broadcast listen                     # port 9999 on every interface\n  sockit broadcast listen --group 239.1.2.3   # join a multicast group\n  sockit broadcast listen --bind 0.0.0.0:0    # any free port"
+    )]
+    Listen(BroadcastListen),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BroadcastSend {
+    /// The text sent (default: "sockit broadcast N", numbered from 1).
+    #[arg(value_name = "MESSAGE")]
+    pub message: Option<String>,
+
+    /// The destination port.
+    #[arg(long, default_value_t = 9999)]
+    pub port: u16,
+
+    /// Pause between rounds; under 50ms is refused (a broadcast storm).
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
+    pub interval: Duration,
+
+    /// Stop after N rounds (default: until Ctrl-C).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Send to ADDR (an IP, or HOST:PORT) instead of every interface's broadcast address.
+    #[arg(long, value_name = "ADDR", conflicts_with = "group")]
+    pub to: Option<String>,
+
+    /// Send to this IPv4 multicast group instead of broadcasting.
+    #[arg(long, value_name = "MCAST")]
+    pub group: Option<std::net::Ipv4Addr>,
+
+    /// Multicast hops (IP_MULTICAST_TTL): 1 stays on the local network.
+    #[arg(long, default_value_t = 1, requires = "group")]
+    pub ttl: u8,
+
+    /// Send multicast out of this interface (IP_MULTICAST_IF) instead of the routed one.
+    #[arg(long, value_name = "NAME", requires = "group")]
+    pub iface: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BroadcastListen {
+    /// The port to receive on, on every interface.
+    #[arg(long, default_value_t = 9999)]
+    pub port: u16,
+
+    /// Receive on this exact address instead (overrides --port).
+    #[arg(long, value_name = "ADDR", conflicts_with = "port")]
+    pub bind: Option<Endpoint>,
+
+    /// Join this IPv4 multicast group.
+    #[arg(long, value_name = "MCAST")]
+    pub group: Option<std::net::Ipv4Addr>,
+
+    /// Join the group on this interface only (default: every up interface).
+    #[arg(long, value_name = "NAME", requires = "group")]
+    pub iface: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Info {
+    /// A UDP socket instead of TCP.
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Bind ADDR (a server's socket) instead of connecting to it.
+    #[arg(long)]
+    pub listen: bool,
+
+    /// Where to connect (a bare PORT means 127.0.0.1) or, with --listen, what to bind
+    /// (a bare PORT means 0.0.0.0).
+    #[arg(value_name = "ADDR")]
+    pub addr: Endpoint,
 
     /// Give up connecting after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]

@@ -156,6 +156,65 @@ pub enum Event {
     Shutdown { clients: usize },
     /// Something went wrong that does not stop the command.
     Warning { message: String },
+    /// `send` can be reached at `addr`; receivers need `code` (none with `--raw`).
+    Ready {
+        addr: SocketAddr,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+    },
+    /// Both sides proved they know the code.
+    Verified {
+        peer: SocketAddr,
+        encrypted: bool,
+        verify: String,
+    },
+    /// A file was written and verified (`recv`) or sent (`send`).
+    File {
+        path: String,
+        bytes: u64,
+        blake3: String,
+        /// Bytes that were already there from an earlier, interrupted transfer.
+        #[serde(skip_serializing_if = "is_zero")]
+        resumed: u64,
+        /// The file was already there, identical; nothing was sent.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unchanged: bool,
+    },
+    /// A transfer's progress, about once a second (`--json`).
+    Progress {
+        bytes: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        files: u64,
+        files_total: u64,
+        rate: f64,
+    },
+    /// A transfer finished: totals and the mean rate in bytes per second.
+    Done {
+        files: u64,
+        bytes: u64,
+        seconds: f64,
+        rate: f64,
+    },
+    /// One UDP datagram arrived. `bytes` were kept; when `truncated`, `size` is its real
+    /// length (the rest did not fit the receive buffer and is lost).
+    Datagram {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+        truncated: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<usize>,
+    },
+    /// One datagram was sent to `to`.
+    Sent { to: SocketAddr, bytes: usize },
+    /// A datagram receiver stopped; what it took in.
+    Totals {
+        datagrams: u64,
+        bytes: u64,
+        truncated: u64,
+    },
     /// `http dump`: the bytes of one request exactly as received (the first
     /// `http::dump::SHOWN` of them; `bytes` counts all).
     Dump {
@@ -178,6 +237,10 @@ pub enum Event {
     },
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl Event {
     pub fn message(peer: SocketAddr, bytes: &[u8]) -> Self {
         Event::Message {
@@ -192,6 +255,18 @@ impl Event {
             peer,
             bytes: bytes.len(),
             payload: Payload::new(bytes),
+        }
+    }
+
+    /// A datagram of which `bytes` were kept out of `size` on the wire.
+    pub fn datagram(peer: SocketAddr, bytes: &[u8], size: usize) -> Self {
+        let truncated = size > bytes.len();
+        Event::Datagram {
+            peer,
+            bytes: bytes.len(),
+            payload: Payload::new(bytes),
+            truncated,
+            size: truncated.then_some(size),
         }
     }
 
@@ -258,6 +333,68 @@ impl Event {
                 )
             }
             Event::Warning { message } => format!("warning: {}", escape(message.as_bytes())),
+            Event::Ready { addr, code: Some(code) } => format!(
+                "ready on {addr}, code {code}: on the other machine run `sockit recv --code {code}` \
+                 (or `sockit recv HOST:{} --code {code}`)",
+                addr.port()
+            ),
+            Event::Ready { addr, code: None } => format!("ready on {addr}: serving the raw bytes to whoever connects"),
+            Event::Verified { peer, encrypted, verify } => format!(
+                "[{peer}] code verified, {} (verification words: {verify})",
+                if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
+            ),
+            Event::File { path, bytes, blake3, resumed, unchanged } => {
+                let note = if *unchanged {
+                    " (already there, identical)".to_owned()
+                } else if *resumed > 0 {
+                    format!(" (resumed after {})", human_bytes(*resumed as f64))
+                } else {
+                    String::new()
+                };
+                format!("{} {} blake3:{}{note}", escape(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
+            }
+            Event::Progress { bytes, total, files, files_total, rate } => format!(
+                "{}{} {files}/{files_total} files {}/s",
+                human_bytes(*bytes as f64),
+                total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
+                human_bytes(*rate)
+            ),
+            Event::Done { files, bytes, seconds, rate } => format!(
+                "done: {files} {} {} in {seconds:.2} s ({}/s)",
+                plural(*files as usize, "file"),
+                human_bytes(*bytes as f64),
+                human_bytes(*rate)
+
+            ),
+            Event::Datagram {
+                peer,
+                bytes,
+                payload,
+                size,
+                ..
+            } => match size {
+                Some(size) => format!(
+                    "[{peer}] {bytes} of {size} bytes (truncated: larger than the buffer): {}",
+                    payload.escaped()
+                ),
+                None => format!(
+                    "[{peer}] {bytes} {}: {}",
+                    plural(*bytes, "byte"),
+                    payload.escaped()
+                ),
+            },
+            Event::Sent { to, bytes } => {
+                format!("sent {bytes} {} to {to}", plural(*bytes, "byte"))
+            }
+            Event::Totals {
+                datagrams,
+                bytes,
+                truncated,
+            } => format!(
+                "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
+                plural(*datagrams as usize, "datagram"),
+                plural(*bytes as usize, "byte")
+            ),
             Event::Dump {
                 peer,
                 bytes,
@@ -283,8 +420,17 @@ impl Event {
     fn colour(&self) -> &'static str {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
-            Event::Reply { .. } | Event::Socket(_) => DIM,
-            Event::Message { .. } | Event::Dump { .. } => "",
+            Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
+            Event::Ready { .. }
+            | Event::Verified { .. }
+            | Event::File { .. }
+            | Event::Done { .. } => GREEN,
+            Event::Message { .. }
+            | Event::Datagram {
+                truncated: false, ..
+            } => "",
+            Event::Sent { .. } | Event::Totals { .. } => DIM,
+            Event::Dump { .. } => "",
             Event::Request { status, .. } if *status < 400 => DIM,
             _ => YELLOW,
         }
@@ -295,6 +441,22 @@ const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const DIM: &str = "\x1b[2m";
 const RESET: &str = "\x1b[0m";
+
+/// `1.5 MiB`: bytes in binary units with one decimal.
+pub fn human_bytes(n: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
 
 fn plural(n: usize, word: &str) -> String {
     if n == 1 {
@@ -307,6 +469,13 @@ fn plural(n: usize, word: &str) -> String {
 /// Escapes bytes for a terminal: printable UTF-8 stays, control characters become
 /// `\n`, `\t`, `\u{1b}`…, and bytes that are not UTF-8 become `\xNN`.
 pub fn escape(bytes: &[u8]) -> String {
+    // Most payloads are plain printable ASCII: copied whole, without the walk by char.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+    {
+        return String::from_utf8(bytes.to_vec()).expect("printable ASCII is UTF-8");
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -352,18 +521,35 @@ impl PrinterGuard {
 const QUEUE_LINES: usize = 8192;
 
 impl Printer {
-    pub fn stdout(json: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
-        let stdout = io::stdout();
-        let colour = !json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    /// Events on stdout, or on stderr when stdout carries data (`recv --stdout`).
+    pub fn new(json: bool, to_stderr: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
+        let terminal = if to_stderr {
+            io::stderr().is_terminal()
+        } else {
+            io::stdout().is_terminal()
+        };
+        let colour = !json && terminal && std::env::var_os("NO_COLOR").is_none();
         let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
         let gone = Arc::new(AtomicBool::new(false));
         let flag = gone.clone();
         let handle = std::thread::Builder::new()
             .name("sockit-printer".into())
-            // Buffered: stdout's own line buffering would make one write(2) per event.
             .spawn(move || {
-                let out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-                write_lines(rx, out, &flag, &closed)
+                if to_stderr {
+                    write_lines(
+                        rx,
+                        io::BufWriter::with_capacity(64 * 1024, io::stderr().lock()),
+                        &flag,
+                        &closed,
+                    )
+                } else {
+                    write_lines(
+                        rx,
+                        io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+                        &flag,
+                        &closed,
+                    )
+                }
             })
             .expect("spawning the printer thread");
         (
@@ -385,14 +571,27 @@ impl Printer {
         if self.gone.load(Ordering::Relaxed) {
             return;
         }
-        let line = if self.json {
+        let _ = self.tx.send(self.render(event));
+    }
+
+    /// Emits `events` in one hand-over to the writer thread: a busy receiver pays one
+    /// wake-up per batch instead of one per event.
+    pub fn emit_all(&self, events: &[Event]) {
+        if events.is_empty() || self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let lines: Vec<String> = events.iter().map(|e| self.render(e)).collect();
+        let _ = self.tx.send(lines.join("\n"));
+    }
+
+    fn render(&self, event: &Event) -> String {
+        if self.json {
             serde_json::to_string(event).expect("events always serialize")
         } else if self.colour && !event.colour().is_empty() {
             format!("{}{}{RESET}", event.colour(), event.human())
         } else {
             event.human()
-        };
-        let _ = self.tx.send(line);
+        }
     }
 
     /// Writes a line that is not an event (a table, help text) in order with the events.
@@ -482,6 +681,21 @@ mod tests {
         assert_eq!(escape("粘包".as_bytes()), "粘包");
         let ev = Event::message(peer(), b"\x07bell");
         assert_eq!(ev.human(), "[127.0.0.1:5000] 5 bytes: \\u{7}bell");
+    }
+
+    #[test]
+    fn datagram_names_truncation_and_real_size() {
+        let whole = serde_json::to_string(&Event::datagram(peer(), b"hi", 2)).unwrap();
+        assert_eq!(
+            whole,
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":2,"text":"hi","truncated":false}"#
+        );
+        let cut = Event::datagram(peer(), b"abcd", 3000);
+        assert_eq!(
+            serde_json::to_string(&cut).unwrap(),
+            r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":4,"text":"abcd","truncated":true,"size":3000}"#
+        );
+        assert!(cut.human().contains("4 of 3000 bytes (truncated"));
     }
 
     #[test]

@@ -4,11 +4,16 @@
 //! codes; everything else lives here.
 
 pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
+pub mod broadcast; // `broadcast send` and `broadcast listen` (and multicast)
 pub mod cli; // the command line (clap types), one struct per command
+pub mod dgram; // UDP socket builders and a receive that reports truncation
 pub mod event; // Event and its two printers (people, NDJSON)
 pub mod framing; // raw / line / len codecs against sticky packets
 pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
+pub mod info; // `info`: one socket's attributes and options
 pub mod run; // dispatch of a parsed command line; runtime, printer and signals
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo
 pub mod tcp; // `tcp serve` and `tcp connect`
+pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer
+pub mod udp; // `udp serve` and `udp send`

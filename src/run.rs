@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, HttpCommand, TcpCommand};
+use crate::cli::{BroadcastCommand, Cli, Command, HttpCommand, TcpCommand, UdpCommand};
 use crate::event::Printer;
 
 /// A mistake in the command line found after parsing; `main` exits with code 2.
@@ -33,7 +33,7 @@ pub struct Ctx {
 /// Runs `cli` to completion; every queued event is written before this returns.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
-    let (out, printer) = Printer::stdout(cli.json, shutdown.clone());
+    let (out, printer) = Printer::new(cli.json, cli.command.data_on_stdout(), shutdown.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -59,5 +59,14 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
         Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args, ctx).await,
         Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args, ctx).await,
+        Command::Send(args) => crate::transfer::send(args, ctx).await,
+        Command::Recv(args) => crate::transfer::recv(args, ctx).await,
+        Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args, ctx).await,
+        Command::Udp(UdpCommand::Send(args)) => crate::udp::send(args, ctx).await,
+        Command::Broadcast(BroadcastCommand::Send(args)) => crate::broadcast::send(args, ctx).await,
+        Command::Broadcast(BroadcastCommand::Listen(args)) => {
+            crate::broadcast::listen(args, ctx).await
+        }
+        Command::Info(args) => crate::info::run(args, ctx).await,
     }
 }

@@ -67,6 +67,29 @@ impl Server {
         server
     }
 
+    /// Starts `cmd` (which runs sockit with `--json`, perhaps through a wrapper such as
+    /// `ip netns exec`) and waits for its `listening` line.
+    pub fn start_command(mut cmd: Command) -> Server {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sockit");
+        let events = lines_of(child.stdout.take().unwrap(), true);
+        let stderr = lines_of_text(child.stderr.take().unwrap());
+        let mut server = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            events,
+            stderr,
+        };
+        let first = server.next_event();
+        assert_eq!(first["event"], "listening", "first line: {first}");
+        server.addr = first["addr"].as_str().unwrap().parse().unwrap();
+        server
+    }
+
     pub fn port(&self) -> String {
         self.addr.port().to_string()
     }

@@ -186,9 +186,6 @@ impl Listener {
         if self.ctx.verbose {
             out.emit(&Event::Socket(SocketInfo::of(&stream)));
         }
-        let clients = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
-        out.emit(&Event::Connect { peer, clients });
-
         let (rd, wr) = stream.into_split();
         let handler = Handler {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -201,6 +198,10 @@ impl Listener {
             out: out.clone(),
             shutdown: self.ctx.shutdown.clone(),
         };
+        // Announced only once subscribed to the broker: whoever reacts to this event
+        // (a test, a script) can rely on the new client hearing every later relay.
+        let clients = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        out.emit(&Event::Connect { peer, clients });
         let count = self.clients.clone();
         self.tracker.spawn(async move {
             handler.run().await;

@@ -1,0 +1,100 @@
+//! `broadcast listen`: a port shared with other listeners on this host (every one of
+//! them receives each broadcast), optionally a member of a multicast group.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use anyhow::Context as _;
+use socket2::SockRef;
+use tokio::net::UdpSocket;
+
+use crate::addr::ANY_HOST;
+use crate::cli::BroadcastListen;
+use crate::dgram::{self, UdpOptions};
+use crate::event::{Event, Proto};
+use crate::run::{Ctx, UsageError};
+use crate::sock::{describe, NetError, SocketInfo};
+use crate::udp::{Receiver, UdpReply, MAX_BUFFER};
+
+/// `sockit broadcast listen`.
+pub async fn listen(args: BroadcastListen, ctx: Ctx) -> anyhow::Result<()> {
+    let bind = match &args.bind {
+        Some(ep) => ep
+            .resolve(ANY_HOST)
+            .await
+            .map_err(|e| anyhow::anyhow!("resolve {ep}: {}", describe(&e)))?[0],
+        None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port)),
+    };
+    // SO_REUSEADDR + SO_REUSEPORT: a second listener on this host shares the port, and
+    // the kernel gives each of them every broadcast and multicast datagram.
+    let socket = dgram::udp_bind(
+        bind,
+        UdpOptions {
+            shared: true,
+            broadcast: true,
+        },
+    )?;
+    let mut warnings = Vec::new();
+    if bind.is_ipv4() {
+        // Linux otherwise delivers every group that any socket on the host joined to
+        // each socket bound to the port: a non-member would hear the group.
+        SockRef::from(&socket)
+            .set_multicast_all_v4(false)
+            .map_err(|e| NetError::new("IP_MULTICAST_ALL", e))?;
+    }
+    if let Some(group) = args.group {
+        warnings = join(&socket, group, args.iface.as_deref())?;
+    }
+    // Printed only once the socket is bound and a member: a sender may start right away.
+    ctx.out.emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: socket.local_addr()?,
+    });
+    for w in warnings {
+        ctx.out.emit(&Event::warning(w));
+    }
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
+    }
+    let receiver = Receiver {
+        socket,
+        buffer: MAX_BUFFER,
+        reply: UdpReply::Silent,
+        out: ctx.out.clone(),
+    };
+    let totals = receiver.run(&ctx.shutdown).await;
+    ctx.out.emit(&totals);
+    Ok(())
+}
+
+/// Joins `group` on `iface`, or else on every up interface (returning a warning for each
+/// that refused); fails when no interface joined.
+fn join(socket: &UdpSocket, group: Ipv4Addr, iface: Option<&str>) -> anyhow::Result<Vec<String>> {
+    if !group.is_multicast() {
+        return Err(UsageError(format!(
+            "--group {group} is not a multicast address (224.0.0.0 to 239.255.255.255)"
+        ))
+        .into());
+    }
+    let s = SockRef::from(socket);
+    let what = |on: &str| format!("join {group} on {on}");
+    if let Some(name) = iface {
+        let ip = dgram::interface_v4(name).with_context(|| format!("--iface {name}"))?;
+        s.join_multicast_v4(&group, &ip)
+            .map_err(|e| NetError::new(what(name), e))?;
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let mut joined = 0;
+    for (name, v4) in dgram::up_interfaces_v4().context("list network interfaces")? {
+        match s.join_multicast_v4(&group, &v4.ip) {
+            Ok(()) => joined += 1,
+            Err(e) => warnings.push(format!("{}: {}", what(&name), describe(&e))),
+        }
+    }
+    if joined == 0 {
+        // No usable interface listed: let the kernel pick the one its routes lead to.
+        s.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
+            .map_err(|e| NetError::new(what("the default interface"), e))?;
+    }
+    Ok(warnings)
+}

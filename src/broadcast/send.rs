@@ -1,0 +1,203 @@
+//! `broadcast send`: a datagram to every local network's broadcast address (or to a
+//! multicast group), again every `--interval`, each one reported with its destination.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use socket2::SockRef;
+use tokio::time::MissedTickBehavior;
+
+use crate::addr::Endpoint;
+use crate::cli::BroadcastSend;
+use crate::dgram::{self, UdpOptions, MAX_PAYLOAD_V4};
+use crate::event::Event;
+use crate::run::{Ctx, UsageError};
+use crate::sock::{describe, NetError, SocketInfo};
+
+/// The shortest `--interval`: faster broadcasts make every host on the network handle
+/// them, the broadcast storm the notes warn about.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// `sockit broadcast send`.
+pub async fn send(args: BroadcastSend, ctx: Ctx) -> anyhow::Result<()> {
+    if args.interval < MIN_INTERVAL {
+        return Err(UsageError(format!(
+            "--interval {:?} is under {MIN_INTERVAL:?}: broadcasting that often floods every \
+             host on the network (a broadcast storm)",
+            args.interval
+        ))
+        .into());
+    }
+    if let Some(m) = args.message.as_ref().filter(|m| m.len() > MAX_PAYLOAD_V4) {
+        return Err(UsageError(format!(
+            "the message ({} bytes) is over the maximum UDP payload of {MAX_PAYLOAD_V4} bytes",
+            m.len()
+        ))
+        .into());
+    }
+    let dests = destinations(&args).await?;
+    let socket = dgram::udp_unconnected(
+        dests[0],
+        UdpOptions {
+            shared: false,
+            broadcast: true,
+        },
+    )?;
+    if args.group.is_some() {
+        multicast_options(&socket, &args)?;
+    }
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
+    }
+
+    let mut ticks = tokio::time::interval(args.interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for round in 1.. {
+        if args.count.is_some_and(|n| round > n) {
+            break;
+        }
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let text = args
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("sockit broadcast {round}"));
+        let (mut failure, mut failed) = (None, 0);
+        for &to in &dests {
+            match socket.send_to(text.as_bytes(), to).await {
+                Ok(bytes) => ctx.out.emit(&Event::Sent { to, bytes }),
+                Err(e) => {
+                    ctx.out
+                        .emit(&Event::warning(format!("send to {to}: {}", describe(&e))));
+                    failure = Some(NetError::new(format!("send to {to}"), e));
+                    failed += 1;
+                }
+            }
+        }
+        // One network down is worth a warning; all of them, an error.
+        match failure {
+            Some(e) if failed == dests.len() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn multicast_options(socket: &tokio::net::UdpSocket, args: &BroadcastSend) -> anyhow::Result<()> {
+    let s = SockRef::from(socket);
+    s.set_multicast_ttl_v4(args.ttl.into())
+        .map_err(|e| NetError::new("IP_MULTICAST_TTL", e))?;
+    if let Some(name) = &args.iface {
+        let ip = dgram::interface_v4(name).with_context(|| format!("--iface {name}"))?;
+        s.set_multicast_if_v4(&ip)
+            .map_err(|e| NetError::new(format!("IP_MULTICAST_IF {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// Where each round goes: the multicast group, `--to`, or else the broadcast address of
+/// every up, non-loopback IPv4 interface.
+pub async fn destinations(args: &BroadcastSend) -> anyhow::Result<Vec<SocketAddr>> {
+    if let Some(group) = args.group {
+        if !group.is_multicast() {
+            return Err(UsageError(format!(
+                "--group {group} is not a multicast address (224.0.0.0 to 239.255.255.255)"
+            ))
+            .into());
+        }
+        return Ok(vec![(group, args.port).into()]);
+    }
+    if let Some(to) = &args.to {
+        return Ok(vec![parse_to(to, args.port).await?]);
+    }
+    let mut dests: Vec<SocketAddr> = dgram::up_interfaces_v4()
+        .context("list network interfaces")?
+        .into_iter()
+        .filter_map(|(_, v4)| v4.broadcast)
+        .map(|b| SocketAddr::from((b, args.port)))
+        .collect();
+    dests.sort();
+    dests.dedup();
+    if dests.is_empty() {
+        anyhow::bail!(
+            "no up, non-loopback IPv4 interface has a broadcast address; name one with --to ADDR"
+        );
+    }
+    Ok(dests)
+}
+
+/// `--to`: an IP address (the port is `--port`) or HOST:PORT.
+async fn parse_to(to: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    if let Ok(ip) = to.parse::<IpAddr>() {
+        return Ok((ip, port).into());
+    }
+    let ep: Endpoint = to
+        .parse()
+        .map_err(|e| UsageError(format!("--to {to}: {e}")))?;
+    let addrs = ep
+        .resolve(&Ipv4Addr::BROADCAST.to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!("resolve {to}: {}", describe(&e)))?;
+    Ok(addrs[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{BroadcastCommand, Cli, Command};
+    use clap::Parser;
+
+    fn args(line: &[&str]) -> BroadcastSend {
+        let mut all = vec!["sockit", "broadcast", "send"];
+        all.extend(line);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Broadcast(BroadcastCommand::Send(a)) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[tokio::test]
+    async fn to_takes_an_ip_or_host_port() {
+        let d = destinations(&args(&["--to", "127.255.255.255"]))
+            .await
+            .unwrap();
+        assert_eq!(d, ["127.255.255.255:9999".parse().unwrap()]);
+        let d = destinations(&args(&["--to", "127.0.0.1:5", "--port", "7"]))
+            .await
+            .unwrap();
+        assert_eq!(d, ["127.0.0.1:5".parse().unwrap()]);
+        let d = destinations(&args(&["--to", ":6"])).await.unwrap();
+        assert_eq!(d, ["255.255.255.255:6".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn group_must_be_multicast() {
+        let d = destinations(&args(&["--group", "239.1.2.3"]))
+            .await
+            .unwrap();
+        assert_eq!(d, ["239.1.2.3:9999".parse().unwrap()]);
+        let e = destinations(&args(&["--group", "10.0.0.1"]))
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn default_destinations_are_broadcast_addresses_of_real_interfaces() {
+        // Lists destinations only; nothing is sent.
+        if let Ok(dests) = destinations(&args(&[])).await {
+            for d in dests {
+                assert!(!d.ip().is_loopback(), "{d}");
+                assert_eq!(d.port(), 9999);
+            }
+        }
+    }
+
+    #[test]
+    fn storms_are_refused_by_the_command_line_check() {
+        assert!(args(&["--interval", "10ms"]).interval < MIN_INTERVAL);
+    }
+}

@@ -1,0 +1,241 @@
+//! UDP sockets: builders for servers, clients, broadcast and multicast, and a receive
+//! that reports truncation with the datagram's real size (Linux `MSG_TRUNC`).
+//!
+//! Kept apart from `sock.rs` (TCP and `SocketInfo`) so UDP code has one home.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+use crate::sock::NetError;
+
+/// The largest UDP payload over IPv4: 65535 minus the 20-byte IP and 8-byte UDP headers.
+pub const MAX_PAYLOAD_V4: usize = 65_507;
+/// The largest UDP payload over IPv6 (without jumbograms): 65535 minus the UDP header.
+pub const MAX_PAYLOAD_V6: usize = 65_527;
+
+/// The largest payload one datagram to `addr` can carry.
+pub fn max_payload(addr: SocketAddr) -> usize {
+    match addr {
+        SocketAddr::V4(_) => MAX_PAYLOAD_V4,
+        SocketAddr::V6(_) => MAX_PAYLOAD_V6,
+    }
+}
+
+/// Options a UDP socket gets before it is bound.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UdpOptions {
+    /// `SO_REUSEADDR` + `SO_REUSEPORT`: several listeners on one port, each receiving
+    /// every broadcast and multicast datagram.
+    pub shared: bool,
+    /// `SO_BROADCAST`: may send to (and, on some systems, receive) broadcast addresses.
+    pub broadcast: bool,
+}
+
+/// A UDP socket bound to `addr`.
+pub fn udp_bind(addr: SocketAddr, opts: UdpOptions) -> Result<UdpSocket, NetError> {
+    let fail = |e| NetError::new(format!("bind udp {addr}"), e);
+    let socket = new_udp(addr, opts).map_err(fail)?;
+    if let SocketAddr::V6(v6) = addr {
+        if v6.ip().is_unspecified() {
+            socket.set_only_v6(false).map_err(fail)?;
+        }
+    }
+    socket.bind(&addr.into()).map_err(fail)?;
+    UdpSocket::from_std(socket.into()).map_err(fail)
+}
+
+/// A UDP socket on an ephemeral port of `peer`'s family, connected to `peer` so that the
+/// kernel drops datagrams from anyone else and reports ICMP "port unreachable" as
+/// `ECONNREFUSED` on the next call.
+pub fn udp_connect(peer: SocketAddr, opts: UdpOptions) -> Result<UdpSocket, NetError> {
+    let socket = udp_unconnected(peer, opts)?;
+    SockRef::from(&socket)
+        .connect(&peer.into())
+        .map_err(|e| NetError::new(format!("connect udp {peer}"), e))?;
+    Ok(socket)
+}
+
+/// A UDP socket on an ephemeral port of `peer`'s family, not connected: it may send to
+/// any address and hears whoever answers (replies to a broadcast come from unicast
+/// addresses, which a connected socket would drop).
+pub fn udp_unconnected(peer: SocketAddr, opts: UdpOptions) -> Result<UdpSocket, NetError> {
+    let local: SocketAddr = match peer {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let fail = |e| NetError::new(format!("open udp socket for {peer}"), e);
+    let socket = new_udp(local, opts).map_err(fail)?;
+    socket.bind(&local.into()).map_err(fail)?;
+    UdpSocket::from_std(socket.into()).map_err(fail)
+}
+
+fn new_udp(addr: SocketAddr, opts: UdpOptions) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if opts.shared {
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+    }
+    if opts.broadcast {
+        socket.set_broadcast(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Asks for a receive buffer of `size` bytes; returns a warning when the kernel gave
+/// less (it caps the request at `net.core.rmem_max`, then doubles it for bookkeeping).
+pub fn set_recv_buffer(socket: &UdpSocket, size: u64) -> Result<Option<String>, NetError> {
+    let s = SockRef::from(socket);
+    let want = usize::try_from(size)
+        .unwrap_or(usize::MAX)
+        .min(i32::MAX as usize / 2);
+    s.set_recv_buffer_size(want)
+        .map_err(|e| NetError::new("SO_RCVBUF", e))?;
+    let got = s
+        .recv_buffer_size()
+        .map_err(|e| NetError::new("SO_RCVBUF", e))?;
+    Ok((got < want).then(|| {
+        format!("SO_RCVBUF is {got} bytes, not {want}: the kernel caps it at net.core.rmem_max")
+    }))
+}
+
+/// One datagram as received: `len` bytes are in the buffer, `size` is its real length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub peer: SocketAddr,
+    /// Bytes placed in the buffer (at most its length).
+    pub len: usize,
+    /// The datagram's length on the wire; larger than `len` when it was truncated.
+    pub size: usize,
+}
+
+impl Received {
+    pub fn truncated(&self) -> bool {
+        self.size > self.len
+    }
+}
+
+/// Receives one datagram into `buf`. With `MSG_TRUNC` Linux returns the datagram's real
+/// length even when only `buf.len()` bytes fit, so truncation is reported instead of
+/// silently cutting the message as `recvfrom(1024)` does.
+pub async fn recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    // ERROR too: an ICMP "port unreachable" wakes the socket with EPOLLERR alone, and
+    // only the recv that follows reports it (as ECONNREFUSED).
+    socket
+        .async_io(Interest::READABLE.add(Interest::ERROR), || {
+            recv_now(socket, buf)
+        })
+        .await
+}
+
+/// Like `recv`, but only what is already queued: `WouldBlock` when nothing is.
+pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    socket.try_io(Interest::READABLE, || recv_now(socket, buf))
+}
+
+fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
+    // SAFETY: `buf` is initialised memory viewed as possibly-uninitialised bytes;
+    // socket2 promises `recv*` only ever writes initialised bytes into it.
+    let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+    let (size, from) = SockRef::from(socket).recv_from_with_flags(uninit, libc::MSG_TRUNC)?;
+    let peer = from
+        .as_socket()
+        .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+    Ok(Received {
+        peer,
+        len: size.min(buf.len()),
+        size,
+    })
+}
+
+/// The IPv4 address of the interface named `name`, for multicast membership and
+/// `IP_MULTICAST_IF`.
+pub fn interface_v4(name: &str) -> io::Result<Ipv4Addr> {
+    if_addrs::get_if_addrs()?
+        .into_iter()
+        .find_map(|i| match i.addr {
+            if_addrs::IfAddr::V4(v4) if i.name == name => Some(v4.ip),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no interface named {name} with an IPv4 address"),
+            )
+        })
+}
+
+/// The IPv4 address of every up, non-loopback interface.
+pub fn up_interfaces_v4() -> io::Result<Vec<(String, if_addrs::Ifv4Addr)>> {
+    Ok(if_addrs::get_if_addrs()?
+        .into_iter()
+        .filter(|i| i.is_oper_up() && !i.is_loopback())
+        .filter_map(|i| match i.addr {
+            if_addrs::IfAddr::V4(v4) => Some((i.name, v4)),
+            if_addrs::IfAddr::V6(_) => None,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn truncation_reports_the_real_size() {
+        let server = udp_bind("127.0.0.1:0".parse().unwrap(), UdpOptions::default()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let client = udp_connect(addr, UdpOptions::default()).unwrap();
+        client.send(&[7u8; 3000]).await.unwrap();
+        client.send(b"small").await.unwrap();
+        let mut buf = vec![0u8; 1024];
+        let big = recv(&server, &mut buf).await.unwrap();
+        assert_eq!((big.len, big.size, big.truncated()), (1024, 3000, true));
+        assert_eq!(big.peer, client.local_addr().unwrap());
+        let small = recv(&server, &mut buf).await.unwrap();
+        assert_eq!((small.len, small.size, small.truncated()), (5, 5, false));
+        assert_eq!(&buf[..5], b"small");
+    }
+
+    #[tokio::test]
+    async fn a_connected_socket_hears_refusal() {
+        // Bind a port, learn it, and free it: nobody listens there afterwards.
+        let addr = udp_bind("127.0.0.1:0".parse().unwrap(), UdpOptions::default())
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = udp_connect(addr, UdpOptions::default()).unwrap();
+        client.send(b"anyone?").await.unwrap();
+        let mut buf = [0u8; 16];
+        let err = recv(&client, &mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn payload_limits_follow_the_family() {
+        assert_eq!(max_payload("127.0.0.1:1".parse().unwrap()), 65_507);
+        assert_eq!(max_payload("[::1]:1".parse().unwrap()), 65_527);
+    }
+
+    #[test]
+    fn shared_sockets_bind_one_port_twice() {
+        let opts = UdpOptions {
+            shared: true,
+            broadcast: true,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let a = udp_bind("127.0.0.1:0".parse().unwrap(), opts).unwrap();
+            let b = udp_bind(a.local_addr().unwrap(), opts);
+            assert!(b.is_ok(), "{:?}", b.err());
+        });
+    }
+}

@@ -1,0 +1,280 @@
+//! The `send` and `recv` commands: sockets, discovery, Ctrl-C and the rate limit on
+//! wrong codes around the blocking sessions of `sender` and `receiver`.
+
+use std::io::{BufReader, BufWriter, IsTerminal};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+
+use super::code::Code;
+use super::discover::{self, Announcement};
+use super::files::Existing;
+use super::manifest::Offer;
+use super::pake::APP;
+use super::receiver::{self, RecvJob};
+use super::sender::{self, SendJob};
+use super::wire::{Conn, VERSION};
+use super::{raw, TransferError};
+use crate::addr::{ANY_HOST, LOCAL_HOST};
+use crate::cli::{RecvArgs, SendArgs};
+use crate::event::{Event, Proto};
+use crate::run::{Ctx, UsageError};
+use crate::sock::{self, NetError, SocketInfo};
+
+/// Wrong codes a sender tolerates before it gives up (see docs/security.md).
+pub const MAX_WRONG_CODES: u32 = 10;
+/// A peer silent for this long during a transfer is given up on.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The handshake must finish within this long (it holds the one-at-a-time gate).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Socket buffers in user space, large enough for whole chunks.
+const IO_BUF: usize = 256 << 10;
+
+type StdConn = Conn<BufReader<TcpStream>, BufWriter<TcpStream>>;
+
+fn conn(stream: &TcpStream) -> std::io::Result<StdConn> {
+    Ok(Conn::new(
+        BufReader::with_capacity(IO_BUF, stream.try_clone()?),
+        BufWriter::with_capacity(IO_BUF, stream.try_clone()?),
+    ))
+}
+
+/// A tokio stream as a blocking one, for the sessions' sequential code.
+fn blocking(stream: tokio::net::TcpStream) -> std::io::Result<TcpStream> {
+    let s = stream.into_std()?;
+    s.set_nonblocking(false)?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// `sockit send`.
+pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
+    if args.raw {
+        let [path] = &args.paths[..] else {
+            return Err(UsageError("--raw sends exactly one file".into()).into());
+        };
+        return raw::send(path, &args.bind, args.keep, ctx).await;
+    }
+    let offer = if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
+        if args.keep {
+            return Err(
+                UsageError("stdin can be sent only once; --keep needs files".into()).into(),
+            );
+        }
+        Offer::stdin(args.name.as_deref().unwrap_or("stdin"))
+    } else {
+        let paths = args.paths.clone();
+        tokio::task::spawn_blocking(move || Offer::from_paths(&paths))
+            .await?
+            .context("reading what to send")?
+    };
+    for skipped in &offer.skipped {
+        ctx.out
+            .emit(&Event::warning(format!("not sent: {skipped}")));
+    }
+    let code = args.code.clone().unwrap_or_else(Code::generate);
+    let addrs = args
+        .bind
+        .resolve(ANY_HOST)
+        .await
+        .map_err(|e| NetError::new(format!("resolve {}", args.bind), e))?;
+    let listener = sock::tcp_listener(addrs[0])?;
+    let local = listener.local_addr()?;
+    ctx.out.emit(&Event::Listening {
+        proto: Proto::Tcp,
+        addr: local,
+    });
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&listener)));
+    }
+    ctx.out.emit(&Event::Ready {
+        addr: local,
+        code: Some(code.to_string()),
+    });
+
+    let stop = ctx.shutdown.child_token();
+    if !args.no_announce {
+        let dests = discover::destinations(args.to.as_deref(), args.port)?;
+        if dests.is_empty() {
+            ctx.out.emit(&Event::warning(
+                "no broadcast-capable network interface: give recv this address instead",
+            ));
+        }
+        let ann = Announcement {
+            app: APP.into(),
+            version: VERSION,
+            nameplate: code.nameplate,
+            port: local.port(),
+        };
+        let (out, stop) = (ctx.out.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = discover::announce(ann, dests, stop).await {
+                out.emit(&Event::warning(e.to_string()));
+            }
+        });
+    }
+
+    let offer = Arc::new(offer);
+    // One handshake at a time, and a growing pause after each wrong code: an attacker
+    // gets one guess per pause, however many connections it opens.
+    let gate = Arc::new(Mutex::new(0u32));
+    let live = Arc::new(Mutex::new(
+        std::collections::HashMap::<SocketAddr, TcpStream>::new(),
+    ));
+    let mut sessions = JoinSet::new();
+    let mut completed = 0u32;
+    let result = loop {
+        tokio::select! {
+            _ = ctx.shutdown.cancelled() => {
+                break if completed > 0 { Ok(()) } else { Err(anyhow::anyhow!("interrupted before any receiver finished")) };
+            }
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        ctx.out.emit(&Event::warning(format!("accept: {}", sock::describe(&e))));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                ctx.out.emit(&Event::Connect { peer, clients: sessions.len() + 1 });
+                let stream = blocking(stream)?;
+                live.lock().expect("not poisoned").insert(peer, stream.try_clone()?);
+                let job = SendJob { offer: offer.clone(), code: code.clone(), encrypt: !args.plain, out: ctx.out.clone(), peer };
+                let gate = gate.clone();
+                sessions.spawn_blocking(move || (peer, serve_one(stream, &job, &gate)));
+            }
+            Some(joined) = sessions.join_next() => {
+                let (peer, outcome) = joined?;
+                live.lock().expect("not poisoned").remove(&peer);
+                match outcome {
+                    Ok(done) => {
+                        ctx.out.emit(&done);
+                        completed += 1;
+                        if !args.keep {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.is_wrong_code() => {
+                        let failures = *gate.lock().expect("not poisoned");
+                        let reason = format!("wrong code ({failures} of {MAX_WRONG_CODES} allowed)");
+                        ctx.out.emit(&Event::Rejected { peer, reason });
+                        if failures >= MAX_WRONG_CODES {
+                            break Err(anyhow::anyhow!("{MAX_WRONG_CODES} wrong codes: giving up; send again with a new code"));
+                        }
+                    }
+                    Err(e) => ctx.out.emit(&Event::warning(format!("[{peer}] transfer failed: {e}"))),
+                }
+            }
+        }
+    };
+    stop.cancel();
+    for (_, s) in live.lock().expect("not poisoned").drain() {
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    }
+    result
+}
+
+/// One receiver, start to end, on a blocking thread.
+fn serve_one(stream: TcpStream, job: &SendJob, gate: &Mutex<u32>) -> Result<Event, TransferError> {
+    let io = |e: std::io::Error| TransferError::Wire(e.into());
+    let mut conn = conn(&stream).map_err(io)?;
+    {
+        let mut failures = gate.lock().expect("not poisoned");
+        if *failures >= MAX_WRONG_CODES {
+            return Err(TransferError::Refused("too many wrong codes".into()));
+        }
+        stream
+            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+            .map_err(io)?;
+        if let Err(e) = sender::handshake(&mut conn, job) {
+            if e.is_wrong_code() {
+                *failures += 1;
+                std::thread::sleep(Duration::from_secs(u64::from(*failures).min(5)));
+            }
+            return Err(e);
+        }
+    }
+    stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
+    sender::serve(&mut conn, job)
+}
+
+/// `sockit recv`.
+pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
+    if args.raw {
+        let target = args
+            .target
+            .as_ref()
+            .ok_or_else(|| UsageError("--raw needs the sender's HOST:PORT".into()))?;
+        return raw::recv(target, &args.output, args.stdout, ctx).await;
+    }
+    let code = match &args.code {
+        Some(code) => code.clone(),
+        None => ask_code().await?,
+    };
+    let addrs = match &args.target {
+        Some(target) => target.resolve(LOCAL_HOST).await.map_err(|e| NetError::new(format!("resolve {target}"), e))?,
+        None => match discover::find(code.nameplate, args.port, args.timeout).await? {
+            Some(addr) => vec![addr],
+            None => anyhow::bail!(
+                "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
+                code.nameplate,
+                humantime::format_duration(args.timeout)
+            ),
+        },
+    };
+    let stream = sock::tcp_connect(&addrs, Duration::from_secs(10)).await?;
+    let peer: SocketAddr = stream.peer_addr()?;
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
+    }
+    let stream = blocking(stream)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let policy = match (args.overwrite, args.rename) {
+        (true, _) => Existing::Overwrite,
+        (_, true) => Existing::Rename,
+        _ => Existing::Refuse,
+    };
+    let job = RecvJob {
+        code,
+        encrypt: !args.plain,
+        root: args.output.clone(),
+        policy,
+        to_stdout: args.stdout,
+        out: ctx.out.clone(),
+        peer,
+    };
+    let handle = stream.try_clone()?;
+    let mut session = tokio::task::spawn_blocking(move || {
+        let mut conn = conn(&stream).map_err(|e| TransferError::Wire(e.into()))?;
+        receiver::receive(&mut conn, &job)
+    });
+    let outcome = tokio::select! {
+        joined = &mut session => joined?,
+        _ = ctx.shutdown.cancelled() => {
+            let _ = handle.shutdown(std::net::Shutdown::Both);
+            let _ = session.await;
+            anyhow::bail!("interrupted; partial files are kept as .part: run the same command again to resume");
+        }
+    };
+    let done = outcome.with_context(|| format!("receive from {peer}"))?;
+    ctx.out.emit(&done);
+    Ok(())
+}
+
+/// Asks for the code on the terminal (never from a pipe: a script must pass --code).
+async fn ask_code() -> anyhow::Result<Code> {
+    if !std::io::stdin().is_terminal() {
+        return Err(UsageError("--code is required when stdin is not a terminal".into()).into());
+    }
+    tokio::task::spawn_blocking(|| {
+        eprint!("code: ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim().parse::<Code>()?)
+    })
+    .await?
+}

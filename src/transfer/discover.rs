@@ -1,0 +1,161 @@
+//! Finding a sender on the LAN: `send` broadcasts a small announcement (app, protocol
+//! version, the code's public number, its TCP port) about once a second; `recv` listens
+//! for the one whose number matches. Nothing secret is ever announced.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::pake::APP;
+use super::wire::VERSION;
+use crate::sock::NetError;
+
+/// The UDP port announcements go to unless `--port` says otherwise.
+pub const DEFAULT_PORT: u16 = 9999;
+/// How often a sender announces itself.
+pub const EVERY: Duration = Duration::from_secs(1);
+/// Announcements larger than this are ignored unread.
+pub const MAX_ANNOUNCEMENT: usize = 512;
+
+/// What a sender broadcasts. A spoofed one can only lead a receiver to a PAKE that
+/// fails: discovery never bypasses the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub app: String,
+    pub version: u32,
+    pub nameplate: u32,
+    pub port: u16,
+}
+
+/// Where announcements go: `--to` (an IP, or IP:PORT), or else the directed broadcast
+/// address of every up IPv4 interface that is not loopback.
+pub fn destinations(to: Option<&str>, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
+    if let Some(to) = to {
+        if let Ok(addr) = to.parse::<SocketAddr>() {
+            return Ok(vec![addr]);
+        }
+        let ip: IpAddr = to.parse().map_err(|_| {
+            anyhow::anyhow!("--to {to:?}: expected an IP address, optionally with :PORT")
+        })?;
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let mut out = Vec::new();
+    for iface in if_addrs::get_if_addrs()? {
+        if let if_addrs::IfAddr::V4(v4) = iface.addr {
+            if let Some(brd) = v4.broadcast.filter(|_| !v4.ip.is_loopback()) {
+                out.push(SocketAddr::new(IpAddr::V4(brd), port));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Announces `ann` to `dests` every `EVERY` until `stop`.
+pub async fn announce(
+    ann: Announcement,
+    dests: Vec<SocketAddr>,
+    stop: CancellationToken,
+) -> Result<(), NetError> {
+    let socket = broadcast_socket().map_err(|e| NetError::new("announce socket", e))?;
+    let datagram = serde_json::to_vec(&ann).expect("announcements serialize");
+    loop {
+        for dest in &dests {
+            // A network that refuses one destination must not stop the others.
+            let _ = socket.send_to(&datagram, dest).await;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+fn broadcast_socket() -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_broadcast(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Listens on `port` until a sender with `nameplate` announces itself; returns the
+/// address to connect to (the announcement's source address and its TCP port).
+pub async fn find(
+    nameplate: u32,
+    port: u16,
+    timeout: Duration,
+) -> Result<Option<SocketAddr>, NetError> {
+    let fail = |e| NetError::new(format!("listen for senders on UDP port {port}"), e);
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(fail)?;
+    // Other receivers (or `broadcast listen`) may watch the same port on this host.
+    s.set_reuse_address(true).map_err(fail)?;
+    s.set_reuse_port(true).map_err(fail)?;
+    s.set_nonblocking(true).map_err(fail)?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+        .map_err(fail)?;
+    let socket = UdpSocket::from_std(s.into()).map_err(fail)?;
+    let mut buf = [0u8; MAX_ANNOUNCEMENT];
+    let search = async {
+        loop {
+            let (n, from) = socket.recv_from(&mut buf).await?;
+            if let Some(ann) = parse(&buf[..n]) {
+                if ann.nameplate == nameplate {
+                    return Ok::<_, std::io::Error>(SocketAddr::new(from.ip(), ann.port));
+                }
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, search).await {
+        Ok(found) => found.map(Some).map_err(fail),
+        Err(_) => Ok(None),
+    }
+}
+
+/// An announcement of this app and protocol version, or `None` for anything else.
+pub fn parse(datagram: &[u8]) -> Option<Announcement> {
+    let ann: Announcement = serde_json::from_slice(datagram).ok()?;
+    (ann.app == APP && ann.version == VERSION && ann.port != 0).then_some(ann)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_carry_no_secret_and_parse_back() {
+        let ann = Announcement {
+            app: APP.into(),
+            version: VERSION,
+            nameplate: 7,
+            port: 4000,
+        };
+        let json = String::from_utf8(serde_json::to_vec(&ann).unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"app":"sockit","version":1,"nameplate":7,"port":4000}"#
+        );
+        assert_eq!(parse(json.as_bytes()), Some(ann));
+        assert_eq!(
+            parse(br#"{"app":"other","version":1,"nameplate":7,"port":1}"#),
+            None
+        );
+        assert_eq!(parse(b"\xff garbage"), None);
+    }
+
+    #[test]
+    fn to_overrides_the_interfaces() {
+        assert_eq!(
+            destinations(Some("127.255.255.255"), 9).unwrap(),
+            ["127.255.255.255:9".parse().unwrap()]
+        );
+        assert_eq!(
+            destinations(Some("127.0.0.1:7"), 9).unwrap(),
+            ["127.0.0.1:7".parse().unwrap()]
+        );
+        assert!(destinations(Some("nowhere"), 9).is_err());
+    }
+}

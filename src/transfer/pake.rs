@@ -1,0 +1,282 @@
+//! The handshake: SPAKE2 over the code, key confirmation, and the session keys.
+//!
+//! Neither side learns anything that lets it test a second guess of the code offline:
+//! each connection is worth one online guess, which the sender rate-limits.
+
+use std::io::{Read, Write};
+
+use base64::Engine as _;
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use subtle::ConstantTimeEq;
+
+use super::code::Code;
+use super::wire::{unexpected, Conn, Msg, Role, WireError, VERSION};
+
+/// The `app` every hello carries.
+pub const APP: &str = "sockit";
+/// The sender's answer to a receiver whose code does not match.
+pub const WRONG_CODE: &str = "wrong code";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("wrong code")]
+    WrongCode,
+    #[error(
+        "the other side's confirmation does not match: it is not the sender this code belongs to"
+    )]
+    BadConfirmation,
+    #[error("{0}")]
+    Incompatible(String),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+}
+
+/// What a successful handshake gives both sides.
+pub struct Session {
+    /// Whether records are now sealed.
+    pub encrypted: bool,
+    /// A few words both sides can compare out of band (`-v`).
+    pub verify: String,
+}
+
+/// Derived secrets, each from its own HKDF label.
+struct Secrets {
+    confirm_recv: [u8; 32],
+    confirm_send: [u8; 32],
+    key_to_recv: [u8; 32],
+    key_to_send: [u8; 32],
+    verify: [u8; 4],
+}
+
+fn derive(shared: &[u8], recv_msg: &[u8], send_msg: &[u8], encrypt: bool) -> Secrets {
+    // The salt binds the keys to this exchange: both PAKE messages and the mode.
+    let mut transcript = Sha256::new();
+    transcript.update(b"sockit/1 transcript");
+    for part in [recv_msg, send_msg] {
+        transcript.update((part.len() as u32).to_be_bytes());
+        transcript.update(part);
+    }
+    transcript.update([u8::from(encrypt)]);
+    let salt = transcript.finalize();
+    let hk = Hkdf::<Sha256>::new(Some(&salt), shared);
+    let expand = |label: &str| {
+        let mut out = [0u8; 32];
+        hk.expand(label.as_bytes(), &mut out)
+            .expect("32 bytes is a valid HKDF length");
+        out
+    };
+    let verify = expand("sockit/1 verify");
+    Secrets {
+        confirm_recv: expand("sockit/1 confirm recv"),
+        confirm_send: expand("sockit/1 confirm send"),
+        key_to_recv: expand("sockit/1 key send->recv"),
+        key_to_send: expand("sockit/1 key recv->send"),
+        verify: verify[..4].try_into().expect("4 bytes"),
+    }
+}
+
+fn spake(code: &Code, role: Role) -> (Spake2<Ed25519Group>, Vec<u8>) {
+    let password = Password::new(code.password().as_bytes());
+    let (a, b) = (Identity::new(b"sockit-send"), Identity::new(b"sockit-recv"));
+    match role {
+        Role::Send => Spake2::<Ed25519Group>::start_a(&password, &a, &b),
+        Role::Recv => Spake2::<Ed25519Group>::start_b(&password, &a, &b),
+    }
+}
+
+fn hello(role: Role, pake: &[u8], encrypt: bool) -> Msg {
+    Msg::Hello {
+        app: APP.into(),
+        version: VERSION,
+        role,
+        pake: base64::engine::general_purpose::STANDARD.encode(pake),
+        encrypt,
+    }
+}
+
+/// Checks the peer's hello and returns its PAKE message and mode.
+fn read_hello<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    want: Role,
+) -> Result<(Vec<u8>, bool), HandshakeError> {
+    let msg = conn.recv_msg()?;
+    let Msg::Hello {
+        app,
+        version,
+        role,
+        pake,
+        encrypt,
+    } = msg
+    else {
+        return Err(unexpected("hello", &msg).into());
+    };
+    if app != APP || role != want {
+        return Err(HandshakeError::Incompatible(format!(
+            "the peer is not a sockit {want:?} side"
+        )));
+    }
+    if version != VERSION {
+        return Err(HandshakeError::Incompatible(format!(
+            "the peer speaks transfer protocol version {version}, this sockit speaks {VERSION}"
+        )));
+    }
+    let pake = base64::engine::general_purpose::STANDARD
+        .decode(pake)
+        .map_err(|_| WireError::Malformed("hello.pake is not base64".into()))?;
+    Ok((pake, encrypt))
+}
+
+fn read_confirm<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Vec<u8>, HandshakeError> {
+    match conn.recv_msg() {
+        Ok(Msg::Confirm { mac }) => hex::decode(mac)
+            .map_err(|_| WireError::Malformed("confirm.mac is not hex".into()).into()),
+        Ok(other) => Err(unexpected("confirm", &other).into()),
+        Err(WireError::Peer(m)) if m == WRONG_CODE => Err(HandshakeError::WrongCode),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The sender's half: waits for the receiver's hello, answers, and sends nothing more
+/// until the receiver has proved it knows the code.
+pub fn as_sender<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    code: &Code,
+    encrypt: bool,
+) -> Result<Session, HandshakeError> {
+    let (theirs, their_encrypt) = read_hello(conn, Role::Recv)?;
+    if their_encrypt != encrypt {
+        let msg = if encrypt {
+            "the receiver asked for --plain but this sender encrypts; use --plain on both sides or neither"
+        } else {
+            "this sender uses --plain but the receiver encrypts; use --plain on both sides or neither"
+        };
+        conn.send_error(msg);
+        return Err(HandshakeError::Incompatible(msg.into()));
+    }
+    let (state, ours) = spake(code, Role::Send);
+    conn.send(&hello(Role::Send, &ours, encrypt))?;
+    conn.flush()?;
+    let shared = state
+        .finish(&theirs)
+        .map_err(|_| WireError::Malformed("the receiver's PAKE message is invalid".into()))?;
+    let s = derive(&shared, &theirs, &ours, encrypt);
+    let mac = read_confirm(conn)?;
+    if !bool::from(mac.ct_eq(&s.confirm_recv)) {
+        conn.send_error(WRONG_CODE);
+        return Err(HandshakeError::WrongCode);
+    }
+    conn.send(&Msg::Confirm {
+        mac: hex::encode(s.confirm_send),
+    })?;
+    conn.flush()?;
+    Ok(finish(conn, &s, Role::Send, encrypt))
+}
+
+/// The receiver's half: speaks first, proves the code, then checks the sender's proof.
+pub fn as_receiver<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    code: &Code,
+    encrypt: bool,
+) -> Result<Session, HandshakeError> {
+    let (state, ours) = spake(code, Role::Recv);
+    conn.send(&hello(Role::Recv, &ours, encrypt))?;
+    conn.flush()?;
+    let (theirs, _) = read_hello(conn, Role::Send)?;
+    let shared = state
+        .finish(&theirs)
+        .map_err(|_| WireError::Malformed("the sender's PAKE message is invalid".into()))?;
+    let s = derive(&shared, &ours, &theirs, encrypt);
+    conn.send(&Msg::Confirm {
+        mac: hex::encode(s.confirm_recv),
+    })?;
+    conn.flush()?;
+    let mac = read_confirm(conn)?;
+    if !bool::from(mac.ct_eq(&s.confirm_send)) {
+        return Err(HandshakeError::BadConfirmation);
+    }
+    Ok(finish(conn, &s, Role::Recv, encrypt))
+}
+
+fn finish<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    s: &Secrets,
+    role: Role,
+    encrypt: bool,
+) -> Session {
+    if encrypt {
+        match role {
+            Role::Send => conn.encrypt(&s.key_to_recv, &s.key_to_send),
+            Role::Recv => conn.encrypt(&s.key_to_send, &s.key_to_recv),
+        }
+    }
+    Session {
+        encrypted: encrypt,
+        verify: Code::words_for(&s.verify),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    type Sock = Conn<UnixStream, UnixStream>;
+
+    fn conn(s: UnixStream) -> Sock {
+        Conn::new(s.try_clone().unwrap(), s)
+    }
+
+    fn run(
+        send_code: &str,
+        recv_code: &str,
+        send_enc: bool,
+        recv_enc: bool,
+    ) -> (
+        Result<Session, HandshakeError>,
+        Result<Session, HandshakeError>,
+        Sock,
+        Sock,
+    ) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (send_code, recv_code) = (
+            send_code.parse::<Code>().unwrap(),
+            recv_code.parse::<Code>().unwrap(),
+        );
+        let sender = std::thread::spawn(move || {
+            let mut c = conn(a);
+            let r = as_sender(&mut c, &send_code, send_enc);
+            (r, c)
+        });
+        let mut rc = conn(b);
+        let recv = as_receiver(&mut rc, &recv_code, recv_enc);
+        let (send, sc) = sender.join().unwrap();
+        (send, recv, sc, rc)
+    }
+
+    #[test]
+    fn same_code_agrees_on_keys_and_verification_words() {
+        let (s, r, mut sc, mut rc) = run("7-amber-lantern", "7-amber-lantern", true, true);
+        let (s, r) = (s.unwrap(), r.unwrap());
+        assert_eq!(s.verify, r.verify);
+        assert_eq!(s.verify.split('-').count(), 4);
+        sc.send_last(&Msg::Done { files: 0, bytes: 0 }).unwrap();
+        assert_eq!(rc.recv_msg().unwrap(), Msg::Done { files: 0, bytes: 0 });
+    }
+
+    #[test]
+    fn a_wrong_code_fails_on_both_sides() {
+        let (s, r, _, _) = run("7-amber-lantern", "7-amber-lanterns", true, true);
+        assert!(matches!(s, Err(HandshakeError::WrongCode)));
+        assert!(matches!(r, Err(HandshakeError::WrongCode)));
+    }
+
+    #[test]
+    fn plain_on_one_side_only_is_refused_clearly() {
+        let (s, r, _, _) = run("1-a-b", "1-a-b", true, false);
+        assert!(matches!(s, Err(HandshakeError::Incompatible(_))));
+        let r = r.err().unwrap().to_string();
+        assert!(r.contains("--plain"), "{r}");
+    }
+}

@@ -1,0 +1,96 @@
+//! Transfer progress: an indicatif bar when a person is watching, `progress` events
+//! about once a second with `--json`, nothing otherwise.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::event::{Event, Printer};
+
+/// How often `--json` reports progress.
+const EVERY: Duration = Duration::from_secs(1);
+
+pub struct Progress {
+    out: Printer,
+    bar: Option<ProgressBar>,
+    total: Option<u64>,
+    files_total: u64,
+    pub bytes: u64,
+    pub files: u64,
+    start: Instant,
+    last_event: Instant,
+}
+
+impl Progress {
+    /// A bar only when stdout is a terminal and events are for people.
+    pub fn new(out: Printer, total: Option<u64>, files_total: u64) -> Self {
+        let watching = !out.is_json() && std::io::stdout().is_terminal();
+        let bar = watching.then(|| {
+            let bar = ProgressBar::new(total.unwrap_or(0));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            out,
+            bar,
+            total,
+            files_total,
+            bytes: 0,
+            files: 0,
+            start: now,
+            last_event: now,
+        }
+    }
+
+    pub fn add(&mut self, n: u64) {
+        self.bytes += n;
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.bytes);
+        } else if self.out.is_json() && self.last_event.elapsed() >= EVERY {
+            self.last_event = Instant::now();
+            self.out.emit(&Event::Progress {
+                bytes: self.bytes,
+                total: self.total,
+                files: self.files,
+                files_total: self.files_total,
+                rate: self.rate(),
+            });
+        }
+    }
+
+    /// Reports one finished file (above the bar, which stays at the bottom).
+    pub fn file(&mut self, event: Event) {
+        self.files += 1;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{}/{} files", self.files, self.files_total));
+                bar.suspend(|| self.out.emit(&event));
+            }
+            None => self.out.emit(&event),
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        self.bytes as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    /// Clears the bar and reports the totals.
+    pub fn done(self) -> Event {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        Event::Done {
+            files: self.files,
+            bytes: self.bytes,
+            seconds: self.start.elapsed().as_secs_f64(),
+            rate: self.rate(),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The receiver's side of one session: handshake, checking the manifest, the plan of
+//! what is already here, then verifying each file before it gets its final name.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::files::{self, Existing, Target};
+use super::manifest::{check_manifest, Entry, Kind, MAX_ENTRIES};
+use super::pake::{self, Session};
+use super::progress::Progress;
+use super::wire::{unexpected, Conn, Have, Msg, Record, WireError};
+use super::{batches, TransferError};
+use crate::event::{Event, Printer};
+
+/// What a receiver needs for one session.
+pub struct RecvJob {
+    pub code: super::code::Code,
+    pub encrypt: bool,
+    pub root: PathBuf,
+    pub policy: Existing,
+    /// Write the single file to stdout instead of `root`.
+    pub to_stdout: bool,
+    pub out: Printer,
+    pub peer: SocketAddr,
+}
+
+/// A file's local state, decided before the plan is sent.
+struct Local {
+    dest: PathBuf,
+    part: PathBuf,
+    /// A `.part` prefix to continue from, with its hash state.
+    resume: Option<(u64, blake3::Hasher)>,
+    /// A finished, same-size file was offered to the sender for comparison.
+    offered_complete: bool,
+}
+
+/// Receives one transfer over `conn`; returns the `done` event.
+pub fn receive<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    job: &RecvJob,
+) -> Result<Event, TransferError> {
+    let Session { encrypted, verify } = pake::as_receiver(conn, &job.code, job.encrypt)?;
+    job.out.emit(&Event::Verified {
+        peer: job.peer,
+        encrypted,
+        verify,
+    });
+
+    let (entries, total) = read_manifest(conn)?;
+    if let Err((path, why)) = check_manifest(&entries) {
+        return Err(refuse(
+            conn,
+            format!("refusing the transfer: entry {path:?}: {why}"),
+        ));
+    }
+    let files_total = entries.iter().filter(|e| e.kind == Kind::File).count() as u64;
+    if job.to_stdout && (entries.len() != 1 || files_total != 1) {
+        return Err(refuse(
+            conn,
+            "--stdout takes a transfer of exactly one file".into(),
+        ));
+    }
+    let target = Target::new(&job.root)?;
+    let mut locals = match plan(&entries, &target, job) {
+        Ok(locals) => locals,
+        Err(e) => return Err(refuse(conn, e.to_string())),
+    };
+    let mut have: Vec<Have> = locals
+        .iter()
+        .filter_map(|(&index, l)| {
+            let (size, hasher) = l.resume.as_ref()?;
+            Some(Have {
+                index,
+                size: *size,
+                blake3: hasher.finalize().to_hex().to_string(),
+                complete: false,
+            })
+        })
+        .collect();
+    have.extend(offered_complete(&locals)?);
+    have.sort_by_key(|h| h.index);
+    for chunk in batches(&have) {
+        conn.send(&Msg::Plan {
+            have: chunk.to_vec(),
+        })?;
+    }
+    conn.send(&Msg::PlanEnd)?;
+    conn.flush()?;
+
+    if !job.to_stdout {
+        for e in entries.iter().filter(|e| e.kind == Kind::Dir) {
+            target
+                .make_dir(&e.path)
+                .map_err(|err| refuse(conn, err.to_string()))?;
+        }
+    }
+
+    let mut progress = Progress::new(job.out.clone(), total, files_total);
+    let mut next = 0u64;
+    loop {
+        match conn.recv_msg()? {
+            Msg::File {
+                index,
+                offset,
+                restart,
+            } => {
+                let entry = file_entry(&entries, index, next).map_err(|e| refuse(conn, e))?;
+                next = index + 1;
+                let local = locals
+                    .remove(&index)
+                    .ok_or_else(|| refuse(conn, "a file was sent twice".into()))?;
+                let result = receive_file(
+                    conn,
+                    job,
+                    entry,
+                    index,
+                    local,
+                    offset,
+                    restart,
+                    &mut progress,
+                );
+                let event = result.map_err(|e| match e {
+                    TransferError::Wire(_) => e,
+                    other => refuse(conn, other.to_string()),
+                })?;
+                progress.file(event);
+            }
+            Msg::Skip { index } => {
+                let entry = file_entry(&entries, index, next).map_err(|e| refuse(conn, e))?;
+                next = index + 1;
+                if !locals.remove(&index).is_some_and(|l| l.offered_complete) {
+                    return Err(refuse(
+                        conn,
+                        format!("the sender skipped {}, which is not here", entry.path),
+                    ));
+                }
+                let size = entry.size.unwrap_or(0);
+                progress.add(size);
+                let blake3 = have
+                    .iter()
+                    .find(|h| h.index == index)
+                    .map(|h| h.blake3.clone())
+                    .unwrap_or_default();
+                progress.file(Event::File {
+                    path: entry.path.clone(),
+                    bytes: size,
+                    blake3,
+                    resumed: 0,
+                    unchanged: true,
+                });
+            }
+            Msg::Done { .. } => break,
+            other => return Err(unexpected("file", &other).into()),
+        }
+    }
+    if !locals.is_empty() {
+        return Err(refuse(
+            conn,
+            format!("the sender ended with {} files not sent", locals.len()),
+        ));
+    }
+    if !job.to_stdout {
+        finish_tree(&entries, &target, job.policy).map_err(|e| refuse(conn, e.to_string()))?;
+    }
+    conn.send_last(&Msg::Result {
+        files: progress.files,
+        bytes: progress.bytes,
+    })?;
+    Ok(progress.done())
+}
+
+/// Tells the sender why this side stops, and returns the error for this side.
+fn refuse<R: Read, W: Write>(conn: &mut Conn<R, W>, message: String) -> TransferError {
+    conn.send_error(&message);
+    TransferError::Refused(message)
+}
+
+fn read_manifest<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+) -> Result<(Vec<Entry>, Option<u64>), TransferError> {
+    let mut entries = Vec::new();
+    loop {
+        match conn.recv_msg()? {
+            Msg::Manifest { entries: batch } => {
+                if entries.len() + batch.len() > MAX_ENTRIES {
+                    return Err(refuse(
+                        conn,
+                        format!("the manifest has more than {MAX_ENTRIES} entries"),
+                    ));
+                }
+                entries.extend(batch);
+            }
+            Msg::ManifestEnd { count, bytes } => {
+                if count != entries.len() as u64 {
+                    return Err(WireError::Malformed(format!(
+                        "manifest_end counts {count} entries, {} arrived",
+                        entries.len()
+                    ))
+                    .into());
+                }
+                let unknown = entries
+                    .iter()
+                    .any(|e| e.kind == Kind::File && e.size.is_none());
+                return Ok((entries, (!unknown).then_some(bytes)));
+            }
+            other => return Err(unexpected("manifest", &other).into()),
+        }
+    }
+}
+
+/// Decides, file by file, what is already here. An existing file that cannot be the
+/// same (another size, or not a file) stops the transfer before anything is sent.
+fn plan(
+    entries: &[Entry],
+    target: &Target,
+    job: &RecvJob,
+) -> Result<HashMap<u64, Local>, TransferError> {
+    let mut locals = HashMap::new();
+    for (index, e) in entries.iter().enumerate() {
+        let dest = if job.to_stdout {
+            PathBuf::from(&e.path)
+        } else {
+            target.resolve(&e.path)?
+        };
+        let found = if job.to_stdout {
+            None
+        } else {
+            files::existing(&dest)
+        };
+        let in_the_way = |what: &str| {
+            TransferError::Conflict(format!(
+                "{} already exists{what} (receive with --overwrite or --rename)",
+                dest.display()
+            ))
+        };
+        match (e.kind, &found, job.policy) {
+            (Kind::Dir, Some(m), _) if !m.is_dir() => {
+                return Err(in_the_way(" and is not a folder"))
+            }
+            (Kind::Symlink, Some(_), Existing::Refuse) => return Err(in_the_way("")),
+            _ => {}
+        }
+        if e.kind != Kind::File {
+            continue;
+        }
+        let mut offered_complete = false;
+        if let (Some(m), Existing::Refuse) = (&found, job.policy) {
+            if !m.is_file() || Some(m.len()) != e.size {
+                return Err(in_the_way(" and differs"));
+            }
+            offered_complete = true;
+        }
+        let part = files::part_path(&dest);
+        let resume = match (files::existing(&part), e.size) {
+            (Some(m), Some(size))
+                if m.is_file() && m.len() <= size && !job.to_stdout && !offered_complete =>
+            {
+                let (hasher, _, len) = files::hash_file(&part)?;
+                Some((len, hasher))
+            }
+            _ => None,
+        };
+        locals.insert(
+            index as u64,
+            Local {
+                dest,
+                part,
+                resume,
+                offered_complete,
+            },
+        );
+    }
+    Ok(locals)
+}
+
+/// `have` entries for finished files, hashed only now (after every cheaper check).
+fn offered_complete(locals: &HashMap<u64, Local>) -> Result<Vec<Have>, TransferError> {
+    let mut have = Vec::new();
+    for (&index, l) in locals.iter().filter(|(_, l)| l.offered_complete) {
+        let (_, hex, len) = files::hash_file(&l.dest)?;
+        have.push(Have {
+            index,
+            size: len,
+            blake3: hex,
+            complete: true,
+        });
+    }
+    Ok(have)
+}
+
+/// The manifest entry a `file`/`skip` message names: a file, later than the last one.
+fn file_entry(entries: &[Entry], index: u64, next: u64) -> Result<&Entry, String> {
+    match entries.get(index as usize) {
+        Some(e) if e.kind == Kind::File && index >= next => Ok(e),
+        _ => Err(format!(
+            "the sender named entry {index}, which is not the next file"
+        )),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receive_file<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    job: &RecvJob,
+    entry: &Entry,
+    index: u64,
+    local: Local,
+    offset: u64,
+    restart: bool,
+    progress: &mut Progress,
+) -> Result<Event, TransferError> {
+    if local.offered_complete {
+        return Err(TransferError::Conflict(format!(
+            "{} already exists and differs (receive with --overwrite or --rename)",
+            local.dest.display()
+        )));
+    }
+    let (mut hasher, resumed) = match local.resume {
+        Some((size, hasher)) if offset == size && offset > 0 => (hasher, size),
+        _ if offset == 0 => (blake3::Hasher::new(), 0),
+        _ => {
+            return Err(TransferError::Refused(format!(
+                "the sender resumes {} at a point this side did not offer",
+                entry.path
+            )))
+        }
+    };
+    if restart {
+        job.out.emit(&Event::warning(format!(
+            "{}: the partial file no longer matches; starting over",
+            entry.path
+        )));
+    }
+    let mut sink: Box<dyn Write> = Box::new(std::io::sink());
+    let mut part_file = None;
+    if job.to_stdout {
+        sink = Box::new(std::io::stdout().lock());
+    } else {
+        part_file = Some(files::open_part(&local.part, offset)?);
+    }
+    progress.add(resumed);
+    let mut written = resumed;
+    let disk = |e| TransferError::Disk {
+        what: format!("writing {}", local.part.display()),
+        io: e,
+    };
+    let sent_hash = loop {
+        match conn.recv()? {
+            Record::Data(data) => {
+                written += data.len() as u64;
+                if entry.size.is_some_and(|size| written > size) {
+                    return Err(TransferError::Verify(format!(
+                        "the sender sent more bytes of {} than it announced",
+                        entry.path
+                    )));
+                }
+                match &mut part_file {
+                    Some(f) => f.write_all(data).map_err(disk)?,
+                    None => sink.write_all(data).map_err(|e| TransferError::Disk {
+                        what: "writing to stdout".into(),
+                        io: e,
+                    })?,
+                }
+                hasher.update(data);
+                progress.add(data.len() as u64);
+            }
+            Record::Msg(Msg::FileEnd { index: i, blake3 }) if i == index => break blake3,
+            Record::Msg(other) => return Err(unexpected("file data", &other).into()),
+        }
+    };
+    if entry.size.is_some_and(|size| written != size) {
+        return Err(TransferError::Verify(format!(
+            "{}: {written} bytes arrived, {} were announced",
+            entry.path,
+            entry.size.unwrap_or(0)
+        )));
+    }
+    let ours = hasher.finalize().to_hex().to_string();
+    if ours != sent_hash {
+        return Err(TransferError::Verify(format!(
+            "{}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry",
+            entry.path
+        )));
+    }
+    let shown = match part_file {
+        Some(f) => {
+            let dest = files::finish(
+                f,
+                &local.part,
+                &local.dest,
+                entry.mode,
+                entry.mtime,
+                job.policy,
+            )?;
+            display_rel(&job.root, &dest)
+        }
+        None => {
+            sink.flush().map_err(|e| TransferError::Disk {
+                what: "writing to stdout".into(),
+                io: e,
+            })?;
+            entry.path.clone()
+        }
+    };
+    Ok(Event::File {
+        path: shown,
+        bytes: written,
+        blake3: ours,
+        resumed,
+        unchanged: false,
+    })
+}
+
+fn display_rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// After every file: links (checked to stay inside), then folders' modes and times,
+/// deepest first so that writing inside a folder does not change its time again.
+fn finish_tree(entries: &[Entry], target: &Target, policy: Existing) -> Result<(), TransferError> {
+    for e in entries.iter().filter(|e| e.kind == Kind::Symlink) {
+        let dest = target.resolve(&e.path)?;
+        if files::existing(&dest).is_some() {
+            match policy {
+                Existing::Overwrite if files::existing(&dest).is_some_and(|m| !m.is_dir()) => {
+                    std::fs::remove_file(&dest).map_err(|io| TransferError::Disk {
+                        what: format!("replacing {}", dest.display()),
+                        io,
+                    })?;
+                }
+                _ => continue,
+            }
+        }
+        let link_target = e.target.as_deref().unwrap_or_default();
+        std::os::unix::fs::symlink(link_target, &dest).map_err(|io| TransferError::Disk {
+            what: format!("creating link {}", dest.display()),
+            io,
+        })?;
+    }
+    for e in entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
+        files::finish_dir(&target.resolve(&e.path)?, e.mode, e.mtime);
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The sender's side of one session: handshake, manifest, the receiver's plan, then
+//! every file body back to back with no per-file round trip.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::SocketAddr;
+
+use super::manifest::{Kind, Offer, Source};
+use super::pake::{self, Session};
+use super::progress::Progress;
+use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
+use super::{batches, TransferError};
+use crate::event::{Event, Printer};
+
+/// What a sender needs to serve a receiver.
+pub struct SendJob {
+    pub offer: std::sync::Arc<Offer>,
+    pub code: super::code::Code,
+    pub encrypt: bool,
+    pub out: Printer,
+    pub peer: SocketAddr,
+}
+
+/// Proves the code with the receiver on `conn` (one online guess for it).
+pub fn handshake<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    job: &SendJob,
+) -> Result<(), TransferError> {
+    let Session { encrypted, verify } = pake::as_sender(conn, &job.code, job.encrypt)?;
+    job.out.emit(&Event::Verified {
+        peer: job.peer,
+        encrypted,
+        verify,
+    });
+    Ok(())
+}
+
+/// Sends the offer to a receiver that passed `handshake`; returns the `done` event.
+pub fn serve<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    job: &SendJob,
+) -> Result<Event, TransferError> {
+    let offer = &*job.offer;
+    for entries in batches(&offer.entries) {
+        conn.send(&Msg::Manifest {
+            entries: entries.to_vec(),
+        })?;
+    }
+    conn.send(&Msg::ManifestEnd {
+        count: offer.entries.len() as u64,
+        bytes: offer.total_bytes(),
+    })?;
+    conn.flush()?;
+
+    let plan = read_plan(conn, offer.entries.len())?;
+    let starts = match decide(offer, &plan) {
+        Ok(starts) => starts,
+        Err(e) => {
+            conn.send_error(&e.to_string());
+            return Err(e);
+        }
+    };
+
+    let mut progress = Progress::new(
+        job.out.clone(),
+        Some(offer.total_bytes()),
+        offer.files() as u64,
+    );
+    let mut buf = vec![0u8; CHUNK];
+    for (index, entry) in offer.entries.iter().enumerate() {
+        if entry.kind != Kind::File {
+            continue;
+        }
+        let index = index as u64;
+        let start = starts.get(&index).cloned().unwrap_or_default();
+        if start.unchanged {
+            conn.send(&Msg::Skip { index })?;
+            progress.add(entry.size.unwrap_or(0));
+            progress.file(Event::File {
+                path: entry.path.clone(),
+                bytes: entry.size.unwrap_or(0),
+                blake3: start.hash_hex,
+                resumed: 0,
+                unchanged: true,
+            });
+            continue;
+        }
+        conn.send(&Msg::File {
+            index,
+            offset: start.offset,
+            restart: start.restart,
+        })?;
+        progress.add(start.offset);
+        let mut hasher = start.hasher;
+        let mut input = open_at(&offer.sources[index as usize], start.offset)?;
+        let mut sent = start.offset;
+        loop {
+            let n = read_full(&mut input, &mut buf).map_err(|e| disk(&entry.path, e))?;
+            if n == 0 {
+                break;
+            }
+            if entry.size.is_some_and(|size| sent + n as u64 > size) {
+                let e = TransferError::Verify(format!("{} grew while being sent", entry.path));
+                conn.send_error(&e.to_string());
+                return Err(e);
+            }
+            hasher.update(&buf[..n]);
+            conn.send_data(&buf[..n])?;
+            sent += n as u64;
+            progress.add(n as u64);
+        }
+        if entry.size.is_some_and(|size| sent != size) {
+            let e = TransferError::Verify(format!("{} shrank while being sent", entry.path));
+            conn.send_error(&e.to_string());
+            return Err(e);
+        }
+        let blake3 = hasher.finalize().to_hex().to_string();
+        conn.send(&Msg::FileEnd {
+            index,
+            blake3: blake3.clone(),
+        })?;
+        progress.file(Event::File {
+            path: entry.path.clone(),
+            bytes: sent,
+            blake3,
+            resumed: start.offset,
+            unchanged: false,
+        });
+    }
+    conn.send_last(&Msg::Done {
+        files: progress.files,
+        bytes: progress.bytes,
+    })?;
+    match conn.recv_msg()? {
+        Msg::Result { .. } => Ok(progress.done()),
+        other => Err(unexpected("result", &other).into()),
+    }
+}
+
+/// Reads `plan` batches until `plan_end`; at most one entry per manifest entry.
+fn read_plan<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    entries: usize,
+) -> Result<HashMap<u64, Have>, TransferError> {
+    let mut plan = HashMap::new();
+    loop {
+        match conn.recv_msg()? {
+            Msg::Plan { have } => {
+                for h in have {
+                    if h.index >= entries as u64 || plan.insert(h.index, h).is_some() {
+                        return Err(WireError::Malformed(
+                            "plan names an entry twice or one that does not exist".into(),
+                        )
+                        .into());
+                    }
+                }
+            }
+            Msg::PlanEnd => return Ok(plan),
+            other => return Err(unexpected("plan", &other).into()),
+        }
+    }
+}
+
+/// Where one file's body starts.
+#[derive(Default, Clone)]
+struct Start {
+    offset: u64,
+    /// The receiver had a prefix that no longer matches this file.
+    restart: bool,
+    /// The receiver already has this exact file.
+    unchanged: bool,
+    hasher: blake3::Hasher,
+    hash_hex: String,
+}
+
+/// Compares what the receiver has with the local files. A finished file that differs
+/// is a conflict, reported before any body is sent.
+fn decide(offer: &Offer, plan: &HashMap<u64, Have>) -> Result<HashMap<u64, Start>, TransferError> {
+    let mut starts = HashMap::new();
+    for (&index, have) in plan {
+        let entry = &offer.entries[index as usize];
+        let Some(size) = entry.size.filter(|_| entry.kind == Kind::File) else {
+            return Err(WireError::Malformed(format!(
+                "plan for {}, which is not a file of known size",
+                entry.path
+            ))
+            .into());
+        };
+        if have.size > size {
+            starts.insert(
+                index,
+                Start {
+                    restart: true,
+                    ..Start::default()
+                },
+            );
+            continue;
+        }
+        let (hasher, hex) = hash_prefix(&offer.sources[index as usize], have.size)
+            .map_err(|e| disk(&entry.path, e))?;
+        let same = hex == have.blake3;
+        if have.complete {
+            if !(same && have.size == size) {
+                return Err(TransferError::Conflict(format!(
+                    "{} already exists on the receiver and differs (receive with --overwrite or --rename)",
+                    entry.path
+                )));
+            }
+            starts.insert(
+                index,
+                Start {
+                    unchanged: true,
+                    hash_hex: hex,
+                    ..Start::default()
+                },
+            );
+        } else if same {
+            starts.insert(
+                index,
+                Start {
+                    offset: have.size,
+                    hasher,
+                    ..Start::default()
+                },
+            );
+        } else {
+            starts.insert(
+                index,
+                Start {
+                    restart: true,
+                    ..Start::default()
+                },
+            );
+        }
+    }
+    Ok(starts)
+}
+
+/// BLAKE3 of the first `len` bytes of `source`, and the hasher to continue from.
+fn hash_prefix(source: &Source, len: u64) -> io::Result<(blake3::Hasher, String)> {
+    let mut hasher = blake3::Hasher::new();
+    let Source::Path(path) = source else {
+        return Ok((hasher.clone(), hasher.finalize().to_hex().to_string()));
+    };
+    let mut file = File::open(path)?.take(len);
+    io::copy(&mut file, &mut hasher)?;
+    let hex = hasher.finalize().to_hex().to_string();
+    Ok((hasher, hex))
+}
+
+fn open_at(source: &Source, offset: u64) -> Result<Box<dyn Read + Send>, TransferError> {
+    match source {
+        Source::Path(path) => {
+            let mut f = File::open(path).map_err(|e| disk(&path.display().to_string(), e))?;
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| disk(&path.display().to_string(), e))?;
+            Ok(Box::new(f))
+        }
+        Source::Stdin => Ok(Box::new(io::stdin())),
+        Source::None => Err(TransferError::Verify("no source for a file entry".into())),
+    }
+}
+
+/// Fills `buf` unless the input ends first (so chunks are full-sized on pipes too).
+fn read_full(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn disk(what: &str, io: io::Error) -> TransferError {
+    TransferError::Disk {
+        what: format!("reading {what}"),
+        io,
+    }
+}

@@ -1,0 +1,413 @@
+//! The transfer protocol's frames and messages (docs/protocol.md): length-prefixed
+//! records holding a JSON control message or a chunk of file data, sealed with the
+//! session keys once the PAKE has run.
+//!
+//! Written by hand rather than with a framing crate because the record layer (final
+//! flag in the header, per-record AEAD) is the protocol itself and must be exact.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::crypto::{Opener, Sealer, Tampered, TAG_LEN};
+use super::manifest::Entry;
+
+/// The protocol version in `hello`; a peer with another version is refused.
+pub const VERSION: u32 = 1;
+/// File data travels in chunks of at most this many bytes.
+pub const CHUNK: usize = 1 << 20;
+/// The largest JSON control message accepted.
+pub const MAX_CONTROL: usize = 1 << 20;
+/// The largest frame accepted: a chunk or a control message, its kind byte and tag.
+pub const MAX_FRAME: usize = CHUNK + 1 + TAG_LEN;
+
+const LAST_FLAG: u32 = 1 << 31;
+const KIND_CONTROL: u8 = 0;
+const KIND_DATA: u8 = 1;
+
+/// Which side of a transfer a peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Send,
+    Recv,
+}
+
+/// What the receiver already has of one file: a `.part` prefix to resume, or (with
+/// `complete`) a finished file that must be identical to be left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Have {
+    pub index: u64,
+    pub size: u64,
+    pub blake3: String,
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// Every control message, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    Hello {
+        app: String,
+        version: u32,
+        role: Role,
+        pake: String,
+        encrypt: bool,
+    },
+    Confirm {
+        mac: String,
+    },
+    Manifest {
+        entries: Vec<Entry>,
+    },
+    ManifestEnd {
+        count: u64,
+        bytes: u64,
+    },
+    Plan {
+        have: Vec<Have>,
+    },
+    PlanEnd,
+    File {
+        index: u64,
+        offset: u64,
+        restart: bool,
+    },
+    Skip {
+        index: u64,
+    },
+    FileEnd {
+        index: u64,
+        blake3: String,
+    },
+    Done {
+        files: u64,
+        bytes: u64,
+    },
+    Result {
+        files: u64,
+        bytes: u64,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl Msg {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Hello { .. } => "hello",
+            Msg::Confirm { .. } => "confirm",
+            Msg::Manifest { .. } => "manifest",
+            Msg::ManifestEnd { .. } => "manifest_end",
+            Msg::Plan { .. } => "plan",
+            Msg::PlanEnd => "plan_end",
+            Msg::File { .. } => "file",
+            Msg::Skip { .. } => "skip",
+            Msg::FileEnd { .. } => "file_end",
+            Msg::Done { .. } => "done",
+            Msg::Result { .. } => "result",
+            Msg::Error { .. } => "error",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("{}", crate::sock::describe(.0))]
+    Io(#[from] io::Error),
+    #[error("the peer closed the connection before the transfer ended")]
+    Closed,
+    #[error("the connection ended inside a frame")]
+    Truncated,
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error(transparent)]
+    Tampered(#[from] Tampered),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("expected {expected}, got {got}")]
+    Unexpected { expected: &'static str, got: String },
+    #[error("the other side reports: {0}")]
+    Peer(String),
+}
+
+/// One record, once opened.
+pub enum Record<'a> {
+    Msg(Msg),
+    Data(&'a [u8]),
+}
+
+/// A connection speaking the record layer; reads and writes are blocking.
+pub struct Conn<R, W> {
+    r: R,
+    w: W,
+    sealer: Option<Sealer>,
+    opener: Option<Opener>,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+}
+
+impl<R: Read, W: Write> Conn<R, W> {
+    pub fn new(r: R, w: W) -> Self {
+        Conn {
+            r,
+            w,
+            sealer: None,
+            opener: None,
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+        }
+    }
+
+    /// From now on every record is sealed with `send_key` and opened with `recv_key`.
+    pub fn encrypt(&mut self, send_key: &[u8; 32], recv_key: &[u8; 32]) {
+        self.sealer = Some(Sealer::new(send_key));
+        self.opener = Some(Opener::new(recv_key));
+    }
+
+    pub fn writer(&mut self) -> &mut W {
+        &mut self.w
+    }
+
+    /// Queues a control message (call `flush` when the other side should see it).
+    pub fn send(&mut self, msg: &Msg) -> Result<(), WireError> {
+        self.send_msg(msg, false)
+    }
+
+    /// Queues this side's final message and flushes: the peer treats an end of stream
+    /// before it as truncation.
+    pub fn send_last(&mut self, msg: &Msg) -> Result<(), WireError> {
+        self.send_msg(msg, true)?;
+        self.flush()
+    }
+
+    fn send_msg(&mut self, msg: &Msg, last: bool) -> Result<(), WireError> {
+        let json = serde_json::to_vec(msg).expect("messages always serialize");
+        debug_assert!(
+            json.len() <= MAX_CONTROL,
+            "{} message of {} bytes",
+            msg.name(),
+            json.len()
+        );
+        self.write_frame(KIND_CONTROL, &json, last)
+    }
+
+    /// Sends one chunk of file data (at most `CHUNK` bytes).
+    pub fn send_data(&mut self, data: &[u8]) -> Result<(), WireError> {
+        debug_assert!(data.len() <= CHUNK);
+        self.write_frame(KIND_DATA, data, false)
+    }
+
+    pub fn flush(&mut self) -> Result<(), WireError> {
+        Ok(self.w.flush()?)
+    }
+
+    fn write_frame(&mut self, kind: u8, body: &[u8], last: bool) -> Result<(), WireError> {
+        let buf = &mut self.wbuf;
+        buf.clear();
+        buf.extend_from_slice(&[0; 4]);
+        buf.push(kind);
+        buf.extend_from_slice(body);
+        if let Some(sealer) = &mut self.sealer {
+            let tag = sealer.seal(&mut buf[4..], last);
+            buf.extend_from_slice(&tag);
+        }
+        let len = (buf.len() - 4) as u32;
+        let header = if last { len | LAST_FLAG } else { len };
+        buf[..4].copy_from_slice(&header.to_be_bytes());
+        self.w.write_all(buf)?;
+        Ok(())
+    }
+
+    /// The next record. A peer's `error` message becomes `WireError::Peer`.
+    pub fn recv(&mut self) -> Result<Record<'_>, WireError> {
+        let mut header = [0u8; 4];
+        read_exact_or_closed(&mut self.r, &mut header)?;
+        let header = u32::from_be_bytes(header);
+        let last = header & LAST_FLAG != 0;
+        let len = (header & !LAST_FLAG) as usize;
+        if len > MAX_FRAME {
+            return Err(WireError::TooLarge {
+                len,
+                max: MAX_FRAME,
+            });
+        }
+        self.rbuf.clear();
+        (&mut self.r).take(len as u64).read_to_end(&mut self.rbuf)?;
+        if self.rbuf.len() < len {
+            return Err(WireError::Truncated);
+        }
+        let plain_len = match &mut self.opener {
+            Some(opener) => {
+                let body = len.checked_sub(TAG_LEN).ok_or(Tampered)?;
+                let (text, tag) = self.rbuf.split_at_mut(body);
+                opener.open(text, tag, last)?;
+                body
+            }
+            None => len,
+        };
+        let plain = &self.rbuf[..plain_len];
+        match plain.split_first() {
+            Some((&KIND_DATA, data)) => Ok(Record::Data(data)),
+            Some((&KIND_CONTROL, json)) => {
+                if json.len() > MAX_CONTROL {
+                    return Err(WireError::TooLarge {
+                        len: json.len(),
+                        max: MAX_CONTROL,
+                    });
+                }
+                match serde_json::from_slice(json) {
+                    Ok(Msg::Error { message }) => Err(WireError::Peer(message)),
+                    Ok(msg) => Ok(Record::Msg(msg)),
+                    Err(e) => Err(WireError::Malformed(e.to_string())),
+                }
+            }
+            Some((kind, _)) => Err(WireError::Malformed(format!("unknown record kind {kind}"))),
+            None => Err(WireError::Malformed("empty record".into())),
+        }
+    }
+
+    /// The next record, which must be a control message.
+    pub fn recv_msg(&mut self) -> Result<Msg, WireError> {
+        match self.recv()? {
+            Record::Msg(m) => Ok(m),
+            Record::Data(_) => Err(WireError::Unexpected {
+                expected: "a message",
+                got: "file data".into(),
+            }),
+        }
+    }
+
+    /// Tells the peer why this side gives up. Best effort: the connection may be gone.
+    pub fn send_error(&mut self, message: &str) {
+        let _ = self.send_msg(
+            &Msg::Error {
+                message: message.to_owned(),
+            },
+            true,
+        );
+        let _ = self.flush();
+    }
+}
+
+fn read_exact_or_closed(r: &mut impl Read, buf: &mut [u8]) -> Result<(), WireError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Err(WireError::Closed),
+            Ok(0) => return Err(WireError::Truncated),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// `unexpected(expected, msg)`: the error for a message out of place.
+pub fn unexpected(expected: &'static str, got: &Msg) -> WireError {
+    WireError::Unexpected {
+        expected,
+        got: got.name().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Memory = Conn<io::Cursor<Vec<u8>>, Vec<u8>>;
+
+    fn writer() -> Memory {
+        Conn::new(io::Cursor::new(Vec::new()), Vec::new())
+    }
+
+    fn reader(bytes: Vec<u8>) -> Memory {
+        Conn::new(io::Cursor::new(bytes), Vec::new())
+    }
+
+    #[test]
+    fn plain_records_round_trip() {
+        let mut w = writer();
+        w.send(&Msg::PlanEnd).unwrap();
+        w.send_data(b"chunk").unwrap();
+        w.send_last(&Msg::Done { files: 1, bytes: 5 }).unwrap();
+        let wire = std::mem::take(w.writer());
+        assert_eq!(
+            &wire[..4],
+            &(1 + br#"{"type":"plan_end"}"#.len() as u32).to_be_bytes()
+        );
+        let mut r = reader(wire);
+        assert!(matches!(r.recv_msg().unwrap(), Msg::PlanEnd));
+        assert!(matches!(r.recv().unwrap(), Record::Data(b"chunk")));
+        assert_eq!(r.recv_msg().unwrap(), Msg::Done { files: 1, bytes: 5 });
+        assert!(matches!(r.recv(), Err(WireError::Closed)));
+    }
+
+    #[test]
+    fn sealed_records_round_trip_and_hide_the_plaintext() {
+        let mut w = writer();
+        w.encrypt(&[1; 32], &[2; 32]);
+        w.send_data(b"secret file body").unwrap();
+        w.send_last(&Msg::Done {
+            files: 1,
+            bytes: 16,
+        })
+        .unwrap();
+        let wire = std::mem::take(w.writer());
+        assert!(!wire.windows(6).any(|win| win == b"secret"));
+        let mut r = reader(wire);
+        r.encrypt(&[2; 32], &[1; 32]);
+        assert!(matches!(
+            r.recv().unwrap(),
+            Record::Data(b"secret file body")
+        ));
+        assert!(matches!(r.recv_msg().unwrap(), Msg::Done { .. }));
+    }
+
+    #[test]
+    fn a_flipped_bit_or_a_cleared_last_flag_is_refused() {
+        let mut w = writer();
+        w.encrypt(&[1; 32], &[2; 32]);
+        w.send_last(&Msg::Done { files: 0, bytes: 0 }).unwrap();
+        let wire = std::mem::take(w.writer());
+        for i in 0..wire.len() {
+            for bit in [0x01, 0x80] {
+                let mut bad = wire.clone();
+                bad[i] ^= bit;
+                let mut r = reader(bad);
+                r.encrypt(&[2; 32], &[1; 32]);
+                assert!(r.recv().is_err(), "byte {i} bit {bit:#x} went unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_and_truncated_frames() {
+        let mut r = reader(
+            u32::MAX.to_be_bytes()[..]
+                .iter()
+                .map(|b| b & 0x7f)
+                .collect(),
+        );
+        assert!(matches!(r.recv(), Err(WireError::TooLarge { .. })));
+        let mut r = reader(vec![0, 0, 0, 9, 0, b'{']);
+        assert!(matches!(r.recv(), Err(WireError::Truncated)));
+        let mut r = reader(vec![0, 0]);
+        assert!(matches!(r.recv(), Err(WireError::Truncated)));
+        let mut r = reader(vec![0, 0, 0, 2, 0, b'{']);
+        assert!(matches!(r.recv(), Err(WireError::Malformed(_))));
+        let mut r = reader(vec![0, 0, 0, 1, 9]);
+        assert!(matches!(r.recv(), Err(WireError::Malformed(_))));
+    }
+
+    #[test]
+    fn a_peer_error_message_becomes_an_error() {
+        let mut w = writer();
+        w.send_error("disk full");
+        let mut r = reader(std::mem::take(w.writer()));
+        assert!(matches!(r.recv(), Err(WireError::Peer(m)) if m == "disk full"));
+    }
+}

@@ -1,0 +1,212 @@
+//! `udp serve`: one socket for any number of peers; one event per datagram, and an
+//! answer to its sender.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::addr::ANY_HOST;
+use crate::cli::{UdpReplyArgs, UdpServe};
+use crate::dgram::{self, Received, UdpOptions};
+use crate::event::{Event, Printer, Proto};
+use crate::run::{Ctx, UsageError};
+use crate::sock::{describe, SocketInfo};
+
+/// How a UDP server answers each datagram.
+#[derive(Debug, Clone)]
+pub enum UdpReply {
+    /// "received N bytes", like the notes' server.
+    Ack,
+    Text(Bytes),
+    Echo,
+    Silent,
+}
+
+impl From<&UdpReplyArgs> for UdpReply {
+    fn from(a: &UdpReplyArgs) -> Self {
+        match a {
+            UdpReplyArgs { echo: true, .. } => UdpReply::Echo,
+            UdpReplyArgs { silent: true, .. } => UdpReply::Silent,
+            UdpReplyArgs { reply: Some(t), .. } => {
+                UdpReply::Text(Bytes::from(t.clone().into_bytes()))
+            }
+            _ => UdpReply::Ack,
+        }
+    }
+}
+
+/// `sockit udp serve`: binds, announces, receives until Ctrl-C, then prints totals.
+pub async fn serve(args: UdpServe, ctx: Ctx) -> anyhow::Result<()> {
+    let buffer = buffer_size(args.buffer)?;
+    let addrs = args
+        .bind
+        .resolve(ANY_HOST)
+        .await
+        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
+    let socket = dgram::udp_bind(addrs[0], UdpOptions::default())?;
+    let rcvbuf = match args.rcvbuf {
+        Some(size) => Some(dgram::set_recv_buffer(&socket, size)?),
+        None => None,
+    };
+    ctx.out.emit(&Event::Listening {
+        proto: Proto::Udp,
+        addr: socket.local_addr()?,
+    });
+    if let Some(Some(warning)) = rcvbuf {
+        ctx.out.emit(&Event::warning(warning));
+    }
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
+    }
+    let receiver = Receiver {
+        socket,
+        buffer,
+        reply: UdpReply::from(&args.reply),
+        out: ctx.out.clone(),
+    };
+    let totals = receiver.run(&ctx.shutdown).await;
+    ctx.out.emit(&totals);
+    Ok(())
+}
+
+/// `--buffer` checked against its limits: at least one byte, at most `MAX_BUFFER`.
+fn buffer_size(requested: u64) -> Result<usize, UsageError> {
+    match usize::try_from(requested) {
+        Ok(n) if (1..=super::MAX_BUFFER).contains(&n) => Ok(n),
+        _ => Err(UsageError(format!(
+            "--buffer {requested}: expected 1 to {} bytes (no datagram is larger)",
+            super::MAX_BUFFER
+        ))),
+    }
+}
+
+/// Receives datagrams on one socket and answers each; shared by `udp serve` and
+/// `broadcast listen`.
+pub struct Receiver {
+    pub socket: UdpSocket,
+    /// Bytes kept of each datagram.
+    pub buffer: usize,
+    pub reply: UdpReply,
+    pub out: Printer,
+}
+
+/// What a receiver has taken in.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    datagrams: u64,
+    bytes: u64,
+    truncated: u64,
+}
+
+/// Datagrams taken from the queue without waiting before their events are printed in
+/// one go; bounds how long the first of them waits to be shown.
+const MAX_BATCH: usize = 64;
+
+impl Receiver {
+    /// Receives until `shutdown`; returns the `totals` event.
+    pub async fn run(self, shutdown: &CancellationToken) -> Event {
+        let mut buf = vec![0u8; self.buffer];
+        let mut totals = Totals::default();
+        let mut events = Vec::with_capacity(2 * MAX_BATCH);
+        // Made once: a fresh `cancelled()` per datagram would register a waiter each time.
+        let mut cancelled = std::pin::pin!(shutdown.cancelled());
+        loop {
+            let got = tokio::select! {
+                _ = &mut cancelled => break,
+                got = dgram::recv(&self.socket, &mut buf) => got,
+            };
+            match got {
+                Ok(d) => self.take(d, &buf, &mut totals, &mut events).await,
+                Err(e) => {
+                    // A receive error (out of memory, say) concerns one datagram; pause
+                    // so that a persistent one does not spin.
+                    self.out
+                        .emit(&Event::warning(format!("receive: {}", describe(&e))));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            }
+            // A busy socket has more queued: take it now and print the lot at once.
+            for _ in 1..MAX_BATCH {
+                match dgram::try_recv(&self.socket, &mut buf) {
+                    Ok(d) => self.take(d, &buf, &mut totals, &mut events).await,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        events.push(Event::warning(format!("receive: {}", describe(&e))));
+                        break;
+                    }
+                }
+            }
+            self.out.emit_all(&events);
+            events.clear();
+        }
+        Event::Totals {
+            datagrams: totals.datagrams,
+            bytes: totals.bytes,
+            truncated: totals.truncated,
+        }
+    }
+
+    /// Counts one datagram, answers it, and queues the events that say so.
+    async fn take(&self, d: Received, buf: &[u8], totals: &mut Totals, events: &mut Vec<Event>) {
+        totals.datagrams += 1;
+        totals.bytes += d.size as u64;
+        totals.truncated += u64::from(d.truncated());
+        let kept = &buf[..d.len];
+        events.push(Event::datagram(d.peer, kept, d.size));
+        let answer = match &self.reply {
+            UdpReply::Ack => Bytes::from(ack(&d)),
+            UdpReply::Text(t) => t.clone(),
+            UdpReply::Echo => Bytes::copy_from_slice(kept),
+            UdpReply::Silent => return,
+        };
+        events.push(self.send(d.peer, &answer).await);
+    }
+
+    async fn send(&self, peer: SocketAddr, answer: &[u8]) -> Event {
+        match self.socket.send_to(answer, peer).await {
+            Ok(_) => Event::reply(peer, answer),
+            Err(e) => Event::warning(format!("[{peer}] reply not sent: {}", describe(&e))),
+        }
+    }
+}
+
+/// The default answer: how many bytes arrived, and how many were lost to the buffer.
+fn ack(d: &Received) -> String {
+    if d.truncated() {
+        format!("received {} of {} bytes (truncated)", d.len, d.size)
+    } else if d.size == 1 {
+        "received 1 byte".to_owned()
+    } else {
+        format!("received {} bytes", d.size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_limits() {
+        assert_eq!(buffer_size(1024).unwrap(), 1024);
+        assert_eq!(buffer_size(65536).unwrap(), 65536);
+        assert!(buffer_size(0).is_err());
+        assert!(buffer_size(65537).is_err());
+    }
+
+    #[test]
+    fn ack_names_the_byte_count() {
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let d = |len, size| Received { peer, len, size };
+        assert_eq!(ack(&d(5, 5)), "received 5 bytes");
+        assert_eq!(ack(&d(1, 1)), "received 1 byte");
+        assert_eq!(
+            ack(&d(1024, 3000)),
+            "received 1024 of 3000 bytes (truncated)"
+        );
+    }
+}

@@ -1,0 +1,650 @@
+//! `send` / `recv`: round trips, conflicts, resume, discovery on loopback, raw interop.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A sender for `paths`, not announcing, with a fixed code; returns it and the code.
+fn sender(paths: &[&Path], extra: &[&str]) -> Server {
+    let mut args: Vec<String> = vec!["send".into()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    args.extend(["--no-announce".into(), "--code".into(), CODE.into()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start(&args);
+    let ready = server.wait_for("ready");
+    assert_eq!(ready["code"], CODE);
+    server
+}
+
+const CODE: &str = "42-amber-lantern";
+
+fn recv(server: &Server, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["recv", "--code", CODE, "-o"];
+    let out = out.display().to_string();
+    args.push(&out);
+    let addr = server.addr.to_string();
+    args.push(&addr);
+    args.extend(extra);
+    run(&args, b"")
+}
+
+/// Every file, folder and link under `root`, with contents, modes and link targets.
+fn snapshot(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            let what = if meta.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&path).unwrap().display())
+            } else if meta.is_dir() {
+                stack.push(path.clone());
+                format!("dir {:o}", meta.permissions().mode() & 0o777)
+            } else {
+                let hash = blake3::hash(&fs::read(&path).unwrap());
+                format!(
+                    "file {:o} {} {}",
+                    meta.permissions().mode() & 0o777,
+                    meta.mtime(),
+                    hash
+                )
+            };
+            out.push((rel, what));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn make_tree(root: &Path) {
+    fs::create_dir_all(root.join("docs/empty")).unwrap();
+    fs::write(root.join("notes.txt"), "sticky packets 粘包\n").unwrap();
+    let binary: Vec<u8> = (0..2_500_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    fs::write(root.join("docs/photo.bin"), &binary).unwrap();
+    fs::write(root.join("docs/中文 名字.txt"), "你好").unwrap();
+    fs::write(root.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(root.join("secret.txt"), "s").unwrap();
+    fs::set_permissions(root.join("secret.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink("../notes.txt", root.join("docs/link")).unwrap();
+    fs::create_dir(root.join("many")).unwrap();
+    for i in 0..1000 {
+        fs::write(root.join(format!("many/{i:04}.txt")), format!("file {i}\n")).unwrap();
+    }
+}
+
+#[test]
+fn a_tree_arrives_identical_with_modes_times_links_and_empty_folders() {
+    let src = tempfile::tempdir().unwrap();
+    let tree = src.path().join("tree");
+    make_tree(&tree);
+    let server = sender(&[&tree], &[]);
+    let dst = tempfile::tempdir().unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(snapshot(&tree), snapshot(&dst.path().join("tree")));
+    let files = out.events_named("file");
+    assert_eq!(files.len(), 1005);
+    let photo = files
+        .iter()
+        .find(|f| f["path"] == "tree/docs/photo.bin")
+        .unwrap();
+    assert_eq!(photo["bytes"], 2_500_000);
+    let expected = blake3::hash(&fs::read(tree.join("docs/photo.bin")).unwrap())
+        .to_hex()
+        .to_string();
+    assert_eq!(photo["blake3"], expected);
+    let done = &out.events_named("done")[0];
+    assert_eq!(done["files"], 1005);
+    assert_eq!(out.events_named("verified")[0]["encrypted"], true);
+    server.wait_for("done");
+    assert!(fs::read_dir(dst.path().join("tree/many"))
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".part")));
+}
+
+#[test]
+fn the_sender_exits_after_one_receiver_unless_keep() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "a").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &[]);
+    let dst = tempfile::tempdir().unwrap();
+    assert_eq!(recv(&server, dst.path(), &[]).code(), 0);
+    let (status, _) = server.interrupt();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn keep_serves_two_receivers_at_once() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    fs::write(&file, vec![7u8; 5_000_000]).unwrap();
+    let server = sender(&[&file], &["--keep"]);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let spawn = |dir: &Path| {
+        sockit(&[
+            "recv",
+            "--code",
+            CODE,
+            "-o",
+            &dir.display().to_string(),
+            &server.addr.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+    };
+    let (mut a, mut b) = (spawn(d1.path()), spawn(d2.path()));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert_eq!(
+        fs::read(d1.path().join("big.bin")).unwrap(),
+        fs::read(&file).unwrap()
+    );
+    assert_eq!(
+        fs::read(d2.path().join("big.bin")).unwrap(),
+        fs::read(&file).unwrap()
+    );
+    server.wait_for("done");
+    server.wait_for("done");
+}
+
+#[test]
+fn stdin_to_stdout() {
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let mut child = sockit(&[
+        "send",
+        "-",
+        "--name",
+        "data.bin",
+        "--no-announce",
+        "--code",
+        CODE,
+        "--bind",
+        "127.0.0.1:0",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The sender reads stdin only once a receiver is there: feed it from a thread.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.clone();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let addr = serde_json::from_str::<Value>(&first).unwrap()["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = run(&["recv", "--stdout", "--code", CODE, &addr], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(out.stdout == data, "stdout carries exactly the data");
+    assert!(
+        out.stderr.contains(r#""event":"done""#),
+        "events go to stderr: {}",
+        out.stderr
+    );
+    assert!(child.wait().unwrap().success());
+    feeder.join().unwrap().unwrap();
+}
+
+#[test]
+fn an_existing_different_file_stops_before_anything_is_sent() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "new contents").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    fs::write(dst.path().join("a.txt"), "old").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &["--keep"]);
+
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("already exists") && out.stderr.contains("--overwrite"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(dst.path().join("a.txt")).unwrap(), "old");
+    assert!(!dst.path().join("a.txt.part").exists());
+
+    let out = recv(&server, dst.path(), &["--rename"]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("a (1).txt")).unwrap(),
+        "new contents"
+    );
+    assert_eq!(fs::read_to_string(dst.path().join("a.txt")).unwrap(), "old");
+
+    let out = recv(&server, dst.path(), &["--overwrite"]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("a.txt")).unwrap(),
+        "new contents"
+    );
+
+    // Now identical: left alone and reported unchanged.
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.events_named("file")[0]["unchanged"], true);
+}
+
+#[test]
+fn a_verified_part_file_resumes_and_a_stale_one_starts_over() {
+    let src = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(7919) >> 3) as u8)
+        .collect();
+    fs::write(src.path().join("f.bin"), &data).unwrap();
+    let server = sender(&[&src.path().join("f.bin")], &["--keep"]);
+
+    let dst = tempfile::tempdir().unwrap();
+    fs::write(dst.path().join("f.bin.part"), &data[..1_234_567]).unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.events_named("file")[0]["resumed"], 1_234_567);
+    assert!(fs::read(dst.path().join("f.bin")).unwrap() == data);
+    assert!(!dst.path().join("f.bin.part").exists());
+
+    let dst = tempfile::tempdir().unwrap();
+    let mut stale = data[..1_000_000].to_vec();
+    stale[500] ^= 1;
+    fs::write(dst.path().join("f.bin.part"), &stale).unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(out.events_named("warning")[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("starting over"));
+    assert!(out.events_named("file")[0].get("resumed").is_none());
+    assert!(fs::read(dst.path().join("f.bin")).unwrap() == data);
+}
+
+#[test]
+fn killing_the_receiver_midway_then_running_again_completes_bit_exact() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("first.txt"), "first").unwrap();
+    let big: Vec<u8> = (0..60_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    fs::write(src.path().join("second.bin"), &big).unwrap();
+    let server = sender(
+        &[
+            &src.path().join("first.txt"),
+            &src.path().join("second.bin"),
+        ],
+        &["--keep"],
+    );
+    let dst = tempfile::tempdir().unwrap();
+    let mut child = sockit(&[
+        "recv",
+        "--code",
+        CODE,
+        "-o",
+        &dst.path().display().to_string(),
+        &server.addr.to_string(),
+    ])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Killed as soon as the first file is verified: the second is somewhere in flight.
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains(r#""event":"file""#) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !dst.path().join("second.bin").exists(),
+        "nothing unverified under its final name"
+    );
+
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(fs::read(dst.path().join("second.bin")).unwrap() == big);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("first.txt")).unwrap(),
+        "first"
+    );
+}
+
+#[test]
+fn killing_the_sender_keeps_the_part_and_a_new_sender_resumes_it() {
+    let src = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..60_000_000u32)
+        .map(|i| (i.wrapping_mul(40503) >> 5) as u8)
+        .collect();
+    let file = src.path().join("big.bin");
+    fs::write(&file, &big).unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let first = sender(&[&file], &[]);
+    let mut child = sockit(&[
+        "recv",
+        "--code",
+        CODE,
+        "-o",
+        &dst.path().display().to_string(),
+        &first.addr.to_string(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    first.wait_for("verified");
+    drop(first); // killed mid-transfer
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    if status.success() {
+        // The whole file made it before the kill: nothing left to resume.
+        assert!(fs::read(dst.path().join("big.bin")).unwrap() == big);
+        return;
+    }
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(!dst.path().join("big.bin").exists());
+    let second = sender(&[&file], &[]);
+    let out = recv(&second, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(fs::read(dst.path().join("big.bin")).unwrap() == big);
+}
+
+#[test]
+fn a_wrong_code_fails_on_both_sides_and_the_sender_carries_on() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "a").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &[]);
+    let dst = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            "42-amber-lanterns",
+            "-o",
+            &dst.path().display().to_string(),
+            &server.addr.to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("wrong code"), "{}", out.stderr);
+    assert!(out.events_named("file").is_empty());
+    let rejected = server.wait_for("rejected");
+    assert!(rejected["reason"].as_str().unwrap().contains("wrong code"));
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+}
+
+#[test]
+fn plain_must_be_agreed_and_is_announced() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "a").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &["--plain", "--keep"]);
+    let dst = tempfile::tempdir().unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("--plain"), "{}", out.stderr);
+    let out = recv(&server, dst.path(), &["--plain"]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.events_named("verified")[0]["encrypted"], false);
+}
+
+/// A UDP port nobody uses right now, for announcements.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn discovery_on_loopback_finds_the_sender_by_its_number() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("found.txt"), "found").unwrap();
+    let port = free_udp_port().to_string();
+    let path = src.path().join("found.txt").display().to_string();
+    let server = Server::start(&[
+        "send",
+        &path,
+        "--code",
+        CODE,
+        "--to",
+        "127.255.255.255",
+        "--port",
+        &port,
+    ]);
+    server.wait_for("ready");
+    let dst = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            CODE,
+            "--port",
+            &port,
+            "--timeout",
+            "15s",
+            "-o",
+            &dst.path().display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("found.txt")).unwrap(),
+        "found"
+    );
+}
+
+#[test]
+fn no_sender_found_is_a_clear_error() {
+    let port = free_udp_port().to_string();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            "913-no-one",
+            "--port",
+            &port,
+            "--timeout",
+            "300ms",
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("no sender with code 913-… found"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn announcements_never_carry_the_secret_words() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a"), "a").unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(STEP)).unwrap();
+    let to = sock.local_addr().unwrap().to_string();
+    let path = src.path().join("a").display().to_string();
+    let _server = Server::start(&["send", &path, "--code", CODE, "--to", &to]);
+    let mut buf = [0u8; 1024];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let ann: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(ann["app"], "sockit");
+    assert_eq!(ann["nameplate"], 42);
+    assert!(
+        !text.contains("amber") && !text.contains("lantern"),
+        "{text}"
+    );
+}
+
+#[test]
+fn raw_send_to_nc_and_raw_recv_from_nc() {
+    if !available(have_program("nc"), "nc (netcat-openbsd)") {
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let file = src.path().join("img.png");
+    fs::write(&file, &data).unwrap();
+    let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+    let got = Command::new("nc")
+        .args(["-d", "127.0.0.1", &server.port()])
+        .output()
+        .unwrap();
+    assert!(got.stdout == data, "nc received {} bytes", got.stdout.len());
+
+    // nc as the sender: `nc -l` needs a port chosen here (released just before); its
+    // -v line says when it listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let mut nc = Command::new("nc")
+        .args(["-v", "-N", "-l", "127.0.0.1", &port])
+        .stdin(fs::File::open(&file).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    BufReader::new(nc.stderr.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert!(said.contains("Listening"), "{said}");
+    let out_file = src.path().join("back.png");
+    let out = run(
+        &[
+            "recv",
+            "--raw",
+            &format!("127.0.0.1:{port}"),
+            "-o",
+            &out_file.display().to_string(),
+        ],
+        b"",
+    );
+    let _ = nc.wait();
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(fs::read(&out_file).unwrap() == data);
+    assert_eq!(
+        out.events_named("file")[0]["blake3"],
+        blake3::hash(&data).to_hex().to_string()
+    );
+}
+
+/// The notes' homework server (image version), only its file and address changed.
+const NOTES_FILE_SERVER: &str = r#"
+from socket import *
+import sys
+file=open(sys.argv[1],'rb')
+s=socket()
+s.setsockopt(SOL_SOCKET,SO_REUSEADDR,1)
+s.bind(('127.0.0.1',0))
+s.listen(5)
+print(s.getsockname()[1], flush=True)
+c,addr=s.accept()
+while True:
+    f=file.readline()
+    if not f:
+        break
+    c.send(f)
+c.close()
+s.close()
+file.close()
+"#;
+
+/// The notes' homework client (image version), only its file and address changed.
+const NOTES_FILE_CLIENT: &str = r#"
+from socket import *
+import sys
+file=open(sys.argv[2],'wb')
+s=socket()
+s.connect(('127.0.0.1',int(sys.argv[1])))
+while True:
+    data=s.recv(4096)
+    if not data:
+        break
+    file.write(data)
+s.close()
+file.close()
+"#;
+
+#[test]
+fn raw_interop_with_the_notes_homework_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let image: Vec<u8> = (0..500_000u32)
+        .map(|i| (i.wrapping_mul(31) >> 2) as u8)
+        .collect();
+    let text = "第一行\nsecond line\n".repeat(1000);
+    for (name, data) in [
+        ("O.PNG", image.clone()),
+        ("o.txt", text.clone().into_bytes()),
+    ] {
+        let file = dir.path().join(name);
+        fs::write(&file, &data).unwrap();
+
+        // sockit send --raw → the notes' client.
+        let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+        let got = dir.path().join(format!("client-{name}"));
+        let out = python(
+            NOTES_FILE_CLIENT,
+            &[&server.port(), &got.display().to_string()],
+            b"",
+        );
+        assert!(out.status.success(), "{}", out.stderr);
+        assert!(
+            fs::read(&got).unwrap() == data,
+            "{name} via the notes' client"
+        );
+
+        // The notes' server → sockit recv --raw.
+        let mut py = Command::new("python3")
+            .arg("-c")
+            .arg(NOTES_FILE_SERVER)
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        BufReader::new(py.stdout.take().unwrap())
+            .read_line(&mut port)
+            .unwrap();
+        let got = dir.path().join(format!("recv-{name}"));
+        let out = run(
+            &[
+                "recv",
+                "--raw",
+                &format!("127.0.0.1:{}", port.trim()),
+                "-o",
+                &got.display().to_string(),
+            ],
+            b"",
+        );
+        assert!(py.wait().unwrap().success());
+        assert_eq!(out.code(), 0, "{}", out.stderr);
+        assert!(
+            fs::read(&got).unwrap() == data,
+            "{name} via the notes' server"
+        );
+    }
+}
