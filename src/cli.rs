@@ -55,6 +55,69 @@ pub enum Command {
         after_help = "Examples:\n  sockit info 127.0.0.1:8888             # a TCP client socket: peer, RTT, cwnd\n  sockit info --listen 0.0.0.0:0         # a TCP listener\n  sockit --json info --udp 127.0.0.1:53  # a connected UDP socket, as one JSON object"
     )]
     Info(Info),
+    /// HTTP: see exactly what a client sends, or serve a folder.
+    #[command(subcommand)]
+    Http(HttpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HttpCommand {
+    /// Print each HTTP request exactly as received and answer with a JSON echo of it.
+    #[command(
+        after_help = "Examples:\n  sockit http dump                    # then open http://127.0.0.1:8888 in a browser\n  sockit http dump --bind 127.0.0.1:9000 --hex\n  curl -d hello 127.0.0.1:8888/form"
+    )]
+    Dump(HttpDump),
+    /// Serve a folder over HTTP: listing, downloads with Range, optional upload and delete.
+    #[command(
+        after_help = "Examples:\n  sockit http serve                   # this folder on port 8000\n  sockit http serve ~/Public --upload --max-upload 1GiB\n  curl -T notes.txt http://127.0.0.1:8000/inbox/notes.txt   # with --upload"
+    )]
+    Serve(HttpServe),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpDump {
+    /// The address to listen on: PORT, :PORT, HOST:PORT or [v6]:PORT.
+    #[arg(long, default_value = "0.0.0.0:8888", value_name = "ADDR")]
+    pub bind: Endpoint,
+
+    /// Show each request as a hex dump instead of escaped lines.
+    #[arg(long)]
+    pub hex: bool,
+
+    /// The largest request body accepted (decoded); larger ones are answered 413.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_body: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpServe {
+    /// The folder to serve; nothing outside it is ever read or written.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+
+    /// The address to listen on: PORT, :PORT, HOST:PORT or [v6]:PORT.
+    #[arg(long, default_value = "0.0.0.0:8000", value_name = "ADDR")]
+    pub bind: Endpoint,
+
+    /// Accept uploads: PUT /path, and a form on each listing page.
+    #[arg(long)]
+    pub upload: bool,
+
+    /// Accept DELETE /path.
+    #[arg(long)]
+    pub delete: bool,
+
+    /// List and serve dotfiles (hidden by default).
+    #[arg(long)]
+    pub hidden: bool,
+
+    /// Serve symlinks that point outside DIR (refused by default).
+    #[arg(long)]
+    pub follow_symlinks: bool,
+
+    /// The largest file accepted by one upload.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_upload: u64,
 }
 
 #[derive(Debug, Subcommand)]

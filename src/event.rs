@@ -52,9 +52,20 @@ impl Payload {
         }
     }
 
+    /// The bytes themselves.
+    pub fn raw(&self) -> Vec<u8> {
+        match (&self.text, &self.base64) {
+            (Some(t), _) => t.as_bytes().to_vec(),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+
     /// The bytes escaped for a terminal: control characters and invalid UTF-8 never
     /// reach it raw.
-    fn escaped(&self) -> String {
+    pub fn escaped(&self) -> String {
         match (&self.text, &self.base64) {
             (Some(t), _) => escape(t.as_bytes()),
             (None, Some(b)) => {
@@ -199,6 +210,26 @@ pub enum Event {
         datagrams: u64,
         bytes: u64,
         truncated: u64,
+    },
+    /// `http dump`: the bytes of one request exactly as received (the first
+    /// `http::dump::SHOWN` of them; `bytes` counts all).
+    Dump {
+        peer: SocketAddr,
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+        /// People see a hex dump instead of escaped lines (`--hex`).
+        #[serde(skip)]
+        hex: bool,
+    },
+    /// One HTTP request answered: `bytes` is the response body's size.
+    Request {
+        peer: SocketAddr,
+        method: String,
+        path: String,
+        status: u16,
+        bytes: u64,
+        duration_ms: f64,
     },
 }
 
@@ -360,6 +391,25 @@ impl Event {
                 plural(*datagrams as usize, "datagram"),
                 plural(*bytes as usize, "byte")
             ),
+            Event::Dump {
+                peer,
+                bytes,
+                payload,
+                hex,
+            } => crate::http::show::dump(*peer, *bytes, payload, *hex),
+            Event::Request {
+                peer,
+                method,
+                path,
+                status,
+                bytes,
+                duration_ms,
+            } => format!(
+                "[{peer}] {} {} -> {status} ({bytes} {}, {duration_ms:.1} ms)",
+                escape(method.as_bytes()),
+                escape(path.as_bytes()),
+                plural(*bytes as usize, "byte")
+            ),
         }
     }
 
@@ -376,6 +426,8 @@ impl Event {
                 truncated: false, ..
             } => "",
             Event::Sent { .. } | Event::Totals { .. } => DIM,
+            Event::Dump { .. } => "",
+            Event::Request { status, .. } if *status < 400 => DIM,
             _ => YELLOW,
         }
     }

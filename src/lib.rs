@@ -9,6 +9,7 @@ pub mod cli; // the command line (clap types), one struct per command
 pub mod dgram; // UDP socket builders and a receive that reports truncation
 pub mod event; // Event and its two printers (people, NDJSON)
 pub mod framing; // raw / line / len codecs against sticky packets
+pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
 pub mod info; // `info`: one socket's attributes and options
 pub mod printer; // the Printer thread that writes events (batched, flushed when idle)
 pub mod run; // dispatch of a parsed command line; runtime, printer and signals

@@ -37,8 +37,8 @@ impl PrinterGuard {
     }
 }
 
-/// How long the writer lets lines gather after writing a batch of several.
-const BATCH_PAUSE: Duration = Duration::from_millis(1);
+/// How long the writer lets lines gather after each write before it parks again.
+const LINGER: Duration = Duration::from_millis(1);
 
 /// How many formatted lines may wait for the writer before emitters block.
 const QUEUE_LINES: usize = 8192;
@@ -143,24 +143,21 @@ fn write_lines(
             continue;
         }
         let mut result = writeln!(out, "{first}");
-        let mut batch = 1;
         loop {
             match rx.try_recv() {
                 Ok(line) if result.is_ok() => result = writeln!(out, "{line}"),
                 Ok(_) => {}
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
             }
-            batch += 1;
         }
         if let Err(e) = result.and_then(|_| out.flush()) {
             fail(e);
         }
-        if batch > 1 {
-            // Busy: let lines gather instead of blocking in `recv`, where every `send`
-            // would cost the emitting thread a futex wake-up and this one a context
-            // switch. An idle command's single line is still written at once.
-            std::thread::sleep(BATCH_PAUSE);
-        }
+        // Linger before parking again: while this thread is awake, emitters queue lines
+        // without a futex wake-up each, which costs a busy server (one event per message
+        // or request) more than formatting the line does. The line just written is
+        // already out; a person cannot see the 1 ms the next one may wait.
+        std::thread::sleep(LINGER);
     }
 }
 

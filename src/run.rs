@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{BroadcastCommand, Cli, Command, TcpCommand, UdpCommand};
+use crate::cli::{BroadcastCommand, Cli, Command, HttpCommand, TcpCommand, UdpCommand};
 use crate::event::Printer;
 
 /// A mistake in the command line found after parsing; `main` exits with code 2.
@@ -57,6 +57,8 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
     match command {
         Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args, ctx).await,
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
+        Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args, ctx).await,
+        Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args, ctx).await,
         Command::Send(args) => crate::transfer::send(args, ctx).await,
         Command::Recv(args) => crate::transfer::recv(args, ctx).await,
         Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args, ctx).await,

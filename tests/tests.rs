@@ -1,7 +1,12 @@
 //! The one integration-test binary: every test starts the real `sockit`.
 
 mod broadcast;
+mod browser;
 mod harness;
+mod http_client;
+mod http_dump;
+mod http_serve;
+mod http_write;
 mod info;
 mod netns;
 mod tcp;

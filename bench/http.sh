@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Compares `sockit http serve` with nginx and python3 -m http.server, in one run, on
+# loopback: a 4 KiB file under 64 connections (wrk), one connection's latency (wrk -c1),
+# and a 1 GiB download (curl to /dev/null) with the server's peak RSS meanwhile.
+# Needs: wrk, nginx, python3, curl (apt-get install wrk nginx-light python3 curl).
+# Every load is bounded in time; every server is a child of this script and is stopped
+# at the end. Usage: bench/http.sh [SECONDS per wrk run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${1:-10}
+for tool in wrk nginx python3 curl; do
+    command -v "$tool" >/dev/null || { echo "bench/http.sh: needs $tool" >&2; exit 1; }
+done
+cargo build --release --quiet
+SOCKIT=$PWD/target/release/sockit
+
+# tmpfs when there is one, so the disk is not what is measured.
+BASE=/tmp
+[ -d /dev/shm ] && BASE=/dev/shm
+WORK=$(mktemp -d "$BASE/sockit-bench-http.XXXXXX")
+chmod 755 "$WORK"   # nginx's workers run as another user
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/www" "$WORK/nginx"
+head -c 4096 /dev/urandom >"$WORK/www/small.bin"
+head -c 1G /dev/zero >"$WORK/www/big.bin"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- start the three servers ---------------------------------------------------------
+"$SOCKIT" http serve "$WORK/www" --bind 127.0.0.1:0 >"$WORK/sockit.log" &
+PIDS+=($!); SOCKIT_PID=$!
+for _ in $(seq 100); do grep -q listening "$WORK/sockit.log" && break; sleep 0.05; done
+SOCKIT_ADDR=$(head -1 "$WORK/sockit.log" | sed 's|.*http://||')
+
+NGINX_PORT=$(free_port)
+cat >"$WORK/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    client_body_temp_path $WORK/nginx;
+    proxy_temp_path $WORK/nginx;
+    fastcgi_temp_path $WORK/nginx;
+    uwsgi_temp_path $WORK/nginx;
+    scgi_temp_path $WORK/nginx;
+    default_type application/octet-stream;
+    server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+}
+EOF
+timeout 900 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
+PIDS+=($!)
+NGINX_ADDR=127.0.0.1:$NGINX_PORT
+
+PY_PORT=$(free_port)
+timeout 900 python3 -m http.server "$PY_PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
+PIDS+=($!); PY_PID=$!
+PY_ADDR=127.0.0.1:$PY_PORT
+
+for addr in "$SOCKIT_ADDR" "$NGINX_ADDR" "$PY_ADDR"; do
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://$addr/small.bin" && break; sleep 0.05; done
+    # Every server must really answer 200 with the file, or its figures mean nothing.
+    [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://$addr/small.bin")" = "200 4096" ] ||
+        { echo "bench/http.sh: $addr does not serve small.bin" >&2; exit 1; }
+done
+NGINX_PID=$(cat "$WORK/nginx/nginx.pid")
+
+# Resident memory of a process and its children, in MiB.
+rss_mib() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    echo $((total / 1024))
+}
+
+# CPU time (user + system) of a process and its children, in clock ticks.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
+# --- measure --------------------------------------------------------------------------
+echo "| server | 4 KiB, 64 conns: req/s | server CPU per request | 1 conn: req/s | 1 conn: avg / p99 latency | 1 GiB download | server CPU for it | peak RSS during it |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+measure() {
+    local name=$1 addr=$2 pid=$3
+    local many out t0 t1 reqs cpu one rps1 avg p99 speed peak=0 rss
+    t0=$(cpu_ticks "$pid")
+    out=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" "http://$addr/small.bin")
+    t1=$(cpu_ticks "$pid")
+    many=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) / reqs ))
+    one=$(timeout $((SECS + 30)) wrk -t1 -c1 -d"${SECS}s" --latency "http://$addr/small.bin")
+    rps1=$(awk '/Requests\/sec/ {print $2}' <<<"$one")
+    avg=$(awk '$1 == "Latency" {print $2; exit}' <<<"$one")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$one")
+    t0=$(cpu_ticks "$pid")
+    curl -s -o /dev/null --max-time 120 -w '%{speed_download}\n' "http://$addr/big.bin" >"$WORK/speed" &
+    local curl_pid=$!
+    while kill -0 "$curl_pid" 2>/dev/null; do
+        rss=$(rss_mib "$pid"); [ "$rss" -gt "$peak" ] && peak=$rss
+        sleep 0.05
+    done
+    wait "$curl_pid" || true
+    t1=$(cpu_ticks "$pid")
+    local big_cpu=$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))
+    speed=$(awk '{printf "%.2f GB/s", $1 / 1e9}' "$WORK/speed")
+    echo "| $name | $many | $cpu µs | $rps1 | $avg / $p99 | $speed | $big_cpu ms | $peak MiB |"
+}
+measure "sockit http serve" "$SOCKIT_ADDR" "$SOCKIT_PID"
+measure "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$NGINX_ADDR" "$NGINX_PID"
+measure "python3 -m http.server" "$PY_ADDR" "$PY_PID"
+echo
+echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s; load average before: $LOAD"

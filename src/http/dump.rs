@@ -1,0 +1,337 @@
+//! `http dump`: prints every request exactly as its bytes arrived and answers with a
+//! JSON echo of it, so a browser pointed at it shows what it sent.
+//!
+//! Raw capture on tokio with httparse, by hand: an HTTP library would normalise header
+//! case and order and hide the framing, which is what this command is for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use super::chunked::ChunkedDecoder;
+use super::request::{BodyKind, Head, HeadError};
+use crate::cli::HttpDump;
+use crate::event::{Event, Payload, Printer};
+use crate::run::Ctx;
+
+/// How long a client may take to send a complete request head; then 408.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a body may pause between two reads; then 408.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of each request shown in its `dump` event; the rest is counted, not shown.
+pub const SHOWN: usize = 64 * 1024;
+
+/// Raw chunked bytes (sizes, extensions, data) may be at most this many times
+/// `--max-body`, so that tiny chunks cannot make the buffer grow without bound.
+pub const CHUNK_OVERHEAD: u64 = 2;
+
+/// `sockit http dump`.
+pub async fn dump(args: HttpDump, ctx: Ctx) -> anyhow::Result<()> {
+    let listener = super::listener::bind(&args.bind, &ctx).await?;
+    let config = Arc::new(Config {
+        max_body: args.max_body,
+        hex: args.hex,
+    });
+    super::listener::accept_loop(listener, &ctx, |stream, peer| {
+        let conn = Connection {
+            stream,
+            peer,
+            buf: BytesMut::with_capacity(8192),
+            config: config.clone(),
+            out: ctx.out.clone(),
+            shutdown: ctx.shutdown.clone(),
+        };
+        conn.run()
+    })
+    .await;
+    Ok(())
+}
+
+struct Config {
+    max_body: u64,
+    hex: bool,
+}
+
+/// A request the server refuses: its status and the reason sent in the body.
+struct Refusal {
+    status: u16,
+    reason: String,
+}
+
+impl From<HeadError> for Refusal {
+    fn from(e: HeadError) -> Self {
+        Refusal {
+            status: e.status(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        reason: reason.into(),
+    }
+}
+
+/// One client connection: requests are read one after another from `buf`, so pipelined
+/// requests are answered in order.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    buf: BytesMut,
+    config: Arc<Config>,
+    out: Printer,
+    shutdown: CancellationToken,
+}
+
+/// What reading from the client gave.
+enum Read {
+    Data,
+    /// End of stream or an I/O error: the connection is over.
+    Closed,
+    TimedOut,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        loop {
+            let started = Instant::now();
+            match self.exchange(started).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(refusal) => {
+                    self.refuse(refusal, started).await;
+                    break;
+                }
+            }
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Reads, shows and answers one request; says whether the connection stays open.
+    async fn exchange(&mut self, started: Instant) -> Result<bool, Refusal> {
+        let Some(head) = self.read_head().await? else {
+            return Ok(false);
+        };
+        let (raw_len, body) = self.read_body(&head).await?;
+        let raw = self.buf.split_to(raw_len);
+        self.show(&raw);
+        let keep_alive = head.keep_alive && !self.shutdown.is_cancelled();
+        let echo = echo(&head, &body, self.peer);
+        let body_len = echo.len() as u64;
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\nConnection: {}\r\n\r\n",
+            if keep_alive { "keep-alive" } else { "close" }
+        )
+        .into_bytes();
+        if head.method != "HEAD" {
+            response.extend_from_slice(echo.as_bytes());
+        }
+        if self.stream.write_all(&response).await.is_err() {
+            return Ok(false);
+        }
+        self.report(&head.method, &head.target, 200, body_len, started);
+        Ok(keep_alive)
+    }
+
+    /// The next request head: `None` when the client closed (or idled, or the server is
+    /// stopping) between requests.
+    async fn read_head(&mut self) -> Result<Option<Head>, Refusal> {
+        let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(head) = Head::parse(&self.buf)? {
+                    return Ok(Some(head));
+                }
+            }
+            let idle = self.buf.is_empty();
+            let shutdown = self.shutdown.clone();
+            let read = tokio::select! {
+                _ = shutdown.cancelled(), if idle => return Ok(None),
+                r = self.read_until(deadline) => r,
+            };
+            match read {
+                Read::Data => {}
+                Read::Closed if idle => return Ok(None),
+                Read::Closed => {
+                    return Err(refuse(400, "connection closed inside the request head"))
+                }
+                Read::TimedOut if idle => return Ok(None),
+                Read::TimedOut => {
+                    return Err(refuse(
+                        408,
+                        format!("request head not complete within {HEAD_TIMEOUT:?}"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Reads the body (answering `Expect: 100-continue` first); returns the length of
+    /// the raw request in `buf` and the decoded body.
+    async fn read_body(&mut self, head: &Head) -> Result<(usize, Vec<u8>), Refusal> {
+        let max = self.config.max_body;
+        let too_large = || refuse(413, format!("body over the {max}-byte limit (--max-body)"));
+        if let BodyKind::Length(n) = head.body {
+            if n > max {
+                return Err(too_large());
+            }
+        }
+        if head.expect_continue && head.body != BodyKind::Empty && self.buf.len() == head.len {
+            let _ = self
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await;
+        }
+        match head.body {
+            BodyKind::Empty => Ok((head.len, Vec::new())),
+            BodyKind::Length(n) => {
+                let end = head.len + n as usize;
+                while self.buf.len() < end {
+                    self.read_body_bytes().await?;
+                }
+                Ok((end, self.buf[head.len..end].to_vec()))
+            }
+            BodyKind::Chunked => {
+                let mut decoder = ChunkedDecoder::new(max);
+                let mut body = Vec::new();
+                let mut pos = head.len;
+                loop {
+                    pos += decoder.feed(&self.buf[pos..], &mut body).map_err(|e| {
+                        let status = if matches!(e, super::chunked::ChunkError::TooLarge(_)) {
+                            413
+                        } else {
+                            400
+                        };
+                        refuse(status, e.to_string())
+                    })?;
+                    if decoder.is_done() {
+                        return Ok((pos, body));
+                    }
+                    if (pos - head.len) as u64 > max.saturating_mul(CHUNK_OVERHEAD) {
+                        return Err(too_large());
+                    }
+                    self.read_body_bytes().await?;
+                }
+            }
+        }
+    }
+
+    async fn read_body_bytes(&mut self) -> Result<(), Refusal> {
+        let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+        match self.read_until(deadline).await {
+            Read::Data => Ok(()),
+            Read::Closed => Err(refuse(400, "connection closed inside the body")),
+            Read::TimedOut => Err(refuse(408, format!("no body bytes for {BODY_TIMEOUT:?}"))),
+        }
+    }
+
+    async fn read_until(&mut self, deadline: tokio::time::Instant) -> Read {
+        match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => Read::Closed,
+            Ok(Ok(_)) => Read::Data,
+            Err(_) => Read::TimedOut,
+        }
+    }
+
+    fn show(&self, raw: &[u8]) {
+        let shown = &raw[..raw.len().min(SHOWN)];
+        self.out.emit(&Event::Dump {
+            peer: self.peer,
+            bytes: raw.len(),
+            payload: Payload::new(shown),
+            hex: self.config.hex,
+        });
+    }
+
+    fn report(&self, method: &str, path: &str, status: u16, bytes: u64, started: Instant) {
+        self.out.emit(&Event::Request {
+            peer: self.peer,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status,
+            bytes,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+
+    /// Shows what arrived, answers `status` with the reason, and lets the client read it
+    /// before the connection closes.
+    async fn refuse(&mut self, refusal: Refusal, started: Instant) {
+        if !self.buf.is_empty() {
+            let raw = std::mem::take(&mut self.buf);
+            self.show(&raw);
+        }
+        let phrase = http::StatusCode::from_u16(refusal.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error");
+        let body = format!("{}\n", refusal.reason);
+        let response = format!(
+            "HTTP/1.1 {} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            refusal.status,
+            body.len()
+        );
+        let _ = self.stream.write_all(response.as_bytes()).await;
+        self.out.emit(&Event::warning(format!(
+            "[{}] refused with {}: {}",
+            self.peer, refusal.status, refusal.reason
+        )));
+        self.report("-", "-", refusal.status, body.len() as u64, started);
+        // Closing with unread bytes would send a reset that can destroy the answer in
+        // flight: half-close, then discard what the client still sends, briefly.
+        let _ = self.stream.shutdown().await;
+        let mut sink = [0u8; 8192];
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Ok(n) = self.stream.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The JSON echo of a request: method, target, version, headers as ordered pairs, the
+/// decoded body, and the client's address. Laid out by hand so that the fields keep this
+/// order and each header stays on one line, which reads well in a browser.
+fn echo(head: &Head, body: &[u8], peer: SocketAddr) -> String {
+    let headers: Vec<String> = head
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            format!(
+                "    [{}, {}]",
+                j(n),
+                j(&String::from_utf8_lossy(v).into_owned())
+            )
+        })
+        .collect();
+    let headers = if headers.is_empty() {
+        "[]".to_owned()
+    } else {
+        format!("[\n{}\n  ]", headers.join(",\n"))
+    };
+    format!(
+        "{{\n  \"method\": {},\n  \"target\": {},\n  \"version\": {},\n  \"headers\": {headers},\n  \"body\": {},\n  \"client\": {}\n}}\n",
+        j(&head.method),
+        j(&head.target),
+        j(&format!("HTTP/1.{}", head.minor)),
+        j(&Payload::new(body)),
+        j(&peer.to_string()),
+    )
+}
+
+/// Any string or payload as compact JSON.
+fn j<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).expect("strings and payloads always serialize")
+}

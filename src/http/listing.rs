@@ -1,0 +1,284 @@
+//! Folder listings: an HTML page that works on a phone (name, size, modified; sortable;
+//! upload form with `--upload`) and JSON for `Accept: application/json` or `?json`.
+
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use http::{header, Request};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
+use serde::Serialize;
+
+use super::safepath::Root;
+use super::serve::State;
+
+/// Entries listed in one page; a folder with more shows the first ones, sorted.
+pub const MAX_ENTRIES: usize = 100_000;
+
+/// Bytes kept as they are in links; everything else is percent-encoded.
+const LINK: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    #[serde(skip)]
+    raw: Vec<u8>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub size: u64,
+    /// Seconds since the Unix epoch.
+    pub modified: Option<u64>,
+}
+
+/// The entries of `dir` that may be shown: no dotfiles unless `--hidden`, no symlinks
+/// leading outside unless `--follow-symlinks`, no broken ones. Folders first.
+pub async fn read(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
+    let root = root.clone();
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || read_blocking(&root, &dir))
+        .await
+        .map_err(io::Error::other)?
+}
+
+fn read_blocking(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for item in std::fs::read_dir(dir)?.take(MAX_ENTRIES) {
+        let Ok(item) = item else { continue };
+        let raw = item.file_name().as_bytes().to_vec();
+        if raw.starts_with(b".") && !root.hidden {
+            continue;
+        }
+        let path = item.path();
+        let Ok(canonical) = path.canonicalize() else {
+            continue;
+        };
+        match canonical.strip_prefix(root.dir()) {
+            // A symlink to a dotfile is as hidden as the dotfile.
+            Ok(rel) if !root.hidden && rel.iter().any(|c| c.as_bytes().starts_with(b".")) => {
+                continue
+            }
+            Ok(_) => {}
+            Err(_) if root.follow_symlinks => {}
+            Err(_) => continue,
+        }
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        entries.push(Entry {
+            name: String::from_utf8_lossy(&raw).into_owned(),
+            raw,
+            kind: if meta.is_dir() { "dir" } else { "file" },
+            size: if meta.is_dir() { 0 } else { meta.len() },
+            modified: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+        });
+    }
+    entries.sort_by(|a, b| {
+        (b.kind == "dir")
+            .cmp(&(a.kind == "dir"))
+            .then(a.name.cmp(&b.name))
+    });
+    Ok(entries)
+}
+
+/// `?json` in the query, or JSON preferred in `Accept`.
+pub fn wants_json<B>(req: &Request<B>) -> bool {
+    let query = req.uri().query().unwrap_or_default();
+    if query
+        .split('&')
+        .any(|p| p == "json" || p.starts_with("json="))
+    {
+        return true;
+    }
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+pub fn json(url_path: &str, entries: &[Entry]) -> String {
+    let path = percent_encoding::percent_decode_str(url_path).decode_utf8_lossy();
+    let mut s = serde_json::to_string(&serde_json::json!({ "path": path, "entries": entries }))
+        .expect("JSON values always serialize");
+    s.push('\n');
+    s
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `1.5 MiB`-style sizes for people; the exact count is in the page too.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut size = n as f64;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+fn date(secs: Option<u64>) -> String {
+    let Some(secs) = secs else {
+        return String::new();
+    };
+    let t = UNIX_EPOCH + Duration::from_secs(secs);
+    let s = humantime::format_rfc3339_seconds(t).to_string();
+    s.replace('T', " ")
+        .trim_end_matches('Z')
+        .get(..16)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn html(url_path: &str, entries: &[Entry], state: &State) -> String {
+    let shown = percent_encoding::percent_decode_str(url_path).decode_utf8_lossy();
+    let title = escape_html(&shown);
+    let mut rows = String::new();
+    if url_path != "/" {
+        rows.push_str("<tr class=up><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+    }
+    for e in entries {
+        let dir = e.kind == "dir";
+        let href = format!(
+            "{}{}",
+            percent_encoding::percent_encode(&e.raw, LINK),
+            if dir { "/" } else { "" }
+        );
+        let name = format!("{}{}", escape_html(&e.name), if dir { "/" } else { "" });
+        let delete = if state.delete {
+            format!("<button class=del data-href=\"{href}\" title=\"Delete\">✕</button>")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            rows,
+            "<tr><td data-v=\"{kind}{sort}\"><a href=\"{href}\"{dl}>{name}</a>{delete}</td>\
+             <td data-v=\"{size}\" title=\"{size} bytes\">{hsize}</td>\
+             <td data-v=\"{mtime}\">{date}</td></tr>",
+            kind = if dir { 0 } else { 1 },
+            sort = escape_html(&e.name.to_lowercase()),
+            dl = if dir { "" } else { " download" },
+            size = e.size,
+            hsize = if dir {
+                "—".to_owned()
+            } else {
+                human_size(e.size)
+            },
+            mtime = e.modified.unwrap_or(0),
+            date = date(e.modified),
+        );
+    }
+    let form = if state.upload {
+        "<form method=post enctype=\"multipart/form-data\" id=upload>\
+         <input type=file name=file multiple required id=file>\
+         <button type=submit>Upload</button></form>"
+    } else {
+        ""
+    };
+    PAGE.replace("{title}", &title)
+        .replace("{form}", form)
+        .replace("{rows}", &rows)
+        .replace("{count}", &entries.len().to_string())
+}
+
+/// The page: small CSS that reflows on narrow screens, and a few lines of script to
+/// sort by a column and to delete.
+const PAGE: &str = r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Index of {title}</title>
+<style>
+:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
+body{margin:0 auto;max-width:60rem;padding:1rem}
+h1{font-size:1.25rem;word-break:break-all;margin:.5rem 0 1rem}
+table{width:100%;border-collapse:collapse}
+th,td{padding:.55rem .5rem;text-align:left;border-bottom:1px solid #8883}
+th{cursor:pointer;user-select:none;white-space:nowrap;font-weight:600}
+th:after{content:" ↕";opacity:.35}
+td:nth-child(2),th:nth-child(2){text-align:right;white-space:nowrap}
+td:nth-child(3){white-space:nowrap;opacity:.8}
+td:first-child{word-break:break-word}
+a{text-decoration:none;color:#2563eb}a:hover{text-decoration:underline}
+tr:hover td{background:#8881}
+form{display:flex;gap:.5rem;flex-wrap:wrap;margin:0 0 1rem;padding:.75rem;border:1px dashed #8886;border-radius:.5rem}
+input[type=file]{flex:1;min-width:0}
+button{padding:.4rem .9rem;border-radius:.4rem;border:1px solid #8888;background:#2563eb;color:#fff;font-size:1rem}
+button.del{background:none;color:#c33;border:none;padding:0 .5rem;margin-left:.25rem;font-size:.9rem;cursor:pointer}
+footer{margin-top:1rem;opacity:.6;font-size:.85rem}
+@media (max-width:600px){body{padding:.5rem}th,td{padding:.7rem .3rem;font-size:.95rem}td:nth-child(3){font-size:.8rem}}
+</style></head><body>
+<h1>Index of {title}</h1>
+{form}
+<table id=list><thead><tr><th data-k=0>Name</th><th data-k=1>Size</th><th data-k=2>Modified</th></tr></thead>
+<tbody>
+{rows}</tbody></table>
+<footer>{count} entries · sockit http serve</footer>
+<script>
+document.querySelectorAll("th").forEach(function(th){th.onclick=function(){
+var k=+th.dataset.k,b=document.querySelector("#list tbody"),asc=th.dataset.asc!=="1";
+document.querySelectorAll("th").forEach(function(o){delete o.dataset.asc});th.dataset.asc=asc?"1":"0";
+var rows=[].slice.call(b.querySelectorAll("tr:not(.up)"));
+rows.sort(function(x,y){var a=x.children[k].dataset.v,c=y.children[k].dataset.v;
+var r=k?(+a)-(+c):a.localeCompare(c);return asc?r:-r});
+rows.forEach(function(r){b.appendChild(r)})}});
+document.querySelectorAll("button.del").forEach(function(btn){btn.onclick=function(){
+if(confirm("Delete "+decodeURIComponent(btn.dataset.href)+"?"))
+fetch(btn.dataset.href,{method:"DELETE"}).then(function(){location.reload()})}});
+</script>
+</body></html>
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped() {
+        assert_eq!(
+            escape_html("<img src=x onerror='a()'>&\""),
+            "&lt;img src=x onerror=&#39;a()&#39;&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+    }
+
+    #[test]
+    fn dates_are_minutes() {
+        assert_eq!(date(Some(0)), "1970-01-01 00:00");
+        assert_eq!(date(None), "");
+    }
+}

@@ -1,0 +1,285 @@
+//! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
+//! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
+//! methods, and `listing`, `upload`, `ranges` and `safepath` do the rest.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use super::safepath::{PathError, Root};
+use super::{listing, ranges, upload, whole};
+use crate::cli::HttpServe;
+use crate::event::{Event, Printer};
+use crate::run::Ctx;
+use crate::shutdown::DRAIN_TIMEOUT;
+use crate::sock::describe;
+
+/// Every response body: files stream, pages are built in memory.
+pub type Body = UnsyncBoxBody<Bytes, io::Error>;
+
+/// How long a client may take to send a request head before the connection closes.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The size of each read from a file when tower-http serves it (ranges).
+const FILE_CHUNK: usize = 1024 * 1024;
+
+/// What every request handler can see.
+pub struct State {
+    pub root: Root,
+    pub upload: bool,
+    pub delete: bool,
+    pub max_upload: u64,
+    out: Printer,
+}
+
+/// `sockit http serve`.
+pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
+    let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
+        .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
+    let listener = super::listener::bind(&args.bind, &ctx).await?;
+    let state = Arc::new(State {
+        root,
+        upload: args.upload,
+        delete: args.delete,
+        max_upload: args.max_upload,
+        out: ctx.out.clone(),
+    });
+    super::listener::accept_loop(listener, &ctx, |stream, peer| {
+        connection(stream, peer, state.clone(), ctx.shutdown.clone())
+    })
+    .await;
+    Ok(())
+}
+
+/// Serves one keep-alive connection; on Ctrl-C finishes the request in flight, then closes.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<State>,
+    stop: CancellationToken,
+) {
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(state.handle(req, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+        }
+    }
+}
+
+impl State {
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let method = req.method().to_string();
+        let path = req.uri().path().to_owned();
+        let response = match self.route(req).await {
+            Ok(r) => r,
+            Err(f) => f.into_response(),
+        };
+        self.out.emit(&Event::Request {
+            peer,
+            method,
+            path,
+            status: response.status().as_u16(),
+            bytes: body_bytes(&response),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        response
+    }
+
+    fn allowed(&self) -> String {
+        let mut methods = vec!["GET", "HEAD", "OPTIONS"];
+        if self.upload {
+            methods.extend(["PUT", "POST"]);
+        }
+        if self.delete {
+            methods.push("DELETE");
+        }
+        methods.join(", ")
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+        let method = req.method().clone();
+        if method == Method::OPTIONS {
+            return Ok(with_header(
+                empty(StatusCode::NO_CONTENT),
+                header::ALLOW,
+                &self.allowed(),
+            ));
+        }
+        match method {
+            Method::GET | Method::HEAD => self.get(req).await,
+            Method::PUT if self.upload => upload::put(self, req).await,
+            Method::POST if self.upload => upload::form(self, req).await,
+            Method::DELETE if self.delete => self.remove(req).await,
+            _ => Ok(with_header(
+                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                header::ALLOW,
+                &self.allowed(),
+            )),
+        }
+    }
+
+    async fn get(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+        let (path, is_dir) = self.root.find(req.uri().path())?;
+        if is_dir {
+            let url_path = req.uri().path();
+            if !url_path.ends_with('/') {
+                let mut to = format!("{url_path}/");
+                if let Some(q) = req.uri().query() {
+                    to = format!("{to}?{q}");
+                }
+                return Ok(with_header(
+                    empty(StatusCode::MOVED_PERMANENTLY),
+                    header::LOCATION,
+                    &to,
+                ));
+            }
+            let entries = listing::read(&self.root, &path)
+                .await
+                .map_err(Failure::io)?;
+            return Ok(if listing::wants_json(&req) {
+                typed(listing::json(url_path, &entries), "application/json")
+            } else {
+                typed(
+                    listing::html(url_path, &entries, self),
+                    "text/html; charset=utf-8",
+                )
+            });
+        }
+        if let Some(r) = whole::try_serve(&path, &req) {
+            return Ok(r);
+        }
+        if ranges::is_multiple(&req) {
+            return ranges::serve(&path, req).await;
+        }
+        Ok(file(&path, req).await)
+    }
+
+    async fn remove(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+        let path = self.root.delete(req.uri().path())?;
+        let meta = tokio::fs::symlink_metadata(&path)
+            .await
+            .map_err(Failure::io)?;
+        if meta.is_dir() {
+            tokio::fs::remove_dir_all(&path).await
+        } else {
+            tokio::fs::remove_file(&path).await
+        }
+        .map_err(Failure::io)?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+}
+
+/// The size of a response's body: its Content-Length when set (files, HEAD), else what
+/// the body says of itself.
+fn body_bytes(r: &Response<Body>) -> u64 {
+    r.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or_else(|| r.body().size_hint().exact().unwrap_or(0))
+}
+
+/// A file answered by tower-http: Range, conditional requests, content type, HEAD.
+pub async fn file<B: Send + 'static>(path: &std::path::Path, req: Request<B>) -> Response<Body> {
+    match ServeFile::new(path)
+        .with_buf_chunk_size(FILE_CHUNK)
+        .oneshot(req)
+        .await
+    {
+        Ok(r) => r.map(|b| b.boxed_unsync()),
+        Err(never) => match never {},
+    }
+}
+
+/// A request that ends in an error status with a one-line reason.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Failure {
+            status,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn io(e: io::Error) -> Self {
+        let status = match e.kind() {
+            io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure::new(status, describe(&e))
+    }
+
+    fn into_response(self) -> Response<Body> {
+        text(self.status, format!("{}\n", self.reason))
+    }
+}
+
+impl From<PathError> for Failure {
+    fn from(e: PathError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        Failure::new(status, e.to_string())
+    }
+}
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync()
+}
+
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = typed(body, "text/plain; charset=utf-8");
+    *r.status_mut() = status;
+    r
+}
+
+pub fn typed(body: impl Into<Bytes>, content_type: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+pub fn with_header(mut r: Response<Body>, name: header::HeaderName, value: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+    r
+}
