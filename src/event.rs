@@ -204,6 +204,16 @@ pub enum Event {
         bytes: u64,
         truncated: u64,
     },
+    /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
+    Lesson {
+        topic: String,
+        ok: bool,
+        title: String,
+        steps: Vec<String>,
+        explanation: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<String>,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -364,6 +374,17 @@ impl Event {
                 plural(*datagrams as usize, "datagram"),
                 plural(*bytes as usize, "byte")
             ),
+            Event::Lesson {
+                topic,
+                ok: true,
+                ..
+            } => format!("  ✓ {topic}: ok"),
+            Event::Lesson {
+                topic, failures, ..
+            } => format!(
+                "  ✗ {topic}: FAILED: {}",
+                escape(failures.join("; ").as_bytes())
+            ),
         }
     }
 
@@ -380,6 +401,7 @@ impl Event {
                 truncated: false, ..
             } => "",
             Event::Sent { .. } | Event::Totals { .. } => DIM,
+            Event::Lesson { ok: true, .. } => GREEN,
             _ => YELLOW,
         }
     }

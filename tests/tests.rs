@@ -5,5 +5,6 @@ mod harness;
 mod info;
 mod netns;
 mod tcp;
+mod tour;
 mod transfer;
 mod udp;
