@@ -169,7 +169,11 @@ pub async fn run(args: Tour, ctx: Ctx) -> anyhow::Result<()> {
             break;
         }
         let mut lesson = Lesson::new(lang);
-        let outcome = tokio::time::timeout(LESSON_TIMEOUT, topic.demonstrate(&mut lesson)).await;
+        let outcome = tokio::select! {
+            // Ctrl-C ends the tour between steps; children are killed on drop.
+            _ = ctx.shutdown.cancelled() => break,
+            outcome = tokio::time::timeout(LESSON_TIMEOUT, topic.demonstrate(&mut lesson)) => outcome,
+        };
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => lesson.failures.push(format!("{e:#}")),
