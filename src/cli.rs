@@ -58,6 +58,21 @@ pub enum Command {
     /// HTTP: see exactly what a client sends, or serve a folder.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// Watch every lesson of the course happen on loopback, explained (English or Chinese).
+    #[command(
+        after_help = "Examples:\n  sockit tour                    # every lesson, in the order of the notes\n  sockit tour sticky --lang zh   # one lesson, explained in Chinese\n  sockit --json tour             # one `lesson` event per topic"
+    )]
+    Tour(Tour),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  sockit completions bash > ~/.local/share/bash-completion/completions/sockit\n  sockit completions zsh > ~/.zfunc/_sockit\n  sockit completions fish > ~/.config/fish/completions/sockit.fish"
+    )]
+    Completions(Completions),
+    /// Print the manual page (roff) to stdout.
+    #[command(
+        after_help = "Examples:\n  sockit man | man -l -\n  sockit man > /usr/local/share/man/man1/sockit.1"
+    )]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +483,25 @@ pub struct Info {
     /// Give up connecting after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Tour {
+    /// Run only this lesson (default: every one, in the order of the notes).
+    #[arg(value_enum, value_name = "TOPIC")]
+    pub topic: Option<crate::tour::Topic>,
+
+    /// The language of the explanations (default: zh when LC_ALL or LANG starts with
+    /// "zh", else en).
+    #[arg(long, value_enum)]
+    pub lang: Option<crate::tour::Lang>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Completions {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 impl FramingArgs {

@@ -231,6 +231,16 @@ pub enum Event {
         bytes: u64,
         duration_ms: f64,
     },
+    /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
+    Lesson {
+        topic: String,
+        ok: bool,
+        title: String,
+        steps: Vec<String>,
+        explanation: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<String>,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -409,6 +419,18 @@ impl Event {
                 escape(method.as_bytes()),
                 escape(path.as_bytes()),
                 plural(*bytes as usize, "byte")
+
+            ),
+            Event::Lesson {
+                topic,
+                ok: true,
+                ..
+            } => format!("  ✓ {topic}: ok"),
+            Event::Lesson {
+                topic, failures, ..
+            } => format!(
+                "  ✗ {topic}: FAILED: {}",
+                escape(failures.join("; ").as_bytes())
             ),
         }
     }
@@ -428,6 +450,7 @@ impl Event {
             Event::Sent { .. } | Event::Totals { .. } => DIM,
             Event::Dump { .. } => "",
             Event::Request { status, .. } if *status < 400 => DIM,
+            Event::Lesson { ok: true, .. } => GREEN,
             _ => YELLOW,
         }
     }

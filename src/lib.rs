@@ -13,8 +13,10 @@ pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
 pub mod info; // `info`: one socket's attributes and options
 pub mod printer; // the Printer thread that writes events (batched, flushed when idle)
 pub mod run; // dispatch of a parsed command line; runtime, printer and signals
+pub mod shell; // `completions` and `man`: shell integration generated from the clap types
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo
 pub mod tcp; // `tcp serve` and `tcp connect`
+pub mod tour; // `tour`: every lesson of the notes, live on loopback and explained
 pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer
 pub mod udp; // `udp serve` and `udp send`

@@ -68,5 +68,8 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
             crate::broadcast::listen(args, ctx).await
         }
         Command::Info(args) => crate::info::run(args, ctx).await,
+        Command::Tour(args) => crate::tour::run(args, ctx).await,
+        Command::Completions(args) => crate::shell::completions(args.shell, &ctx),
+        Command::Man => crate::shell::man(&ctx),
     }
 }

@@ -10,5 +10,6 @@ mod http_write;
 mod info;
 mod netns;
 mod tcp;
+mod tour;
 mod transfer;
 mod udp;
