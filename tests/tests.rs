@@ -2,6 +2,7 @@
 
 mod broadcast;
 mod harness;
+mod hostile;
 mod info;
 mod netns;
 mod tcp;
