@@ -3,6 +3,7 @@
 //! full disk that keeps the `.part` for a later resume.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -89,6 +90,37 @@ fn wrong_codes_are_rejected_and_slowed_and_the_right_code_still_works() {
         fs::read_to_string(dst.path().join("a.txt")).unwrap(),
         "the right receiver gets this"
     );
+}
+
+#[test]
+fn a_client_trickling_its_hello_holds_the_gate_only_until_the_handshake_deadline() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("a.txt");
+    fs::write(&file, "patience").unwrap();
+    let server = sender(&file);
+    // A frame header announcing 256 bytes, then one byte a second: each read is well
+    // within the read timeout, so only a deadline on the whole handshake ends it.
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    slow.write_all(&256u32.to_be_bytes()).unwrap();
+    server.wait_for("connect");
+    let trickler = std::thread::spawn(move || {
+        for _ in 0..30 {
+            if slow.write_all(b" ").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let started = Instant::now();
+    let dst = tempfile::tempdir().unwrap();
+    let out = recv(&server, dst.path(), CODE);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(trickler);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, BufWriter, IsTerminal};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -201,7 +201,13 @@ fn serve_one(
         stream
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(io)?;
-        if let Err(e) = sender::handshake(&mut conn, job) {
+        // The read timeout bounds each read, not the handshake: a client sending a byte
+        // every few seconds would hold the gate for minutes. The watchdog closes the
+        // socket at the deadline unless the handshake has ended by then.
+        let watchdog = deadline(&stream, HANDSHAKE_TIMEOUT).map_err(io)?;
+        let handshake = sender::handshake(&mut conn, job);
+        drop(watchdog);
+        if let Err(e) = handshake {
             if e.is_wrong_code() {
                 *failures += 1;
                 *wrong_codes = *failures;
@@ -212,6 +218,18 @@ fn serve_one(
     }
     stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
     sender::serve(&mut conn, job)
+}
+
+/// Shuts `stream` down after `after` unless the returned sender is dropped first.
+fn deadline(stream: &TcpStream, after: Duration) -> std::io::Result<mpsc::Sender<()>> {
+    let stream = stream.try_clone()?;
+    let (done, wait) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if wait.recv_timeout(after) == Err(mpsc::RecvTimeoutError::Timeout) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    Ok(done)
 }
 
 /// `sockit recv`.
