@@ -159,6 +159,58 @@ fn recv_finds_a_sender_on_another_host_by_its_announcement() {
     server.wait_for("done");
 }
 
+#[test]
+fn a_spoofed_announcement_leads_only_to_a_failed_handshake() {
+    // An impostor announces the receiver's nameplate and answers with a guessed code.
+    let impostor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = impostor.local_addr().unwrap().port();
+    let guessed = std::thread::spawn(move || {
+        let (s, _) = impostor.accept().unwrap();
+        s.set_read_timeout(Some(STEP)).unwrap();
+        let mut c = sockit::transfer::Conn::new(s.try_clone().unwrap(), s);
+        let code: sockit::transfer::Code = "64-guess-work".parse().unwrap();
+        sockit::transfer::as_sender(&mut c, &code, true).is_ok()
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen_port = udp.local_addr().unwrap().port();
+    drop(udp);
+    let ann = format!(r#"{{"app":"sockit","version":1,"nameplate":64,"port":{port}}}"#);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let announcer = std::thread::spawn(move || {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Paced like a real sender until the test ends (bounded).
+        for _ in 0..50 {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            let _ = udp.send_to(ann.as_bytes(), ("127.0.0.1", listen_port));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let dst = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            CODE,
+            "--port",
+            &listen_port.to_string(),
+            "--timeout",
+            "15s",
+            "-o",
+            &dst.path().display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("wrong code"), "{}", out.stderr);
+    assert!(!guessed.join().unwrap(), "the impostor's guess must fail");
+    assert_eq!(fs::read_dir(dst.path()).unwrap().count(), 0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    announcer.join().unwrap();
+}
+
 /// A tmpfs of its own under a temporary folder; unmounted when dropped.
 struct Tmpfs {
     _dir: tempfile::TempDir,
