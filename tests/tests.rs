@@ -3,6 +3,7 @@
 mod broadcast;
 mod harness;
 mod hostile;
+mod hostile_receiver;
 mod info;
 mod netns;
 mod ns;
