@@ -7,110 +7,9 @@
 //! Ports are fixed here (the defaults, 9999): each run has namespaces of its own, so no
 //! other program can hold them.
 
-use std::process::Command;
-
-use crate::harness::*;
-
-/// Three hosts `a`, `b`, `c` (10.77.0.1-3) on a bridge; every namespace is deleted when
-/// this is dropped, also when the test fails.
-struct Lan {
-    switch: String,
-    hosts: Vec<String>,
-}
+use crate::ns::{can_build_hosts, Lan};
 
 const SUBNET: &str = "10.77.0";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Lan {
-    fn new(tag: &str) -> Lan {
-        let prefix = format!("sockit-{}-{tag}", std::process::id());
-        let mut lan = Lan {
-            switch: format!("{prefix}-sw"),
-            hosts: Vec::new(),
-        };
-        let sw = lan.switch.clone();
-        ip(&["netns", "add", &sw]);
-        ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        // Without snooping the bridge floods multicast to every port, so a non-member
-        // is kept out by its own kernel, not by the switch.
-        ip(&[
-            "-n",
-            &sw,
-            "link",
-            "set",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ]);
-        ip(&["-n", &sw, "link", "set", "br0", "up"]);
-        for (i, name) in ["a", "b", "c"].iter().enumerate() {
-            let ns = format!("{prefix}-{name}");
-            ip(&["netns", "add", &ns]);
-            lan.hosts.push(ns.clone());
-            let port = format!("p{name}");
-            ip(&[
-                "-n", &sw, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns",
-                &ns,
-            ]);
-            ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"]);
-            let addr = format!("{SUBNET}.{}/24", i + 1);
-            // `brd +` gives the interface its broadcast address, 10.77.0.255.
-            ip(&["-n", &ns, "addr", "add", &addr, "brd", "+", "dev", "eth0"]);
-            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
-            ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&["-n", &ns, "route", "add", "default", "dev", "eth0"]);
-        }
-        lan
-    }
-
-    /// `sockit --json ARGS` inside host `i` (0 = a).
-    fn sockit(&self, i: usize, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.hosts[i]])
-            .arg(bin())
-            .arg("--json")
-            .args(args)
-            .env("NO_COLOR", "1");
-        cmd
-    }
-
-    fn serve(&self, i: usize, args: &[&str]) -> Server {
-        Server::start_command(self.sockit(i, args))
-    }
-
-    fn run(&self, i: usize, args: &[&str]) -> Output {
-        let out = run_with(self.sockit(i, args), b"");
-        assert_eq!(out.code(), 0, "{args:?}: {}", out.stderr);
-        out
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes its interfaces, the veth pairs and the bridge.
-        for ns in self.hosts.iter().chain([&self.switch]) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-    }
-}
-
-fn can_build_hosts() -> bool {
-    available(
-        is_root() && have_program("ip"),
-        "root and iproute2 (network namespaces)",
-    )
-}
 
 fn ip_of(event: &serde_json::Value) -> String {
     let peer: std::net::SocketAddr = event["peer"].as_str().unwrap().parse().unwrap();
@@ -122,7 +21,7 @@ fn broadcast_from_one_host_reaches_both_others_with_the_senders_address() {
     if !can_build_hosts() {
         return;
     }
-    let lan = Lan::new("bc");
+    let lan = Lan::new("bc", SUBNET, 3);
     let b = lan.serve(1, &["broadcast", "listen"]);
     let c = lan.serve(2, &["broadcast", "listen"]);
     assert_eq!(b.addr.to_string(), "0.0.0.0:9999");
@@ -152,7 +51,7 @@ fn multicast_reaches_group_members_only() {
     if !can_build_hosts() {
         return;
     }
-    let lan = Lan::new("mc");
+    let lan = Lan::new("mc", SUBNET, 3);
     let group = "239.77.0.1";
     let member = lan.serve(
         1,

@@ -3,12 +3,17 @@
 mod broadcast;
 mod browser;
 mod harness;
+mod hostile;
+mod hostile_receiver;
 mod http_client;
 mod http_dump;
 mod http_serve;
 mod http_write;
 mod info;
 mod netns;
+mod ns;
+mod security;
+mod tamper;
 mod tcp;
 mod tour;
 mod transfer;

@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, BufWriter, IsTerminal};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -145,10 +145,14 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
                 live.lock().expect("not poisoned").insert(peer, stream.try_clone()?);
                 let job = SendJob { offer: offer.clone(), code: code.clone(), encrypt: !args.plain, out: ctx.out.clone(), peer };
                 let gate = gate.clone();
-                sessions.spawn_blocking(move || (peer, serve_one(stream, &job, &gate)));
+                sessions.spawn_blocking(move || {
+                    let mut wrong_codes = 0;
+                    let outcome = serve_one(stream, &job, &gate, &mut wrong_codes);
+                    (peer, outcome, wrong_codes)
+                });
             }
             Some(joined) = sessions.join_next() => {
-                let (peer, outcome) = joined?;
+                let (peer, outcome, failures) = joined?;
                 live.lock().expect("not poisoned").remove(&peer);
                 match outcome {
                     Ok(done) => {
@@ -158,8 +162,9 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
                             break Ok(());
                         }
                     }
+                    // The count comes from the session: locking the gate here would
+                    // stall this loop behind the next handshake and its pause.
                     Err(e) if e.is_wrong_code() => {
-                        let failures = *gate.lock().expect("not poisoned");
                         let reason = format!("wrong code ({failures} of {MAX_WRONG_CODES} allowed)");
                         ctx.out.emit(&Event::Rejected { peer, reason });
                         if failures >= MAX_WRONG_CODES {
@@ -178,8 +183,14 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     result
 }
 
-/// One receiver, start to end, on a blocking thread.
-fn serve_one(stream: TcpStream, job: &SendJob, gate: &Mutex<u32>) -> Result<Event, TransferError> {
+/// One receiver, start to end, on a blocking thread. After a wrong code,
+/// `wrong_codes` holds how many there have been so far.
+fn serve_one(
+    stream: TcpStream,
+    job: &SendJob,
+    gate: &Mutex<u32>,
+    wrong_codes: &mut u32,
+) -> Result<Event, TransferError> {
     let io = |e: std::io::Error| TransferError::Wire(e.into());
     let mut conn = conn(&stream).map_err(io)?;
     {
@@ -190,9 +201,16 @@ fn serve_one(stream: TcpStream, job: &SendJob, gate: &Mutex<u32>) -> Result<Even
         stream
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(io)?;
-        if let Err(e) = sender::handshake(&mut conn, job) {
+        // The read timeout bounds each read, not the handshake: a client sending a byte
+        // every few seconds would hold the gate for minutes. The watchdog closes the
+        // socket at the deadline unless the handshake has ended by then.
+        let watchdog = deadline(&stream, HANDSHAKE_TIMEOUT).map_err(io)?;
+        let handshake = sender::handshake(&mut conn, job);
+        drop(watchdog);
+        if let Err(e) = handshake {
             if e.is_wrong_code() {
                 *failures += 1;
+                *wrong_codes = *failures;
                 std::thread::sleep(Duration::from_secs(u64::from(*failures).min(5)));
             }
             return Err(e);
@@ -200,6 +218,18 @@ fn serve_one(stream: TcpStream, job: &SendJob, gate: &Mutex<u32>) -> Result<Even
     }
     stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
     sender::serve(&mut conn, job)
+}
+
+/// Shuts `stream` down after `after` unless the returned sender is dropped first.
+fn deadline(stream: &TcpStream, after: Duration) -> std::io::Result<mpsc::Sender<()>> {
+    let stream = stream.try_clone()?;
+    let (done, wait) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if wait.recv_timeout(after) == Err(mpsc::RecvTimeoutError::Timeout) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    Ok(done)
 }
 
 /// `sockit recv`.

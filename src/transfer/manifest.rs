@@ -222,6 +222,8 @@ pub enum BadEntry {
     TooDeep,
     #[error("symlink target leaves the transferred folder")]
     LinkEscapes,
+    #[error("symlink target has '..' after a name (it could climb out through another link)")]
+    LinkClimbsAfterName,
     #[error("symlink has no target")]
     NoTarget,
     #[error("path appears twice")]
@@ -265,15 +267,24 @@ pub fn check_path(path: &str) -> Result<Vec<&str>, BadEntry> {
 
 /// Checks a symlink target, read relative to a link `depth` folders below the root:
 /// relative, and never climbing above the root.
+///
+/// `..` may only lead the target: after a name it would be resolved by the kernel from
+/// wherever that name leads, and the name may itself be a link (`up -> ..` makes
+/// `up/..` the root's parent), so counting levels would no longer be the truth.
 pub fn check_link_target(target: &str, depth: usize) -> Result<(), BadEntry> {
     if target.is_empty() || target.len() > MAX_PATH_BYTES || target.chars().any(char::is_control) {
         return Err(BadEntry::LinkEscapes);
     }
     let mut level = depth as i64;
+    let mut named = false;
     for c in Path::new(target).components() {
         match c {
-            Component::Normal(_) => level += 1,
+            Component::Normal(_) => {
+                level += 1;
+                named = true;
+            }
             Component::CurDir => {}
+            Component::ParentDir if named => return Err(BadEntry::LinkClimbsAfterName),
             Component::ParentDir => level -= 1,
             Component::RootDir | Component::Prefix(_) => return Err(BadEntry::LinkEscapes),
         }
@@ -372,11 +383,19 @@ mod tests {
     fn link_targets_must_stay_inside() {
         assert!(check_link_target("b.txt", 0).is_ok());
         assert!(check_link_target("../b.txt", 1).is_ok());
-        assert!(check_link_target("./sub/../b", 0).is_ok());
+        assert!(check_link_target("./sub/b", 0).is_ok());
+        assert_eq!(
+            check_link_target("sub/../b", 0),
+            Err(BadEntry::LinkClimbsAfterName)
+        );
+        assert_eq!(
+            check_link_target("up/..", 0),
+            Err(BadEntry::LinkClimbsAfterName)
+        );
         assert_eq!(check_link_target("../x", 0), Err(BadEntry::LinkEscapes));
         assert_eq!(
             check_link_target("a/../../x", 0),
-            Err(BadEntry::LinkEscapes)
+            Err(BadEntry::LinkClimbsAfterName)
         );
         assert_eq!(
             check_link_target("/etc/passwd", 3),

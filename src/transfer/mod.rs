@@ -22,7 +22,9 @@ pub use manifest::{
     check_manifest, check_path, Entry, Kind, Offer, MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES,
 };
 pub use pake::{as_receiver, as_sender, HandshakeError, Session};
-pub use wire::{Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, VERSION};
+pub use wire::{
+    Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, MAX_PEER_TEXT, VERSION,
+};
 
 use std::io;
 

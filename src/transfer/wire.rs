@@ -20,6 +20,9 @@ pub const CHUNK: usize = 1 << 20;
 pub const MAX_CONTROL: usize = 1 << 20;
 /// The largest frame accepted: a chunk or a control message, its kind byte and tag.
 pub const MAX_FRAME: usize = CHUNK + 1 + TAG_LEN;
+/// Most characters of a peer's `error` message (or of a parse error quoting the peer's
+/// JSON) shown to the user: the rest of one line is ours.
+pub const MAX_PEER_TEXT: usize = 200;
 
 const LAST_FLAG: u32 = 1 << 31;
 const KIND_CONTROL: u8 = 0;
@@ -295,9 +298,9 @@ impl<R: Read, W: Write> Conn<R, W> {
                     });
                 }
                 match serde_json::from_slice(json) {
-                    Ok(Msg::Error { message }) => Err(WireError::Peer(message)),
+                    Ok(Msg::Error { message }) => Err(WireError::Peer(printable(&message))),
                     Ok(msg) => Ok(Record::Msg(msg)),
-                    Err(e) => Err(WireError::Malformed(e.to_string())),
+                    Err(e) => Err(WireError::Malformed(printable(&e.to_string()))),
                 }
             }
             Some((kind, _)) => Err(WireError::Malformed(format!("unknown record kind {kind}"))),
@@ -326,6 +329,17 @@ impl<R: Read, W: Write> Conn<R, W> {
         );
         let _ = self.flush();
     }
+}
+
+/// Text from the peer made safe for one terminal line: control characters escaped
+/// (a hostile peer must not move the cursor or start a second line), length bounded.
+fn printable(text: &str) -> String {
+    let mut out = crate::event::escape(text.as_bytes());
+    if let Some((cut, _)) = out.char_indices().nth(MAX_PEER_TEXT) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
 }
 
 fn read_exact_or_closed(r: &mut impl Read, buf: &mut [u8]) -> Result<(), WireError> {
@@ -472,5 +486,18 @@ mod tests {
         w.send_error("disk full");
         let mut r = reader(std::mem::take(w.writer()));
         assert!(matches!(r.recv(), Err(WireError::Peer(m)) if m == "disk full"));
+    }
+
+    #[test]
+    fn a_peer_error_is_one_bounded_line() {
+        let mut w = writer();
+        w.send_error(&format!("bad\n\x1b[2J{}", "z".repeat(5000)));
+        let mut r = reader(std::mem::take(w.writer()));
+        let Err(WireError::Peer(m)) = r.recv() else {
+            panic!("expected the peer's error")
+        };
+        assert!(m.starts_with(r"bad\n\u{1b}[2J"), "{m}");
+        assert!(!m.chars().any(char::is_control));
+        assert_eq!(m.chars().count(), MAX_PEER_TEXT + 1);
     }
 }
