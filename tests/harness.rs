@@ -131,6 +131,14 @@ impl Server {
         (status, rest)
     }
 
+    /// Waits (at most `STEP`) for the server to exit by itself; returns the status and
+    /// every event printed after the ones already read.
+    pub fn wait_exit(mut self) -> (ExitStatus, Vec<Value>) {
+        let status = wait_bounded(&mut self.child);
+        let rest = self.events.try_iter().collect();
+        (status, rest)
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.try_iter().collect::<Vec<_>>().join("\n")
     }

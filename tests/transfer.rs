@@ -121,7 +121,7 @@ fn the_sender_exits_after_one_receiver_unless_keep() {
     let server = sender(&[&src.path().join("a.txt")], &[]);
     let dst = tempfile::tempdir().unwrap();
     assert_eq!(recv(&server, dst.path(), &[]).code(), 0);
-    let (status, _) = server.interrupt();
+    let (status, _) = server.wait_exit();
     assert_eq!(status.code(), Some(0));
 }
 
