@@ -66,31 +66,44 @@ pub async fn info(l: &mut Lesson) -> Demo {
 }
 
 /// The request the lesson sends, as a browser or `curl --data` would.
-const REQUEST: &[u8] = b"POST /form?lang=zh HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: sockit-tour\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 21\r\n\r\nname=sockit&course=ok";
+const REQUEST: &[u8] = b"POST /form?lang=zh HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: sockit-tour\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 21\r\nConnection: close\r\n\r\nname=sockit&course=ok";
 
-/// The largest request the capture reads; the lesson's own is far smaller.
-const MAX_REQUEST: usize = 64 << 10;
+/// The most of `http dump`'s answer the lesson reads.
+const MAX_RESPONSE: u64 = 64 << 10;
 
 pub async fn http(l: &mut Lesson) -> Demo {
-    // TODO(merge): use crate::http::dump (the `http dump` command) instead of this capture.
-    let server = listener()?;
-    let addr = server.local_addr()?;
+    // The real `http dump` captures the request exactly as it arrived.
+    let mut dump = real::spawn(&["http", "dump", "--bind", "127.0.0.1:0"])?;
+    let listening = dump.wait_for("listening").await?;
+    let addr: std::net::SocketAddr = listening["addr"]
+        .as_str()
+        .context("http dump printed no address")?
+        .parse()?;
     let mut client = sock::tcp_connect(&[addr], Duration::from_secs(5)).await?;
     client.write_all(REQUEST).await?;
-    client.shutdown().await?;
     l.say(
         format!(
-            "a client sends {} bytes to http://{addr}/form",
+            "a client sends {} bytes to `sockit http dump` at http://{addr}/form",
             REQUEST.len()
         ),
-        format!("客户端向 http://{addr}/form 发送 {} 字节", REQUEST.len()),
+        format!(
+            "客户端向 `sockit http dump`（http://{addr}/form）发送 {} 字节",
+            REQUEST.len()
+        ),
     );
-    let (mut conn, _) = server.accept().await.context("accept")?;
-    let mut raw = Vec::new();
-    (&mut conn)
-        .take(MAX_REQUEST as u64)
-        .read_to_end(&mut raw)
-        .await?;
+    let captured = dump.wait_for("dump").await?;
+    let raw: Vec<u8> = captured["text"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        (&mut client).take(MAX_RESPONSE).read_to_end(&mut response),
+    )
+    .await
+    .context("http dump did not answer")??;
     // The lesson is the bytes themselves, so they are split by hand at CRLF rather than
     // parsed away by an HTTP library.
     let (head, body) = match find(&raw, b"\r\n\r\n") {
@@ -144,6 +157,11 @@ pub async fn http(l: &mut Lesson) -> Demo {
         content_length == Some(body.len()) && body == b"name=sockit&course=ok",
         "the body is as long as Content-Length says",
         "请求体长度与 Content-Length 一致",
+    );
+    l.check(
+        response.starts_with(b"HTTP/1.1 200") && find(&response, b"\"POST\"").is_some(),
+        "http dump answered 200 with a JSON echo of the request",
+        "http dump 以 200 和请求的 JSON 回显作答",
     );
     Ok(())
 }
