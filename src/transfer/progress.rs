@@ -34,6 +34,7 @@ impl Progress {
                 )
                 .expect("a valid template"),
             );
+            bar.set_message(format!("0/{files_total} files"));
             bar
         });
         let now = Instant::now();
