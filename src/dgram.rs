@@ -182,6 +182,18 @@ pub fn up_interfaces_v4() -> io::Result<Vec<(String, if_addrs::Ifv4Addr)>> {
         .collect())
 }
 
+/// The directed broadcast address of every up, non-loopback IPv4 interface, at `port`.
+pub fn broadcast_addresses(port: u16) -> io::Result<Vec<SocketAddr>> {
+    let mut dests: Vec<SocketAddr> = up_interfaces_v4()?
+        .into_iter()
+        .filter_map(|(_, v4)| v4.broadcast)
+        .map(|b| SocketAddr::from((b, port)))
+        .collect();
+    dests.sort();
+    dests.dedup();
+    Ok(dests)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -113,14 +113,7 @@ pub async fn destinations(args: &BroadcastSend) -> anyhow::Result<Vec<SocketAddr
     if let Some(to) = &args.to {
         return Ok(vec![parse_to(to, args.port).await?]);
     }
-    let mut dests: Vec<SocketAddr> = dgram::up_interfaces_v4()
-        .context("list network interfaces")?
-        .into_iter()
-        .filter_map(|(_, v4)| v4.broadcast)
-        .map(|b| SocketAddr::from((b, args.port)))
-        .collect();
-    dests.sort();
-    dests.dedup();
+    let dests = dgram::broadcast_addresses(args.port).context("list network interfaces")?;
     if dests.is_empty() {
         anyhow::bail!(
             "no up, non-loopback IPv4 interface has a broadcast address; name one with --to ADDR"

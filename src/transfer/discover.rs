@@ -6,12 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use super::pake::APP;
 use super::wire::VERSION;
+use crate::dgram::{self, UdpOptions};
 use crate::sock::NetError;
 
 /// The UDP port announcements go to unless `--port` says otherwise.
@@ -43,15 +42,7 @@ pub fn destinations(to: Option<&str>, port: u16) -> anyhow::Result<Vec<SocketAdd
         })?;
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let mut out = Vec::new();
-    for iface in if_addrs::get_if_addrs()? {
-        if let if_addrs::IfAddr::V4(v4) = iface.addr {
-            if let Some(brd) = v4.broadcast.filter(|_| !v4.ip.is_loopback()) {
-                out.push(SocketAddr::new(IpAddr::V4(brd), port));
-            }
-        }
-    }
-    Ok(out)
+    Ok(dgram::broadcast_addresses(port)?)
 }
 
 /// Announces `ann` to `dests` every `EVERY` until `stop`.
@@ -60,7 +51,14 @@ pub async fn announce(
     dests: Vec<SocketAddr>,
     stop: CancellationToken,
 ) -> Result<(), NetError> {
-    let socket = broadcast_socket().map_err(|e| NetError::new("announce socket", e))?;
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let socket = dgram::udp_bind(
+        any,
+        UdpOptions {
+            broadcast: true,
+            ..UdpOptions::default()
+        },
+    )?;
     let datagram = serde_json::to_vec(&ann).expect("announcements serialize");
     loop {
         for dest in &dests {
@@ -74,14 +72,6 @@ pub async fn announce(
     }
 }
 
-fn broadcast_socket() -> std::io::Result<UdpSocket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_broadcast(true)?;
-    s.set_nonblocking(true)?;
-    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)).into())?;
-    UdpSocket::from_std(s.into())
-}
-
 /// Listens on `port` until a sender with `nameplate` announces itself; returns the
 /// address to connect to (the announcement's source address and its TCP port).
 pub async fn find(
@@ -90,14 +80,12 @@ pub async fn find(
     timeout: Duration,
 ) -> Result<Option<SocketAddr>, NetError> {
     let fail = |e| NetError::new(format!("listen for senders on UDP port {port}"), e);
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(fail)?;
-    // Other receivers (or `broadcast listen`) may watch the same port on this host.
-    s.set_reuse_address(true).map_err(fail)?;
-    s.set_reuse_port(true).map_err(fail)?;
-    s.set_nonblocking(true).map_err(fail)?;
-    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
-        .map_err(fail)?;
-    let socket = UdpSocket::from_std(s.into()).map_err(fail)?;
+    // Shared: other receivers (or `broadcast listen`) may watch the same port on this host.
+    let shared = UdpOptions {
+        shared: true,
+        ..UdpOptions::default()
+    };
+    let socket = dgram::udp_bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), shared)?;
     let mut buf = [0u8; MAX_ANNOUNCEMENT];
     let search = async {
         loop {
