@@ -6,6 +6,7 @@ pub use crate::printer::{Printer, PrinterGuard};
 use std::net::SocketAddr;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use serde::Serialize;
 
 use crate::sock::SocketInfo;
@@ -29,53 +30,45 @@ impl Proto {
     }
 }
 
-/// Message bytes as shown to a reader: `text` when they are UTF-8, else `base64`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Payload {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base64: Option<String>,
-}
+/// Message bytes as shown to a reader: a `text` field when they are UTF-8, else
+/// `base64`. Holds the bytes themselves (shared, not copied) until it is rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload(Bytes);
 
 impl Payload {
     pub fn new(bytes: &[u8]) -> Self {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Payload {
-                text: Some(s.to_owned()),
-                base64: None,
-            },
-            Err(_) => Payload {
-                text: None,
-                base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            },
-        }
+        Payload(Bytes::copy_from_slice(bytes))
+    }
+
+    /// The payload of a message already held as `Bytes`, without a copy.
+    pub fn shared(bytes: Bytes) -> Self {
+        Payload(bytes)
     }
 
     /// The bytes themselves.
-    pub fn raw(&self) -> Vec<u8> {
-        match (&self.text, &self.base64) {
-            (Some(t), _) => t.as_bytes().to_vec(),
-            (None, Some(b)) => base64::engine::general_purpose::STANDARD
-                .decode(b)
-                .unwrap_or_default(),
-            (None, None) => Vec::new(),
-        }
+    pub fn raw(&self) -> &[u8] {
+        &self.0
     }
 
     /// The bytes escaped for a terminal: control characters and invalid UTF-8 never
     /// reach it raw.
     pub fn escaped(&self) -> String {
-        match (&self.text, &self.base64) {
-            (Some(t), _) => escape(t.as_bytes()),
-            (None, Some(b)) => {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .unwrap_or_default();
-                escape(&raw)
-            }
-            (None, None) => String::new(),
+        escape(&self.0)
+    }
+}
+
+impl Serialize for Payload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => map.serialize_entry("text", text)?,
+            Err(_) => map.serialize_entry(
+                "base64",
+                &base64::engine::general_purpose::STANDARD.encode(&self.0),
+            )?,
         }
+        map.end()
     }
 }
 
@@ -248,19 +241,21 @@ fn is_zero(n: &u64) -> bool {
 }
 
 impl Event {
-    pub fn message(peer: SocketAddr, bytes: &[u8]) -> Self {
+    /// A message event sharing the message's bytes (no copy).
+    pub fn message(peer: SocketAddr, bytes: Bytes) -> Self {
         Event::Message {
             peer,
             bytes: bytes.len(),
-            payload: Payload::new(bytes),
+            payload: Payload::shared(bytes),
         }
     }
 
-    pub fn reply(peer: SocketAddr, bytes: &[u8]) -> Self {
+    /// A reply event sharing the reply's bytes (no copy).
+    pub fn reply(peer: SocketAddr, bytes: Bytes) -> Self {
         Event::Reply {
             peer,
             bytes: bytes.len(),
-            payload: Payload::new(bytes),
+            payload: Payload::shared(bytes),
         }
     }
 
@@ -534,12 +529,14 @@ mod tests {
 
     #[test]
     fn message_is_text_or_base64() {
-        let text = serde_json::to_string(&Event::message(peer(), b"hi\n")).unwrap();
+        let text =
+            serde_json::to_string(&Event::message(peer(), Bytes::from_static(b"hi\n"))).unwrap();
         assert_eq!(
             text,
             r#"{"event":"message","peer":"127.0.0.1:5000","bytes":3,"text":"hi\n"}"#
         );
-        let bin = serde_json::to_string(&Event::message(peer(), &[0xff, 0])).unwrap();
+        let bin =
+            serde_json::to_string(&Event::message(peer(), Bytes::from_static(&[0xff, 0]))).unwrap();
         assert_eq!(
             bin,
             r#"{"event":"message","peer":"127.0.0.1:5000","bytes":2,"base64":"/wA="}"#
@@ -550,7 +547,7 @@ mod tests {
     fn people_never_see_raw_control_characters() {
         assert_eq!(escape(b"a\x1b[31mb\n\xff"), "a\\u{1b}[31mb\\n\\xff");
         assert_eq!(escape("粘包".as_bytes()), "粘包");
-        let ev = Event::message(peer(), b"\x07bell");
+        let ev = Event::message(peer(), Bytes::from_static(b"\x07bell"));
         assert_eq!(ev.human(), "[127.0.0.1:5000] 5 bytes: \\u{7}bell");
     }
 

@@ -11,9 +11,9 @@ pub fn dump(peer: SocketAddr, bytes: usize, payload: &Payload, hex: bool) -> Str
     let raw = payload.raw();
     let mut out = format!("[{peer}] {bytes} bytes received:");
     if hex {
-        hex_dump(&raw, &mut out);
+        hex_dump(raw, &mut out);
     } else {
-        out.push_str(&lines(&raw));
+        out.push_str(&lines(raw));
     }
     if raw.len() < bytes {
         let _ = write!(out, "\n… {} more bytes not shown", bytes - raw.len());

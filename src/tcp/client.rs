@@ -74,7 +74,7 @@ async fn receive(
 ) -> anyhow::Result<()> {
     loop {
         match reader.next().await {
-            Some(Ok(Frame::Message(msg))) => out.emit(&Event::message(peer, &msg)),
+            Some(Ok(Frame::Message(msg))) => out.emit(&Event::message(peer, msg)),
             Some(Ok(Frame::TooLong { max })) => out.emit(&Event::Oversized { peer, max }),
             None => {
                 out.emit(&Event::Disconnect {

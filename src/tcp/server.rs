@@ -280,7 +280,7 @@ impl Handler {
             }
             Some(Err(e)) => return Some((Reason::Protocol, Some(e.to_string()))),
         };
-        self.out.emit(&Event::message(self.peer, &msg));
+        self.out.emit(&Event::message(self.peer, msg.clone()));
         let answer = match &self.server.reply {
             Reply::Ack => Bytes::from(format!(
                 "received {} {}",
@@ -322,7 +322,7 @@ impl Handler {
     async fn send(&mut self, msg: Bytes) -> Option<Ending> {
         match self.writer.send(msg.clone()).await {
             Ok(()) => {
-                self.out.emit(&Event::reply(self.peer, &msg));
+                self.out.emit(&Event::reply(self.peer, msg));
                 None
             }
             Err(FrameError::Io(e)) => Some((super::reason_of(&e), Some(describe(&e)))),

@@ -169,7 +169,7 @@ impl Receiver {
 
     async fn send(&self, peer: SocketAddr, answer: &[u8]) -> Event {
         match self.socket.send_to(answer, peer).await {
-            Ok(_) => Event::reply(peer, answer),
+            Ok(_) => Event::reply(peer, bytes::Bytes::copy_from_slice(answer)),
             Err(e) => Event::warning(format!("[{peer}] reply not sent: {}", describe(&e))),
         }
     }
