@@ -44,27 +44,7 @@ impl Server {
 
     /// Starts `sockit --json ARGS` as given (the caller chooses the bind address).
     pub fn start_exact(args: &[&str]) -> Server {
-        let mut child = sockit(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sockit");
-        let events = lines_of(child.stdout.take().unwrap(), true);
-        let stderr = lines_of_text(child.stderr.take().unwrap());
-        let mut server = Server {
-            child,
-            addr: "0.0.0.0:0".parse().unwrap(),
-            events,
-            stderr,
-        };
-        let first = server.next_event();
-        assert_eq!(
-            first["event"], "listening",
-            "first line must be the listening event: {first}"
-        );
-        server.addr = first["addr"].as_str().unwrap().parse().unwrap();
-        server
+        Server::start_command(sockit(args))
     }
 
     /// Starts `cmd` (which runs sockit with `--json`, perhaps through a wrapper such as
