@@ -1,9 +1,7 @@
 //! The record cipher: AES-256-GCM in a STREAM construction (per-record counter nonces
 //! and a final-record flag), so reordering, replay, tampering and truncation all fail.
 
-use aes_gcm::aead::AeadInPlace;
-
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit, Nonce};
 
 /// Bytes the AEAD tag adds to every record.
 pub const TAG_LEN: usize = 16;
@@ -42,7 +40,7 @@ impl Sealer {
         let n = nonce(self.counter, last);
         self.counter += 1;
         self.cipher
-            .encrypt_in_place_detached(&n, b"", buf)
+            .encrypt_inout_detached(&n, b"", buf.into())
             .expect("AES-GCM encrypts any record below 64 GiB")
             .into()
     }
@@ -69,7 +67,7 @@ impl Opener {
         }
         let n = nonce(self.counter, last);
         self.cipher
-            .decrypt_in_place_detached(&n, b"", buf, tag.into())
+            .decrypt_inout_detached(&n, b"", buf.into(), tag.try_into().map_err(|_| Tampered)?)
             .map_err(|_| Tampered)?;
         self.counter += 1;
         Ok(())
