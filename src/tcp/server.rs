@@ -242,20 +242,23 @@ impl Handler {
 
     async fn exchange(&mut self) -> Ending {
         let idle = self.server.idle_timeout;
-        let mut deadline = idle.map(|d| Instant::now() + d);
+        // Both futures live as long as the connection: made once, not once per message.
+        let shutdown = self.shutdown.clone().cancelled_owned();
+        let timeout = sleep_until(idle.map_or_else(far_future, |d| Instant::now() + d));
+        tokio::pin!(shutdown, timeout);
         loop {
             tokio::select! {
-                _ = self.shutdown.cancelled() => return (Reason::Shutdown, None),
-                _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
-                    return (Reason::Timeout, None);
-                }
+                _ = &mut shutdown => return (Reason::Shutdown, None),
+                _ = &mut timeout, if idle.is_some() => return (Reason::Timeout, None),
                 relay = recv_relay(&mut self.relay_rx) => {
                     if let Some(ending) = self.relay(relay).await {
                         return ending;
                     }
                 }
                 frame = self.reader.next() => {
-                    deadline = idle.map(|d| Instant::now() + d);
+                    if let Some(d) = idle {
+                        timeout.as_mut().reset(Instant::now() + d);
+                    }
                     if let Some(ending) = self.on_frame(frame).await {
                         return ending;
                     }
