@@ -3,6 +3,7 @@
 
 pub use crate::printer::{Printer, PrinterGuard};
 
+use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
 use base64::Engine as _;
@@ -31,41 +32,74 @@ impl Proto {
 }
 
 /// Message bytes as shown to a reader: a `text` field when they are UTF-8, else
-/// `base64`. Holds the bytes themselves (shared, not copied) until it is rendered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Payload(Bytes);
+/// `base64`. Small payloads are copied inline; larger ones share the message's `Bytes`.
+#[derive(Debug, Clone)]
+pub struct Payload(Held);
+
+/// Payloads up to this size are kept inside the event.
+const INLINE: usize = 64;
+
+#[derive(Debug, Clone)]
+enum Held {
+    /// A copy: the event then holds no reference to the connection's read buffer, whose
+    /// reference count the printer thread would otherwise touch from another core (and
+    /// the buffer could not be reused until the line is printed). Most messages are this
+    /// small.
+    Inline {
+        len: u8,
+        data: [u8; INLINE],
+    },
+    Shared(Bytes),
+}
 
 impl Payload {
     pub fn new(bytes: &[u8]) -> Self {
-        Payload(Bytes::copy_from_slice(bytes))
+        match Self::inline(bytes) {
+            Some(p) => p,
+            None => Payload(Held::Shared(Bytes::copy_from_slice(bytes))),
+        }
     }
 
-    /// The payload of a message already held as `Bytes`, without a copy.
+    /// The payload of a message already held as `Bytes`: copied when small, else shared.
     pub fn shared(bytes: Bytes) -> Self {
-        Payload(bytes)
+        Self::inline(&bytes).unwrap_or(Payload(Held::Shared(bytes)))
+    }
+
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= INLINE)?;
+        let mut data = [0; INLINE];
+        data[..bytes.len()].copy_from_slice(bytes);
+        Some(Payload(Held::Inline { len, data }))
     }
 
     /// The bytes themselves.
     pub fn raw(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The bytes escaped for a terminal: control characters and invalid UTF-8 never
-    /// reach it raw.
-    pub fn escaped(&self) -> String {
-        escape(&self.0)
+        match &self.0 {
+            Held::Inline { len, data } => &data[..usize::from(*len)],
+            Held::Shared(bytes) => bytes,
+        }
     }
 }
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw() == other.raw()
+    }
+}
+
+impl Eq for Payload {}
 
 impl Serialize for Payload {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(1))?;
-        match std::str::from_utf8(&self.0) {
+        match std::str::from_utf8(self.raw()) {
             Ok(text) => map.serialize_entry("text", text)?,
             Err(_) => map.serialize_entry(
                 "base64",
-                &base64::engine::general_purpose::STANDARD.encode(&self.0),
+                &base64::engine::general_purpose::STANDARD.encode(self.raw()),
             )?,
         }
         map.end()
@@ -279,40 +313,48 @@ impl Event {
 
     /// One line for people, without colour.
     pub fn human(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The line for people, written straight into the printer's buffer (no intermediate
+/// strings: a busy server prints one of these per message).
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Listening { proto, addr } => format!("listening on {}://{addr}", proto.as_str()),
-            Event::Socket(info) => info.to_string(),
+            Event::Listening { proto, addr } => write!(f, "listening on {}://{addr}", proto.as_str()),
+            Event::Socket(info) => write!(f, "{info}"),
             Event::Connect { peer, clients } => {
-                format!(
+                write!(f,
                     "[{peer}] connected ({clients} {})",
-                    plural(*clients, "client")
+                    Plural(*clients, "client")
                 )
             }
-            Event::Rejected { peer, reason } => format!("[{peer}] rejected: {reason}"),
-            Event::Connected { peer, local } => format!("connected to {peer} from {local}"),
+            Event::Rejected { peer, reason } => write!(f, "[{peer}] rejected: {reason}"),
+            Event::Connected { peer, local } => write!(f, "connected to {peer} from {local}"),
             Event::Message {
                 peer,
                 bytes,
                 payload,
             } => {
-                format!(
+                write!(f,
                     "[{peer}] {bytes} {}: {}",
-                    plural(*bytes, "byte"),
-                    payload.escaped()
+                    Plural(*bytes, "byte"),
+                    Escaped(payload.raw())
                 )
             }
             Event::Oversized { peer, max } => {
-                format!("[{peer}] message over the {max}-byte limit dropped")
+                write!(f, "[{peer}] message over the {max}-byte limit dropped")
             }
             Event::Reply {
                 peer,
                 bytes,
                 payload,
             } => {
-                format!(
+                write!(f,
                     "[{peer}] replied {bytes} {}: {}",
-                    plural(*bytes, "byte"),
-                    payload.escaped()
+                    Plural(*bytes, "byte"),
+                    Escaped(payload.raw())
                 )
             }
             Event::Disconnect {
@@ -320,27 +362,27 @@ impl Event {
                 reason,
                 detail,
             } => match detail {
-                Some(d) => format!(
+                Some(d) => write!(f,
                     "[{peer}] disconnected: {}: {}",
                     reason.describe(),
-                    escape(d.as_bytes())
+                    Escaped(d.as_bytes())
                 ),
-                None => format!("[{peer}] disconnected: {}", reason.describe()),
+                None => write!(f, "[{peer}] disconnected: {}", reason.describe()),
             },
             Event::Shutdown { clients } => {
-                format!(
+                write!(f,
                     "shutting down: telling {clients} {}",
-                    plural(*clients, "client")
+                    Plural(*clients, "client")
                 )
             }
-            Event::Warning { message } => format!("warning: {}", escape(message.as_bytes())),
-            Event::Ready { addr, code: Some(code) } => format!(
+            Event::Warning { message } => write!(f, "warning: {}", Escaped(message.as_bytes())),
+            Event::Ready { addr, code: Some(code) } => write!(f,
                 "ready on {addr}, code {code}: on the other machine run `sockit recv --code {code}` \
                  (or `sockit recv HOST:{} --code {code}`)",
                 addr.port()
             ),
-            Event::Ready { addr, code: None } => format!("ready on {addr}: serving the raw bytes to whoever connects"),
-            Event::Verified { peer, encrypted, verify } => format!(
+            Event::Ready { addr, code: None } => write!(f, "ready on {addr}: serving the raw bytes to whoever connects"),
+            Event::Verified { peer, encrypted, verify } => write!(f,
                 "[{peer}] code verified, {} (verification words: {verify})",
                 if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
             ),
@@ -352,17 +394,17 @@ impl Event {
                 } else {
                     String::new()
                 };
-                format!("{} {} blake3:{}{note}", escape(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
+                write!(f, "{} {} blake3:{}{note}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
             }
-            Event::Progress { bytes, total, files, files_total, rate } => format!(
+            Event::Progress { bytes, total, files, files_total, rate } => write!(f,
                 "{}{} {files}/{files_total} files {}/s",
                 human_bytes(*bytes as f64),
                 total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
                 human_bytes(*rate)
             ),
-            Event::Done { files, bytes, seconds, rate } => format!(
+            Event::Done { files, bytes, seconds, rate } => write!(f,
                 "done: {files} {} {} in {seconds:.2} s ({}/s)",
-                plural(*files as usize, "file"),
+                Plural(*files as usize, "file"),
                 human_bytes(*bytes as f64),
                 human_bytes(*rate)
 
@@ -374,34 +416,34 @@ impl Event {
                 size,
                 ..
             } => match size {
-                Some(size) => format!(
+                Some(size) => write!(f,
                     "[{peer}] {bytes} of {size} bytes (truncated: larger than the buffer): {}",
-                    payload.escaped()
+                    Escaped(payload.raw())
                 ),
-                None => format!(
+                None => write!(f,
                     "[{peer}] {bytes} {}: {}",
-                    plural(*bytes, "byte"),
-                    payload.escaped()
+                    Plural(*bytes, "byte"),
+                    Escaped(payload.raw())
                 ),
             },
             Event::Sent { to, bytes } => {
-                format!("sent {bytes} {} to {to}", plural(*bytes, "byte"))
+                write!(f, "sent {bytes} {} to {to}", Plural(*bytes, "byte"))
             }
             Event::Totals {
                 datagrams,
                 bytes,
                 truncated,
-            } => format!(
+            } => write!(f,
                 "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
-                plural(*datagrams as usize, "datagram"),
-                plural(*bytes as usize, "byte")
+                Plural(*datagrams as usize, "datagram"),
+                Plural(*bytes as usize, "byte")
             ),
             Event::Dump {
                 peer,
                 bytes,
                 payload,
                 hex,
-            } => crate::http::show::dump(*peer, *bytes, payload, *hex),
+            } => f.write_str(&crate::http::show::dump(*peer, *bytes, payload, *hex)),
             Event::Request {
                 peer,
                 method,
@@ -409,27 +451,29 @@ impl Event {
                 status,
                 bytes,
                 duration_ms,
-            } => format!(
+            } => write!(f,
                 "[{peer}] {} {} -> {status} ({bytes} {}, {duration_ms:.1} ms)",
-                escape(method.as_bytes()),
-                escape(path.as_bytes()),
-                plural(*bytes as usize, "byte")
+                Escaped(method.as_bytes()),
+                Escaped(path.as_bytes()),
+                Plural(*bytes as usize, "byte")
 
             ),
             Event::Lesson {
                 topic,
                 ok: true,
                 ..
-            } => format!("  ✓ {topic}: ok"),
+            } => write!(f, "  ✓ {topic}: ok"),
             Event::Lesson {
                 topic, failures, ..
-            } => format!(
+            } => write!(f,
                 "  ✗ {topic}: FAILED: {}",
-                escape(failures.join("; ").as_bytes())
+                Escaped(failures.join("; ").as_bytes())
             ),
         }
     }
+}
 
+impl Event {
     pub(crate) fn colour(&self) -> &'static str {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
@@ -472,38 +516,52 @@ pub fn human_bytes(n: f64) -> String {
     }
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        word.to_owned()
-    } else {
-        format!("{word}s")
+/// `word`, or `words` unless `n` is one.
+struct Plural<'a>(usize, &'a str);
+
+impl fmt::Display for Plural<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)?;
+        if self.0 != 1 {
+            f.write_str("s")?;
+        }
+        Ok(())
     }
 }
 
-/// Escapes bytes for a terminal: printable UTF-8 stays, control characters become
-/// `\n`, `\t`, `\u{1b}`…, and bytes that are not UTF-8 become `\xNN`.
-pub fn escape(bytes: &[u8]) -> String {
-    // Most payloads are plain printable ASCII: copied whole, without the walk by char.
-    if bytes
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
-    {
-        return String::from_utf8(bytes.to_vec()).expect("printable ASCII is UTF-8");
-    }
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
-                out.extend(c.escape_debug());
-            } else {
-                out.push(c);
+/// Bytes shown safely on a terminal: printable UTF-8 stays, control characters become
+/// escapes (`\n`, `\u{1b}`), and invalid UTF-8 becomes `\xNN`.
+pub struct Escaped<'a>(pub &'a [u8]);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Most payloads are plain printable ASCII: written whole, without the walk by char.
+        if self
+            .0
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'\\')
+        {
+            return f.write_str(std::str::from_utf8(self.0).expect("printable ASCII is UTF-8"));
+        }
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c.is_control() || c == '\\' {
+                    write!(f, "{}", c.escape_debug())?;
+                } else {
+                    f.write_char(c)?;
+                }
+            }
+            for b in chunk.invalid() {
+                write!(f, "\\x{b:02x}")?;
             }
         }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
+        Ok(())
     }
-    out
+}
+
+/// [`Escaped`] as a `String`.
+pub fn escape(bytes: &[u8]) -> String {
+    Escaped(bytes).to_string()
 }
 
 #[cfg(test)]

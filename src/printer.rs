@@ -2,6 +2,7 @@
 //! respected) or as NDJSON, and writes them from a thread of its own.
 
 use std::io::{self, IsTerminal, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
@@ -10,21 +11,39 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, RESET};
+use base64::Engine as _;
+
+use crate::event::{Escaped, Event, Payload, RESET};
 
 /// Renders events to stdout from a thread of its own.
 ///
-/// Callers format the line (in parallel, on their own task) and hand it over; the
-/// writer thread writes whatever is queued and flushes only when the queue is empty, so
-/// a busy server makes one `write` per batch while an idle one shows each line at once.
+/// Callers hand over the event itself (its payload is shared, not copied); the writer
+/// thread renders it straight into its output buffer and flushes only when the queue is
+/// empty, so a busy server makes one `write` per batch and no string per event, while an
+/// idle one shows each line at once.
 /// When stdout is closed (`| head`), the printer cancels `closed` so the command ends
 /// quietly and successfully.
 #[derive(Clone)]
 pub struct Printer {
-    tx: SyncSender<String>,
+    tx: SyncSender<Item>,
+    json: bool,
+    gone: Arc<AtomicBool>,
+}
+
+/// What waits in the printer's queue.
+enum Item {
+    Event(Event),
+    /// Events handed over together (one wake-up for the batch).
+    Events(Vec<Event>),
+    /// A line that is not an event.
+    Raw(String),
+}
+
+/// How the writer thread renders events.
+#[derive(Clone, Copy)]
+struct Style {
     json: bool,
     colour: bool,
-    gone: Arc<AtomicBool>,
 }
 
 /// Joins the printer's thread so that every queued line is written before exit.
@@ -58,32 +77,17 @@ impl Printer {
         let handle = std::thread::Builder::new()
             .name("sockit-printer".into())
             .spawn(move || {
+                let style = Style { json, colour };
                 if to_stderr {
-                    write_lines(
-                        rx,
-                        io::BufWriter::with_capacity(64 * 1024, io::stderr().lock()),
-                        &flag,
-                        &closed,
-                    )
+                    let out = io::BufWriter::with_capacity(64 * 1024, io::stderr().lock());
+                    write_lines(rx, out, style, &flag, &closed)
                 } else {
-                    write_lines(
-                        rx,
-                        io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
-                        &flag,
-                        &closed,
-                    )
+                    let out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+                    write_lines(rx, out, style, &flag, &closed)
                 }
             })
             .expect("spawning the printer thread");
-        (
-            Printer {
-                tx,
-                json,
-                colour,
-                gone,
-            },
-            PrinterGuard(handle),
-        )
+        (Printer { tx, json, gone }, PrinterGuard(handle))
     }
 
     pub fn is_json(&self) -> bool {
@@ -91,43 +95,139 @@ impl Printer {
     }
 
     pub fn emit(&self, event: &Event) {
-        if self.gone.load(Ordering::Relaxed) {
-            return;
-        }
-        let _ = self.tx.send(self.render(event));
+        self.push(Item::Event(event.clone()));
     }
 
     /// Emits `events` in one hand-over to the writer thread: a busy receiver pays one
     /// wake-up per batch instead of one per event.
     pub fn emit_all(&self, events: &[Event]) {
-        if events.is_empty() || self.gone.load(Ordering::Relaxed) {
-            return;
-        }
-        let lines: Vec<String> = events.iter().map(|e| self.render(e)).collect();
-        let _ = self.tx.send(lines.join("\n"));
-    }
-
-    fn render(&self, event: &Event) -> String {
-        if self.json {
-            serde_json::to_string(event).expect("events always serialize")
-        } else if self.colour && !event.colour().is_empty() {
-            format!("{}{}{RESET}", event.colour(), event.human())
-        } else {
-            event.human()
+        if !events.is_empty() {
+            self.push(Item::Events(events.to_vec()));
         }
     }
 
     /// Writes a line that is not an event (a table, help text) in order with the events.
     pub fn raw_line(&self, line: String) {
+        self.push(Item::Raw(line));
+    }
+
+    fn push(&self, item: Item) {
         if !self.gone.load(Ordering::Relaxed) {
-            let _ = self.tx.send(line);
+            // Err only when the writer has stopped, after stdout closed.
+            let _ = self.tx.send(item);
         }
     }
 }
 
+impl Style {
+    fn write(self, out: &mut impl Write, item: &Item) -> io::Result<()> {
+        match item {
+            Item::Event(event) => self.write_event(out, event),
+            Item::Events(events) => events.iter().try_for_each(|e| self.write_event(out, e)),
+            Item::Raw(line) => writeln!(out, "{line}"),
+        }
+    }
+
+    fn write_event(self, out: &mut impl Write, event: &Event) -> io::Result<()> {
+        match event {
+            Event::Message {
+                peer,
+                bytes,
+                payload,
+            } if !self.colour => self.write_exchange(out, "message", *peer, *bytes, payload),
+            Event::Reply {
+                peer,
+                bytes,
+                payload,
+            } if !self.colour => self.write_exchange(out, "reply", *peer, *bytes, payload),
+            _ => self.write_generic(out, event),
+        }
+    }
+
+    /// Any event, through `Serialize` or `Display`.
+    fn write_generic(self, out: &mut impl Write, event: &Event) -> io::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut *out, event).map_err(io::Error::from)?;
+            out.write_all(b"\n")
+        } else if self.colour && !event.colour().is_empty() {
+            writeln!(out, "{}{event}{RESET}", event.colour())
+        } else {
+            writeln!(out, "{event}")
+        }
+    }
+}
+
+/// The fast path for `message` and `reply`, the events a busy server prints two of per
+/// exchange: the same bytes the generic path writes (a test holds them equal), without
+/// the formatting machinery, which cost as much as the exchange's own user-space work.
+impl Style {
+    fn write_exchange(
+        self,
+        out: &mut impl Write,
+        kind: &str,
+        peer: SocketAddr,
+        bytes: usize,
+        payload: &Payload,
+    ) -> io::Result<()> {
+        let mut n = itoa::Buffer::new();
+        let raw = payload.raw();
+        if self.json {
+            out.write_all(b"{\"event\":\"")?;
+            out.write_all(kind.as_bytes())?;
+            out.write_all(b"\",\"peer\":\"")?;
+            write_addr(out, peer)?;
+            out.write_all(b"\",\"bytes\":")?;
+            out.write_all(n.format(bytes).as_bytes())?;
+            match std::str::from_utf8(raw) {
+                Ok(text) => {
+                    out.write_all(b",\"text\":")?;
+                    serde_json::to_writer(&mut *out, text).map_err(io::Error::from)?;
+                }
+                Err(_) => {
+                    out.write_all(b",\"base64\":\"")?;
+                    out.write_all(
+                        base64::engine::general_purpose::STANDARD
+                            .encode(raw)
+                            .as_bytes(),
+                    )?;
+                    out.write_all(b"\"")?;
+                }
+            }
+            return out.write_all(b"}\n");
+        }
+        out.write_all(b"[")?;
+        write_addr(out, peer)?;
+        out.write_all(if kind == "reply" {
+            b"] replied "
+        } else {
+            b"] "
+        })?;
+        out.write_all(n.format(bytes).as_bytes())?;
+        out.write_all(if bytes == 1 { b" byte: " } else { b" bytes: " })?;
+        writeln!(out, "{}", Escaped(raw))
+    }
+}
+
+/// `127.0.0.1:5000` as `SocketAddr`'s `Display` writes it; IPv6 takes the general path.
+fn write_addr(out: &mut impl Write, addr: SocketAddr) -> io::Result<()> {
+    let SocketAddr::V4(v4) = addr else {
+        return write!(out, "{addr}");
+    };
+    let mut n = itoa::Buffer::new();
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b".")?;
+        }
+        out.write_all(n.format(octet).as_bytes())?;
+    }
+    out.write_all(b":")?;
+    out.write_all(n.format(v4.port()).as_bytes())
+}
+
 fn write_lines(
-    rx: Receiver<String>,
+    rx: Receiver<Item>,
     mut out: impl Write,
+    style: Style,
     gone: &AtomicBool,
     closed: &CancellationToken,
 ) {
@@ -142,10 +242,10 @@ fn write_lines(
         if gone.load(Ordering::Relaxed) {
             continue;
         }
-        let mut result = writeln!(out, "{first}");
+        let mut result = style.write(&mut out, &first);
         loop {
             match rx.try_recv() {
-                Ok(line) if result.is_ok() => result = writeln!(out, "{line}"),
+                Ok(item) if result.is_ok() => result = style.write(&mut out, &item),
                 Ok(_) => {}
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
             }
@@ -172,16 +272,105 @@ mod tests {
         let closed = CancellationToken::new();
         let writer = std::thread::spawn(move || {
             let mut buf = Vec::new();
-            write_lines(rx, &mut buf, &gone, &closed);
+            let style = Style {
+                json: false,
+                colour: false,
+            };
+            write_lines(rx, &mut buf, style, &gone, &closed);
             buf
         });
         for i in 0..100 {
-            tx.send(i.to_string()).unwrap();
+            tx.send(Item::Raw(i.to_string())).unwrap();
         }
         drop(tx);
         let out = String::from_utf8(writer.join().unwrap()).unwrap();
         let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
         assert_eq!(out.lines().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn events_render_on_the_writer_as_lines_or_ndjson() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let message = Event::message(peer, bytes::Bytes::from_static(b"hi\n"));
+        let sent = Event::Sent { to: peer, bytes: 1 };
+        let render = |json, colour| {
+            let mut buf = Vec::new();
+            let style = Style { json, colour };
+            style
+                .write(&mut buf, &Item::Event(message.clone()))
+                .unwrap();
+            style
+                .write(&mut buf, &Item::Events(vec![sent.clone(), sent.clone()]))
+                .unwrap();
+            String::from_utf8(buf).unwrap()
+        };
+        let plain = render(false, false);
+        assert_eq!(
+            plain.lines().collect::<Vec<_>>(),
+            [
+                "[127.0.0.1:5000] 3 bytes: hi\\n",
+                "sent 1 byte to 127.0.0.1:5000",
+                "sent 1 byte to 127.0.0.1:5000"
+            ]
+        );
+        // A message keeps the terminal's colour; a `sent` line is dimmed, then reset.
+        let coloured = render(false, true);
+        let second = coloured.lines().nth(1).unwrap();
+        assert!(second.starts_with("\x1b[2msent 1 byte") && second.ends_with(RESET));
+        let json = render(true, false);
+        let lines: Vec<serde_json::Value> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["event"], "message");
+        assert_eq!(lines[0]["text"], "hi\n");
+        assert_eq!(lines[2]["event"], "sent");
+    }
+
+    #[test]
+    fn the_fast_path_writes_what_the_generic_one_does() {
+        let peers = [
+            "127.0.0.1:5000",
+            "10.20.30.40:1",
+            "[::1]:8080",
+            "[fe80::1%2]:9",
+        ];
+        let long = vec![b'x'; 1000];
+        let payloads: [&[u8]; 8] = [
+            b"",
+            b"a",
+            b"hello world",
+            b"tab\tnew\nline \\ \"quoted\" \x1b[31m",
+            "非 ASCII ✓".as_bytes(),
+            b"\xff\xfe not utf-8",
+            &[0u8; 64],
+            &long,
+        ];
+        for peer in peers {
+            let peer: SocketAddr = peer.parse().unwrap();
+            for payload in payloads {
+                let bytes = bytes::Bytes::copy_from_slice(payload);
+                for event in [
+                    Event::message(peer, bytes.clone()),
+                    Event::reply(peer, bytes),
+                ] {
+                    for json in [false, true] {
+                        let style = Style {
+                            json,
+                            colour: false,
+                        };
+                        let (mut fast, mut generic) = (Vec::new(), Vec::new());
+                        style.write_event(&mut fast, &event).unwrap();
+                        style.write_generic(&mut generic, &event).unwrap();
+                        assert_eq!(
+                            String::from_utf8_lossy(&fast),
+                            String::from_utf8_lossy(&generic)
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -198,9 +387,13 @@ mod tests {
         let (tx, rx) = mpsc::sync_channel(4);
         let gone = AtomicBool::new(false);
         let closed = CancellationToken::new();
-        tx.send("x".into()).unwrap();
+        tx.send(Item::Raw("x".into())).unwrap();
         drop(tx);
-        write_lines(rx, Closed, &gone, &closed);
+        let style = Style {
+            json: true,
+            colour: false,
+        };
+        write_lines(rx, Closed, style, &gone, &closed);
         assert!(closed.is_cancelled());
         assert!(gone.load(Ordering::Relaxed));
     }
