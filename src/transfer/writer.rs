@@ -55,10 +55,20 @@ enum Op {
     },
 }
 
-#[derive(Default)]
 struct Batch {
     ops: Vec<Op>,
     data: Vec<u8>,
+}
+
+impl Batch {
+    /// Sized for a full batch at once: growing it by doubling costs page faults and
+    /// copies on every batch until the recycled ones come back.
+    fn new() -> Batch {
+        Batch {
+            ops: Vec::with_capacity(BATCH_OPS),
+            data: Vec::with_capacity(BATCH_BYTES + (64 << 10)),
+        }
+    }
 }
 
 /// The session thread's handle on the disk thread.
@@ -92,7 +102,7 @@ impl Writer {
         Writer {
             tx: Some(tx),
             spare,
-            batch: Batch::default(),
+            batch: Batch::new(),
             since: Instant::now(),
             thread: Some(thread),
         }
@@ -141,7 +151,7 @@ impl Writer {
         if self.batch.ops.is_empty() {
             return Ok(());
         }
-        let next = self.spare.try_recv().unwrap_or_default();
+        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let batch = std::mem::replace(&mut self.batch, next);
         let tx = self.tx.as_ref().expect("flushed before finish");
         if tx.send(batch).is_err() {
