@@ -32,7 +32,8 @@ pub struct RecvJob {
 struct Local {
     dest: PathBuf,
     /// A `.part` prefix to continue from, with its hash state.
-    resume: Option<(u64, blake3::Hasher)>,
+    /// Boxed: a hasher is about 2 KiB, and there is a `Local` per file of the manifest.
+    resume: Option<(u64, Box<blake3::Hasher>)>,
     /// A finished, same-size file was offered to the sender for comparison.
     offered_complete: bool,
     /// A `.part` was there at the plan (resumable or not).
@@ -203,7 +204,7 @@ fn plan(
                 if m.is_file() && m.len() <= size && !job.to_stdout && !offered_complete =>
             {
                 let (hasher, _, len) = files::hash_file(&part)?;
-                Some((len, hasher))
+                Some((len, Box::new(hasher)))
             }
             _ => None,
         };
@@ -347,7 +348,7 @@ fn start_file<'e>(
         )));
     }
     let (hasher, resumed) = match local.resume {
-        Some((size, hasher)) if offset == size && offset > 0 => (hasher, size),
+        Some((size, hasher)) if offset == size && offset > 0 => (*hasher, size),
         _ if offset == 0 => (blake3::Hasher::new(), 0),
         _ => {
             return Err(TransferError::Refused(format!(
