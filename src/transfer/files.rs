@@ -326,6 +326,36 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_part_ends_with_exactly_its_mode_and_time_whatever_the_mode() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::open(dir.path()).unwrap();
+        let (part, name) = (OsStr::new("f.part"), OsStr::new("f"));
+        for mode in [0o644, 0o600, 0o755, 0o400, 0o666, 0o000, 0o777] {
+            for fresh in [true, false] {
+                let mut p = folder.open_part(part, 0, mode, fresh).unwrap();
+                io::Write::write_all(p.file(), b"data").unwrap();
+                let dest = folder
+                    .finish(p, part, name, mode, 1_700_000_000, Existing::Overwrite)
+                    .unwrap();
+                let m = fs::symlink_metadata(&dest).unwrap();
+                assert_eq!(m.permissions().mode() & 0o777, mode, "{mode:o} {fresh}");
+                assert_eq!((m.mtime(), m.len()), (1_700_000_000, 4));
+                assert!(!dir.path().join(part).exists());
+                fs::remove_file(&dest).unwrap();
+            }
+        }
+        // A `.part` that appeared after the plan is truncated and gets its mode anyway.
+        fs::write(dir.path().join(part), "stale bytes").unwrap();
+        let p = folder.open_part(part, 0, 0o640, true).unwrap();
+        let dest = folder
+            .finish(p, part, name, 0o640, 0, Existing::Overwrite)
+            .unwrap();
+        let m = fs::symlink_metadata(dest).unwrap();
+        assert_eq!((m.permissions().mode() & 0o777, m.len()), (0o640, 0));
+    }
+
+    #[test]
     fn a_symlink_under_the_part_name_is_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");
