@@ -12,7 +12,8 @@ use crate::event::{Event, Printer};
 const EVERY: Duration = Duration::from_secs(1);
 /// `file` events are handed to the printer in batches of up to this many, or this
 /// often: one hand-over (and printer wake-up) per file costs more than the file's own
-/// `write` when the files are small.
+/// `write` when the files are small. A file after a quiet spell is shown at once; one
+/// in a burst waits at most until the burst's next file or chunk after this age.
 const FILE_BATCH: usize = 256;
 const FILE_BATCH_AGE: Duration = Duration::from_millis(50);
 
@@ -56,12 +57,17 @@ impl Progress {
             start: now,
             last_event: now,
             pending: Vec::new(),
-            last_batch: now,
+            // As if a batch had just gone long ago: the first file is shown at once.
+            last_batch: now.checked_sub(FILE_BATCH_AGE).unwrap_or(now),
         }
     }
 
     pub fn add(&mut self, n: u64) {
         self.bytes += n;
+        // While a large file flows, the files before it are not held back for long.
+        if !self.pending.is_empty() && self.last_batch.elapsed() >= FILE_BATCH_AGE {
+            self.flush_files();
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(self.bytes);
         } else if self.out.is_json() && self.last_event.elapsed() >= EVERY {

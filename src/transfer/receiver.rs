@@ -363,14 +363,15 @@ fn start_file<'e>(
             entry.path
         )));
     }
-    writer.open(Open {
+    let open = Open {
         path: entry.path.clone(),
         dest: (!job.to_stdout).then_some(local.dest),
         offset: resumed,
         fresh: !local.part_exists,
         mode: entry.mode,
         mtime: entry.mtime,
-    })?;
+    };
+    writer.open(open, entry.size)?;
     Ok(Current {
         index,
         entry,

@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,10 @@ const BATCH_AGE: Duration = Duration::from_millis(10);
 /// Batches waiting for the disk thread. With `BATCH_BYTES` plus at most one 1 MiB
 /// chunk each, this bounds the memory queued for the disk to about 6 MiB.
 const QUEUE: usize = 4;
+/// Files this large are written by the session thread itself, once the disk thread
+/// has caught up: handing 1 MiB chunks to another core costs a copy and cold caches,
+/// and a large file has no per-file system calls worth overlapping.
+pub const INLINE_FROM: u64 = 1 << 20;
 
 /// One file to start writing.
 pub struct Open {
@@ -47,6 +52,8 @@ enum Op {
     Commit {
         blake3: String,
     },
+    /// Answer once every operation before this one is done.
+    Sync(SyncSender<()>),
     /// A file that is already here and identical.
     Skip {
         path: String,
@@ -78,7 +85,11 @@ pub struct Writer {
     spare: Receiver<Batch>,
     batch: Batch,
     since: Instant,
-    thread: Option<JoinHandle<Result<Progress, TransferError>>>,
+    /// The disk state, used by the disk thread for batches and directly by the session
+    /// thread for a large file (`inline`), never both at once.
+    disk: Arc<Mutex<Disk>>,
+    inline: bool,
+    thread: Option<JoinHandle<Result<(), TransferError>>>,
 }
 
 impl Writer {
@@ -86,40 +97,66 @@ impl Writer {
     pub fn start(progress: Progress, root: PathBuf, policy: Existing) -> Writer {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (back, spare) = mpsc::sync_channel(QUEUE + 1);
+        let disk = Arc::new(Mutex::new(Disk {
+            progress: Some(progress),
+            root,
+            policy,
+            folder: None,
+            file: None,
+        }));
+        let shared = disk.clone();
         let thread = std::thread::Builder::new()
             .name("sockit-disk".into())
-            .spawn(move || {
-                Disk {
-                    progress,
-                    root,
-                    policy,
-                    folder: None,
-                    file: None,
-                }
-                .run(rx, back)
-            })
+            .spawn(move || run(&shared, rx, back))
             .expect("spawning the disk thread");
         Writer {
             tx: Some(tx),
             spare,
             batch: Batch::new(),
             since: Instant::now(),
+            disk,
+            inline: false,
             thread: Some(thread),
         }
     }
 
-    pub fn open(&mut self, open: Open) -> Result<(), TransferError> {
+    /// Starts a file; one of `INLINE_FROM` bytes or more (or of unknown size) is written
+    /// on this thread once everything before it is on disk.
+    pub fn open(&mut self, open: Open, size: Option<u64>) -> Result<(), TransferError> {
+        if size.map_or(true, |s| s >= INLINE_FROM) {
+            self.sync()?;
+            self.inline = true;
+            return lock(&self.disk).apply(Op::Open(open), &[]);
+        }
         self.push(Op::Open(open))
     }
 
     pub fn data(&mut self, data: &[u8]) -> Result<(), TransferError> {
+        if self.inline {
+            return lock(&self.disk).apply(Op::Data(0..data.len()), data);
+        }
         let start = self.batch.data.len();
         self.batch.data.extend_from_slice(data);
         self.push(Op::Data(start..start + data.len()))
     }
 
     pub fn commit(&mut self, blake3: String) -> Result<(), TransferError> {
+        if std::mem::take(&mut self.inline) {
+            return lock(&self.disk).apply(Op::Commit { blake3 }, &[]);
+        }
         self.push(Op::Commit { blake3 })
+    }
+
+    /// Waits until the disk thread has done everything queued so far.
+    fn sync(&mut self) -> Result<(), TransferError> {
+        let (ack, done) = mpsc::sync_channel(1);
+        self.batch.ops.push(Op::Sync(ack));
+        self.flush()?;
+        if done.recv().is_err() {
+            self.tx = None;
+            return Err(self.join().err().unwrap_or_else(stopped));
+        }
+        Ok(())
     }
 
     pub fn skip(&mut self, path: String, size: u64, blake3: String) -> Result<(), TransferError> {
@@ -130,7 +167,8 @@ impl Writer {
     pub fn finish(mut self) -> Result<Progress, TransferError> {
         self.flush()?;
         self.tx = None;
-        self.join()
+        self.join()?;
+        Ok(lock(&self.disk).progress.take().expect("taken once"))
     }
 
     fn push(&mut self, op: Op) -> Result<(), TransferError> {
@@ -157,15 +195,12 @@ impl Writer {
         if tx.send(batch).is_err() {
             // The disk thread stopped on an error: that error is the one to report.
             self.tx = None;
-            return Err(match self.join() {
-                Err(e) => e,
-                Ok(_) => TransferError::Verify("the disk thread stopped early".into()),
-            });
+            return Err(self.join().err().unwrap_or_else(stopped));
         }
         Ok(())
     }
 
-    fn join(&mut self) -> Result<Progress, TransferError> {
+    fn join(&mut self) -> Result<(), TransferError> {
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
             _ => Err(TransferError::Verify("the disk thread failed".into())),
@@ -193,9 +228,38 @@ struct Current {
     written: u64,
 }
 
-/// The disk thread's state.
+fn stopped() -> TransferError {
+    TransferError::Verify("the disk thread stopped early".into())
+}
+
+fn lock(disk: &Mutex<Disk>) -> MutexGuard<'_, Disk> {
+    disk.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The disk thread: applies each batch, and hands its buffers back for reuse.
+fn run(
+    disk: &Mutex<Disk>,
+    rx: Receiver<Batch>,
+    back: SyncSender<Batch>,
+) -> Result<(), TransferError> {
+    for mut batch in rx {
+        let mut d = lock(disk);
+        for op in batch.ops.drain(..) {
+            d.apply(op, &batch.data)?;
+        }
+        drop(d);
+        batch.data.clear();
+        if let Err(TrySendError::Disconnected(_)) = back.try_send(batch) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The disk state: the open file, the folder it is in, and the progress report.
 struct Disk {
-    progress: Progress,
+    /// Taken by `Writer::finish`.
+    progress: Option<Progress>,
     root: PathBuf,
     policy: Existing,
     folder: Option<Folder>,
@@ -203,23 +267,6 @@ struct Disk {
 }
 
 impl Disk {
-    fn run(
-        mut self,
-        rx: Receiver<Batch>,
-        back: SyncSender<Batch>,
-    ) -> Result<Progress, TransferError> {
-        for mut batch in rx {
-            for op in batch.ops.drain(..) {
-                self.apply(op, &batch.data)?;
-            }
-            batch.data.clear();
-            if let Err(TrySendError::Disconnected(_)) = back.try_send(batch) {
-                break;
-            }
-        }
-        Ok(self.progress)
-    }
-
     fn apply(&mut self, op: Op, data: &[u8]) -> Result<(), TransferError> {
         match op {
             Op::Open(open) => {
@@ -227,7 +274,7 @@ impl Disk {
                     Some(dest) => Some(self.open_part(dest, &open)?),
                     None => None,
                 };
-                self.progress.add(open.offset);
+                self.progress().add(open.offset);
                 self.file = Some(Current {
                     written: open.offset,
                     open,
@@ -248,7 +295,7 @@ impl Disk {
                     None => io::stdout().lock().write_all(bytes).map_err(stdout)?,
                 }
                 file.written += bytes.len() as u64;
-                self.progress.add(bytes.len() as u64);
+                self.progress().add(bytes.len() as u64);
             }
             Op::Commit { blake3 } => {
                 let file = self.file.take().expect("commit follows an open");
@@ -269,7 +316,7 @@ impl Disk {
                         file.open.path.clone()
                     }
                 };
-                self.progress.file(Event::File {
+                self.progress().file(Event::File {
                     path: shown,
                     bytes: file.written,
                     blake3,
@@ -277,9 +324,12 @@ impl Disk {
                     unchanged: false,
                 });
             }
+            Op::Sync(ack) => {
+                let _ = ack.send(());
+            }
             Op::Skip { path, size, blake3 } => {
-                self.progress.add(size);
-                self.progress.file(Event::File {
+                self.progress().add(size);
+                self.progress().file(Event::File {
                     path,
                     bytes: size,
                     blake3,
@@ -289,6 +339,10 @@ impl Disk {
             }
         }
         Ok(())
+    }
+
+    fn progress(&mut self) -> &mut Progress {
+        self.progress.as_mut().expect("until finish")
     }
 
     /// Opens `dest`'s `.part` in its folder, opening the folder when it changes.
