@@ -14,7 +14,7 @@ use super::manifest::{Kind, Offer, Source};
 use super::pake::{self, Session};
 use super::progress::Progress;
 use super::wire::{unexpected, Conn, Have, Msg, WireError};
-use super::{batches, TransferError};
+use super::TransferError;
 use crate::event::{Event, Printer};
 
 /// What a sender needs to serve a receiver.
@@ -46,10 +46,8 @@ pub fn serve<R: Read, W: Write>(
     job: &SendJob,
 ) -> Result<Event, TransferError> {
     let offer = &*job.offer;
-    for entries in batches(&offer.entries) {
-        conn.send(&Msg::Manifest {
-            entries: entries.to_vec(),
-        })?;
+    for json in offer.encoded_manifest() {
+        conn.send_encoded(json)?;
     }
     conn.send(&Msg::ManifestEnd {
         count: offer.entries.len() as u64,
