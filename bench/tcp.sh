@@ -10,6 +10,7 @@
 # is bounded in time; servers are stopped on exit. Results go in docs/benchmarks.md.
 #
 #   bench/tcp.sh                       # RUNS=5 DURATION=10s CLIENTS=100 SIZE=64 IDLE=10000
+#   IDLE_RUNS=0 RUNS=3 bench/tcp.sh    # round trips only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -150,6 +151,7 @@ if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
     ulimit -Hn "$need" || { echo "bench: the hard open-file limit is below $need" >&2; exit 1; }
 fi
 ulimit -n "$(ulimit -Hn)"
+touch "$WORK/idle.txt"
 echo "# (b) idle: raised the open-file limit (ulimit -n) to $(ulimit -n) for $IDLE idle clients"
 for _ in $(seq "$IDLE_RUNS"); do
     for name in sockit-idle echo_min; do
@@ -195,6 +197,9 @@ for name in ("sockit", "sockit-json"):
     print(f"\n{name}: {ratio(name, 'echo_min', 'per_sec'):.2f}× echo_min's round trips/s "
           f"(target ≥ 0.9), {ratio(name, 'socat', 'per_sec'):.2f}× socat's; "
           f"{ratio(name, 'echo_min', 'cpu_us'):.2f}× echo_min's CPU per round trip", end="")
+if not idle:  # IDLE_RUNS=0: round trips only
+    print()
+    sys.exit()
 print("\n\n| idle server | clients held | VmRSS MiB | VmHWM MiB | new client median µs | max µs |")
 print("|---|---:|---:|---:|---:|---:|")
 for name, rows in idle.items():

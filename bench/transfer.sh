@@ -5,6 +5,7 @@
 #
 #   bench/transfer.sh                 # RUNS=3 SIZE_MIB=1024 FILES=10000
 #   RUNS=5 SIZE_MIB=256 bench/transfer.sh
+#   ONLY=many RUNS=5 bench/transfer.sh   # only the small files against tar | nc
 #
 # Prints one line per measurement and a summary of medians and ratios (markdown).
 # Every process it starts is bounded by `timeout` and killed on exit.
@@ -15,6 +16,7 @@ RUNS=${RUNS:-3}
 SIZE_MIB=${SIZE_MIB:-1024}
 FILES=${FILES:-10000}
 RSS_GIB=${RSS_GIB:-4}
+ONLY=${ONLY:-all} # all, or many: only tar | nc against sockit on the small files
 LIMIT=300 # seconds any single transfer may take
 CODE=1-bench-code
 
@@ -87,8 +89,8 @@ RESULTS=$WORK/results
 : >"$RESULTS"
 record() { echo "$1 $2" | tee -a "$RESULTS"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES"
-head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY"
+[ "$ONLY" = many ] || head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
 mkdir -p "$WORK/many/small"
 python3 - "$WORK/many/small" "$FILES" <<'EOF'
 import os, sys
@@ -99,6 +101,13 @@ for i in range(n):
 EOF
 
 for run in $(seq 1 "$RUNS"); do
+    if [ "$ONLY" = many ]; then
+        record many-tar-nc "$(tar_nc_run "$WORK/many/small" "$WORK/tar.out")"
+        record many-sockit "$(sockit_run "$WORK/many/small" "$WORK/out")"
+        diff -r "$WORK/many/small" "$WORK/out/small" >/dev/null
+        rm -rf "$WORK/out" "$WORK/tar.out"
+        continue
+    fi
     record big-nc "$(nc_run "$WORK/big" "$WORK/nc.out")"
     cmp -s "$WORK/big" "$WORK/nc.out"
     record big-sockit "$(sockit_run "$WORK/big" "$WORK/out")"
@@ -108,6 +117,22 @@ for run in $(seq 1 "$RUNS"); do
     record many-sockit "$(sockit_run "$WORK/many/small" "$WORK/out")"
     rm -rf "$WORK/out" "$WORK/tar.out" "$WORK/nc.out"
 done
+
+if [ "$ONLY" = many ]; then
+    python3 - "$RESULTS" "$FILES" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, value = line.split()
+    rows.setdefault(name, []).append(float(value))
+med = {k: statistics.median(v) for k, v in rows.items()}
+print(f"\n| {sys.argv[2]} x 4 KiB files | median s | vs tar\\|nc |")
+print("|---|---|---|")
+print(f"| tar c \\| nc → nc \\| tar x | {med['many-tar-nc']:.3f} | 1.00x |")
+print(f"| sockit | {med['many-sockit']:.3f} | {med['many-sockit'] / med['many-tar-nc']:.2f}x the time |")
+EOF
+    exit 0
+fi
 
 # magic-wormhole, with a mailbox server and transit relay of its own on loopback.
 if command -v wormhole >/dev/null && command -v twist >/dev/null; then

@@ -67,9 +67,14 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
         Offer::stdin(args.name.as_deref().unwrap_or("stdin"))
     } else {
         let paths = args.paths.clone();
-        tokio::task::spawn_blocking(move || Offer::from_paths(&paths))
-            .await?
-            .context("reading what to send")?
+        // The manifest is encoded here, once, rather than while a receiver waits.
+        tokio::task::spawn_blocking(move || {
+            Offer::from_paths(&paths).inspect(|offer| {
+                offer.encoded_manifest();
+            })
+        })
+        .await?
+        .context("reading what to send")?
     };
     for skipped in &offer.skipped {
         ctx.out

@@ -1,10 +1,15 @@
 //! The receiver's disk: paths resolved under `-o DIR` without passing through any
 //! symlink, `.part` files, and the verified rename to the final name.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rustix::fs::{Mode, OFlags};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::TransferError;
@@ -41,6 +46,11 @@ impl Target {
         Ok(Target {
             root: root.to_owned(),
         })
+    }
+
+    /// The output folder.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The local path of a checked relative path. Every existing folder on the way must
@@ -102,23 +112,141 @@ pub fn existing(path: &Path) -> Option<fs::Metadata> {
     fs::symlink_metadata(path).ok()
 }
 
-/// Opens the `.part` file to continue at `offset` (0: start afresh). `O_NOFOLLOW`
-/// refuses a symlink planted under the `.part` name.
-pub fn open_part(part: &Path, offset: u64) -> Result<File, TransferError> {
-    let fail = |e| disk(format!("opening {}", part.display()), e);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(offset == 0)
-        .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
-        .open(part)
-        .map_err(fail)?;
-    if offset > 0 {
-        file.set_len(offset).map_err(fail)?;
-        file.seek(SeekFrom::Start(offset)).map_err(fail)?;
+/// A folder of the output tree, opened once so that its files are created and renamed
+/// by names relative to it: the kernel then walks the folder's path once, not on every
+/// system call. `O_NOFOLLOW` refuses a symlink planted in its place since the plan.
+pub struct Folder {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+/// A `.part` being written, and whether its mode still needs setting.
+pub struct Part {
+    file: File,
+    chmod: bool,
+}
+
+impl Part {
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
     }
-    Ok(file)
+}
+
+impl Folder {
+    pub fn open(path: &Path) -> Result<Folder, TransferError> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(path, flags, Mode::empty())
+            .map_err(|e| disk(format!("opening {}", path.display()), e.into()))?;
+        Ok(Folder {
+            path: path.to_owned(),
+            fd,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens `name` (a `.part`) to continue at `offset` (0: start afresh), never
+    /// through a symlink. A `fresh` file (none was there at the plan) is created with
+    /// its final permissions, so that finishing it needs no `fchmod` when the umask
+    /// leaves them alone; owner read and write are kept until then, for resuming.
+    pub fn open_part(
+        &self,
+        name: &OsStr,
+        offset: u64,
+        mode: u32,
+        fresh: bool,
+    ) -> Result<Part, TransferError> {
+        let fail = |e: io::Error| disk(format!("opening {}", self.path.join(name).display()), e);
+        let base = OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let wanted = mode & 0o777;
+        if fresh && offset == 0 {
+            let created = wanted | 0o600;
+            match rustix::fs::openat(
+                &self.fd,
+                name,
+                base | OFlags::EXCL,
+                Mode::from_raw_mode(created),
+            ) {
+                Ok(fd) => {
+                    let chmod = umask().map_or(true, |u| created & !u != wanted);
+                    return Ok(Part {
+                        file: File::from(fd),
+                        chmod,
+                    });
+                }
+                // Created since the plan: open it as any existing `.part`.
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(fail(e.into())),
+            }
+        }
+        let flags = if offset == 0 {
+            base | OFlags::TRUNC
+        } else {
+            base
+        };
+        let fd = rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600))
+            .map_err(|e| fail(e.into()))?;
+        let mut file = File::from(fd);
+        if offset > 0 {
+            file.set_len(offset).map_err(fail)?;
+            file.seek(SeekFrom::Start(offset)).map_err(fail)?;
+        }
+        Ok(Part { file, chmod: true })
+    }
+
+    /// Gives a verified `.part` its mode and time and renames it to `dest` (or, with
+    /// `Existing::Rename`, the first free `dest (N)`); returns the final path.
+    pub fn finish(
+        &self,
+        part: Part,
+        part_name: &OsStr,
+        dest: &OsStr,
+        mode: u32,
+        mtime: i64,
+        policy: Existing,
+    ) -> Result<PathBuf, TransferError> {
+        let part_path = self.path.join(part_name);
+        let fail = |what: &str, e| disk(format!("{what} {}", part_path.display()), e);
+        if part.chmod {
+            part.file
+                .set_permissions(fs::Permissions::from_mode(mode & 0o777))
+                .map_err(|e| fail("setting the mode of", e))?;
+        }
+        if let Some(t) = epoch_time(mtime) {
+            part.file
+                .set_modified(t)
+                .map_err(|e| fail("setting the time of", e))?;
+        }
+        // No fsync per file (as with cp, tar and rsync): on a disk, 10,000 small files
+        // would cost 10,000 flushes. A power cut may leave the newest files empty; a
+        // later run sees the wrong size and refuses or resends them, as for any conflict.
+        drop(part);
+        let dest = match policy {
+            Existing::Rename => free_name(&self.path.join(dest)),
+            _ => self.path.join(dest),
+        };
+        let name = dest.file_name().expect("a file name");
+        rustix::fs::renameat(&self.fd, part_name, &self.fd, name).map_err(|e| {
+            disk(
+                format!("renaming {} to {}", part_path.display(), dest.display()),
+                e.into(),
+            )
+        })?;
+        Ok(dest)
+    }
+}
+
+/// The process's umask, read once (from /proc: `umask(2)` can only read it by
+/// changing it, which would race with other threads creating files).
+fn umask() -> Option<u32> {
+    static UMASK: OnceLock<Option<u32>> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(line.trim(), 8).ok()
+    })
 }
 
 /// Hashes an existing regular file (a `.part` prefix or a finished file).
@@ -133,39 +261,6 @@ pub fn hash_file(path: &Path) -> Result<(blake3::Hasher, String, u64), TransferE
     let len = io::copy(&mut file, &mut hasher).map_err(fail)?;
     let hex = hasher.finalize().to_hex().to_string();
     Ok((hasher, hex, len))
-}
-
-/// Gives a verified `.part` its mode and time, and renames it to its final name.
-pub fn finish(
-    file: File,
-    part: &Path,
-    dest: &Path,
-    mode: u32,
-    mtime: i64,
-    policy: Existing,
-) -> Result<PathBuf, TransferError> {
-    let fail = |what: &str, e| disk(format!("{what} {}", part.display()), e);
-    file.set_permissions(fs::Permissions::from_mode(mode & 0o777))
-        .map_err(|e| fail("setting the mode of", e))?;
-    if let Some(t) = epoch_time(mtime) {
-        file.set_modified(t)
-            .map_err(|e| fail("setting the time of", e))?;
-    }
-    // No fsync per file (as with cp, tar and rsync): on a disk, 10,000 small files would
-    // cost 10,000 flushes. A power cut may leave the newest files empty; a later run
-    // sees the wrong size and refuses or resends them, as for any conflict.
-    drop(file);
-    let dest = match policy {
-        Existing::Rename => free_name(dest),
-        _ => dest.to_owned(),
-    };
-    fs::rename(part, &dest).map_err(|e| {
-        disk(
-            format!("renaming {} to {}", part.display(), dest.display()),
-            e,
-        )
-    })?;
-    Ok(dest)
 }
 
 /// `name.ext`, or the first free `name (N).ext`.
@@ -231,12 +326,47 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_part_ends_with_exactly_its_mode_and_time_whatever_the_mode() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::open(dir.path()).unwrap();
+        let (part, name) = (OsStr::new("f.part"), OsStr::new("f"));
+        for mode in [0o644, 0o600, 0o755, 0o400, 0o666, 0o000, 0o777] {
+            for fresh in [true, false] {
+                let mut p = folder.open_part(part, 0, mode, fresh).unwrap();
+                io::Write::write_all(p.file(), b"data").unwrap();
+                let dest = folder
+                    .finish(p, part, name, mode, 1_700_000_000, Existing::Overwrite)
+                    .unwrap();
+                let m = fs::symlink_metadata(&dest).unwrap();
+                assert_eq!(m.permissions().mode() & 0o777, mode, "{mode:o} {fresh}");
+                assert_eq!((m.mtime(), m.len()), (1_700_000_000, 4));
+                assert!(!dir.path().join(part).exists());
+                fs::remove_file(&dest).unwrap();
+            }
+        }
+        // A `.part` that appeared after the plan is truncated and gets its mode anyway.
+        fs::write(dir.path().join(part), "stale bytes").unwrap();
+        let p = folder.open_part(part, 0, 0o640, true).unwrap();
+        let dest = folder
+            .finish(p, part, name, 0o640, 0, Existing::Overwrite)
+            .unwrap();
+        let m = fs::symlink_metadata(dest).unwrap();
+        assert_eq!((m.permissions().mode() & 0o777, m.len()), (0o640, 0));
+    }
+
+    #[test]
     fn a_symlink_under_the_part_name_is_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");
         fs::write(&victim, "keep").unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join("f.part")).unwrap();
-        assert!(open_part(&dir.path().join("f.part"), 0).is_err());
+        let folder = Folder::open(dir.path()).unwrap();
+        for fresh in [false, true] {
+            assert!(folder
+                .open_part(OsStr::new("f.part"), 0, 0o644, fresh)
+                .is_err());
+        }
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
     }
 }

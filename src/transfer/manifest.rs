@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,8 @@ pub struct Offer {
     pub sources: Vec<Source>,
     /// Things left out, for the sender to report (sockets, links leaving the tree, …).
     pub skipped: Vec<String>,
+    /// The `manifest` messages as JSON, encoded once for every receiver.
+    encoded: OnceLock<Vec<Vec<u8>>>,
 }
 
 impl Offer {
@@ -111,7 +114,34 @@ impl Offer {
             }],
             sources: vec![Source::Stdin],
             skipped: Vec::new(),
+            encoded: OnceLock::new(),
         }
+    }
+
+    /// The entries as `manifest` control messages (JSON), each of about
+    /// `BATCH_BYTES`: encoded once, in one pass, and sent as they are to each receiver.
+    pub fn encoded_manifest(&self) -> &[Vec<u8>] {
+        self.encoded.get_or_init(|| {
+            let mut out = Vec::new();
+            let mut msg = Vec::new();
+            for e in &self.entries {
+                if msg.is_empty() {
+                    msg.extend_from_slice(br#"{"type":"manifest","entries":["#);
+                } else {
+                    msg.push(b',');
+                }
+                serde_json::to_writer(&mut msg, e).expect("entries always serialize");
+                if msg.len() >= super::BATCH_BYTES {
+                    msg.extend_from_slice(b"]}");
+                    out.push(std::mem::take(&mut msg));
+                }
+            }
+            if !msg.is_empty() {
+                msg.extend_from_slice(b"]}");
+                out.push(msg);
+            }
+            out
+        })
     }
 
     fn push(&mut self, rel: String, path: &Path, meta: &fs::Metadata) {
@@ -425,6 +455,28 @@ mod tests {
             entry("dx", Kind::File),
         ];
         assert!(check_manifest(&m).is_ok());
+    }
+
+    #[test]
+    fn the_encoded_manifest_decodes_to_every_entry_in_order() {
+        let mut offer = Offer::default();
+        for i in 0..20_000 {
+            offer
+                .entries
+                .push(entry(&format!("d/粘包 \"{i}\".bin"), Kind::File));
+        }
+        let messages = offer.encoded_manifest();
+        assert!(messages.len() > 1, "batched");
+        let mut back = Vec::new();
+        for m in messages {
+            assert!(m.len() < super::super::wire::MAX_CONTROL);
+            match serde_json::from_slice(m).unwrap() {
+                super::super::wire::Msg::Manifest { entries } => back.extend(entries),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(back, offer.entries);
+        assert!(Offer::default().encoded_manifest().is_empty());
     }
 
     #[test]

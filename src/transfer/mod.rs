@@ -13,7 +13,9 @@ mod progress;
 mod raw;
 mod receiver;
 mod sender;
+mod survey;
 mod wire;
+mod writer;
 
 pub use code::Code;
 pub use commands::{recv, send};

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::files::{self, Existing, Target};
 use super::manifest::{check_manifest, Entry, Kind, MAX_ENTRIES};
 use super::pake::{self, Session};
 use super::progress::Progress;
+use super::survey::Survey;
 use super::wire::{unexpected, Conn, Have, Msg, Record, WireError};
+use super::writer::{Open, Writer};
 use super::{batches, TransferError};
 use crate::event::{Event, Printer};
 
@@ -29,11 +31,13 @@ pub struct RecvJob {
 /// A file's local state, decided before the plan is sent.
 struct Local {
     dest: PathBuf,
-    part: PathBuf,
     /// A `.part` prefix to continue from, with its hash state.
-    resume: Option<(u64, blake3::Hasher)>,
+    /// Boxed: a hasher is about 2 KiB, and there is a `Local` per file of the manifest.
+    resume: Option<(u64, Box<blake3::Hasher>)>,
     /// A finished, same-size file was offered to the sender for comparison.
     offered_complete: bool,
+    /// A `.part` was there at the plan (resumable or not).
+    part_exists: bool,
 }
 
 /// Receives one transfer over `conn`; returns the `done` event.
@@ -97,70 +101,16 @@ pub fn receive<R: Read, W: Write>(
         }
     }
 
-    let mut progress = Progress::new(job.out.clone(), total, files_total);
-    let mut next = 0u64;
-    loop {
-        match conn.recv_msg()? {
-            Msg::File {
-                index,
-                offset,
-                restart,
-            } => {
-                let entry = file_entry(&entries, index, next).map_err(|e| refuse(conn, e))?;
-                next = index + 1;
-                let local = locals
-                    .remove(&index)
-                    .ok_or_else(|| refuse(conn, "a file was sent twice".into()))?;
-                let result = receive_file(
-                    conn,
-                    job,
-                    entry,
-                    index,
-                    local,
-                    offset,
-                    restart,
-                    &mut progress,
-                );
-                let event = result.map_err(|e| match e {
-                    TransferError::Wire(_) => e,
-                    other => refuse(conn, other.to_string()),
-                })?;
-                progress.file(event);
-            }
-            Msg::Skip { index } => {
-                let entry = file_entry(&entries, index, next).map_err(|e| refuse(conn, e))?;
-                next = index + 1;
-                if !locals.remove(&index).is_some_and(|l| l.offered_complete) {
-                    return Err(refuse(
-                        conn,
-                        format!("the sender skipped {}, which is not here", entry.path),
-                    ));
-                }
-                let size = entry.size.unwrap_or(0);
-                progress.add(size);
-                let blake3 = have
-                    .iter()
-                    .find(|h| h.index == index)
-                    .map(|h| h.blake3.clone())
-                    .unwrap_or_default();
-                progress.file(Event::File {
-                    path: entry.path.clone(),
-                    bytes: size,
-                    blake3,
-                    resumed: 0,
-                    unchanged: true,
-                });
-            }
-            Msg::Done { .. } => break,
-            other => return Err(unexpected("file", &other).into()),
-        }
-    }
+    let progress = Progress::new(job.out.clone(), total, files_total);
+    let mut writer = Writer::start(progress, job.root.clone(), job.policy);
+    stream_files(conn, job, &entries, &mut locals, &have, &mut writer)?;
     if !locals.is_empty() {
         return Err(refuse(
             conn,
             format!("the sender ended with {} files not sent", locals.len()),
         ));
     }
+    let progress = writer.finish().map_err(|e| refuse(conn, e.to_string()))?;
     if !job.to_stdout {
         finish_tree(&entries, &target, job.policy).map_err(|e| refuse(conn, e.to_string()))?;
     }
@@ -218,16 +168,12 @@ fn plan(
     job: &RecvJob,
 ) -> Result<HashMap<u64, Local>, TransferError> {
     let mut locals = HashMap::new();
+    let mut survey = Survey::new(target.root());
     for (index, e) in entries.iter().enumerate() {
-        let dest = if job.to_stdout {
-            PathBuf::from(&e.path)
+        let (dest, (found, part_found)) = if job.to_stdout {
+            (PathBuf::from(&e.path), (None, None))
         } else {
-            target.resolve(&e.path)?
-        };
-        let found = if job.to_stdout {
-            None
-        } else {
-            files::existing(&dest)
+            (target.root().join(&e.path), survey.lookup(&e.path)?)
         };
         let in_the_way = |what: &str| {
             TransferError::Conflict(format!(
@@ -253,12 +199,12 @@ fn plan(
             offered_complete = true;
         }
         let part = files::part_path(&dest);
-        let resume = match (files::existing(&part), e.size) {
+        let resume = match (&part_found, e.size) {
             (Some(m), Some(size))
                 if m.is_file() && m.len() <= size && !job.to_stdout && !offered_complete =>
             {
                 let (hasher, _, len) = files::hash_file(&part)?;
-                Some((len, hasher))
+                Some((len, Box::new(hasher)))
             }
             _ => None,
         };
@@ -266,9 +212,9 @@ fn plan(
             index as u64,
             Local {
                 dest,
-                part,
                 resume,
                 offered_complete,
+                part_exists: part_found.is_some(),
             },
         );
     }
@@ -300,25 +246,109 @@ fn file_entry(entries: &[Entry], index: u64, next: u64) -> Result<&Entry, String
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn receive_file<R: Read, W: Write>(
+/// The file whose records are arriving.
+struct Current<'e> {
+    index: u64,
+    entry: &'e Entry,
+    hasher: blake3::Hasher,
+    written: u64,
+}
+
+/// Reads every `file`/`skip` and the data until `done`, checking sizes and hashes here
+/// while the disk thread writes. Errors other than the connection's are told to the
+/// sender.
+fn stream_files<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     job: &RecvJob,
-    entry: &Entry,
+    entries: &[Entry],
+    locals: &mut HashMap<u64, Local>,
+    have: &[Have],
+    writer: &mut Writer,
+) -> Result<(), TransferError> {
+    let mut next = 0u64;
+    let mut current: Option<Current> = None;
+    loop {
+        let step = match conn.recv()? {
+            Record::Data(data) => match &mut current {
+                Some(c) => {
+                    c.written += data.len() as u64;
+                    if c.entry.size.is_some_and(|size| c.written > size) {
+                        Err(TransferError::Verify(format!(
+                            "the sender sent more bytes of {} than it announced",
+                            c.entry.path
+                        )))
+                    } else {
+                        c.hasher.update(data);
+                        writer.data(data).map(|_| true)
+                    }
+                }
+                None => Err(WireError::Unexpected {
+                    expected: "a message",
+                    got: "file data".into(),
+                }
+                .into()),
+            },
+            Record::Msg(msg) => match current.take() {
+                Some(c) => match msg {
+                    Msg::FileEnd { index, blake3 } if index == c.index => {
+                        commit(c, &blake3, writer).map(|_| true)
+                    }
+                    other => Err(unexpected("file data", &other).into()),
+                },
+                None => match msg {
+                    Msg::File {
+                        index,
+                        offset,
+                        restart,
+                    } => start_file(job, entries, locals, index, next, offset, restart, writer)
+                        .map(|c| {
+                            next = index + 1;
+                            current = Some(c);
+                            true
+                        }),
+                    Msg::Skip { index } => {
+                        skip(entries, locals, have, index, next, writer).map(|_| {
+                            next = index + 1;
+                            true
+                        })
+                    }
+                    Msg::Done { .. } => Ok(false),
+                    other => Err(unexpected("file", &other).into()),
+                },
+            },
+        };
+        match step {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e @ TransferError::Wire(_)) => return Err(e),
+            Err(other) => return Err(refuse(conn, other.to_string())),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_file<'e>(
+    job: &RecvJob,
+    entries: &'e [Entry],
+    locals: &mut HashMap<u64, Local>,
     index: u64,
-    local: Local,
+    next: u64,
     offset: u64,
     restart: bool,
-    progress: &mut Progress,
-) -> Result<Event, TransferError> {
+    writer: &mut Writer,
+) -> Result<Current<'e>, TransferError> {
+    let entry = file_entry(entries, index, next).map_err(TransferError::Refused)?;
+    let local = locals
+        .remove(&index)
+        .ok_or_else(|| TransferError::Refused("a file was sent twice".into()))?;
     if local.offered_complete {
         return Err(TransferError::Conflict(format!(
             "{} already exists and differs (receive with --overwrite or --rename)",
             local.dest.display()
         )));
     }
-    let (mut hasher, resumed) = match local.resume {
-        Some((size, hasher)) if offset == size && offset > 0 => (hasher, size),
+    let (hasher, resumed) = match local.resume {
+        Some((size, hasher)) if offset == size && offset > 0 => (*hasher, size),
         _ if offset == 0 => (blake3::Hasher::new(), 0),
         _ => {
             return Err(TransferError::Refused(format!(
@@ -333,91 +363,64 @@ fn receive_file<R: Read, W: Write>(
             entry.path
         )));
     }
-    let mut sink: Box<dyn Write> = Box::new(std::io::sink());
-    let mut part_file = None;
-    if job.to_stdout {
-        sink = Box::new(std::io::stdout().lock());
-    } else {
-        part_file = Some(files::open_part(&local.part, offset)?);
-    }
-    progress.add(resumed);
-    let mut written = resumed;
-    let disk = |e| TransferError::Disk {
-        what: format!("writing {}", local.part.display()),
-        io: e,
+    let open = Open {
+        path: entry.path.clone(),
+        dest: (!job.to_stdout).then_some(local.dest),
+        offset: resumed,
+        fresh: !local.part_exists,
+        mode: entry.mode,
+        mtime: entry.mtime,
     };
-    let sent_hash = loop {
-        match conn.recv()? {
-            Record::Data(data) => {
-                written += data.len() as u64;
-                if entry.size.is_some_and(|size| written > size) {
-                    return Err(TransferError::Verify(format!(
-                        "the sender sent more bytes of {} than it announced",
-                        entry.path
-                    )));
-                }
-                match &mut part_file {
-                    Some(f) => f.write_all(data).map_err(disk)?,
-                    None => sink.write_all(data).map_err(|e| TransferError::Disk {
-                        what: "writing to stdout".into(),
-                        io: e,
-                    })?,
-                }
-                hasher.update(data);
-                progress.add(data.len() as u64);
-            }
-            Record::Msg(Msg::FileEnd { index: i, blake3 }) if i == index => break blake3,
-            Record::Msg(other) => return Err(unexpected("file data", &other).into()),
-        }
-    };
-    if entry.size.is_some_and(|size| written != size) {
-        return Err(TransferError::Verify(format!(
-            "{}: {written} bytes arrived, {} were announced",
-            entry.path,
-            entry.size.unwrap_or(0)
-        )));
-    }
-    let ours = hasher.finalize().to_hex().to_string();
-    if ours != sent_hash {
-        return Err(TransferError::Verify(format!(
-            "{}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry",
-            entry.path
-        )));
-    }
-    let shown = match part_file {
-        Some(f) => {
-            let dest = files::finish(
-                f,
-                &local.part,
-                &local.dest,
-                entry.mode,
-                entry.mtime,
-                job.policy,
-            )?;
-            display_rel(&job.root, &dest)
-        }
-        None => {
-            sink.flush().map_err(|e| TransferError::Disk {
-                what: "writing to stdout".into(),
-                io: e,
-            })?;
-            entry.path.clone()
-        }
-    };
-    Ok(Event::File {
-        path: shown,
-        bytes: written,
-        blake3: ours,
-        resumed,
-        unchanged: false,
+    writer.open(open, entry.size)?;
+    Ok(Current {
+        index,
+        entry,
+        hasher,
+        written: resumed,
     })
 }
 
-fn display_rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .into_owned()
+/// Checks a whole file's size and BLAKE3; only then may the disk thread name it.
+fn commit(c: Current, sent_hash: &str, writer: &mut Writer) -> Result<(), TransferError> {
+    if c.entry.size.is_some_and(|size| c.written != size) {
+        return Err(TransferError::Verify(format!(
+            "{}: {} bytes arrived, {} were announced",
+            c.entry.path,
+            c.written,
+            c.entry.size.unwrap_or(0)
+        )));
+    }
+    let ours = c.hasher.finalize().to_hex().to_string();
+    if ours != sent_hash {
+        return Err(TransferError::Verify(format!(
+            "{}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry",
+            c.entry.path
+        )));
+    }
+    writer.commit(ours)
+}
+
+fn skip(
+    entries: &[Entry],
+    locals: &mut HashMap<u64, Local>,
+    have: &[Have],
+    index: u64,
+    next: u64,
+    writer: &mut Writer,
+) -> Result<(), TransferError> {
+    let entry = file_entry(entries, index, next).map_err(TransferError::Refused)?;
+    if !locals.remove(&index).is_some_and(|l| l.offered_complete) {
+        return Err(TransferError::Refused(format!(
+            "the sender skipped {}, which is not here",
+            entry.path
+        )));
+    }
+    let blake3 = have
+        .iter()
+        .find(|h| h.index == index)
+        .map(|h| h.blake3.clone())
+        .unwrap_or_default();
+    writer.skip(entry.path.clone(), entry.size.unwrap_or(0), blake3)
 }
 
 /// After every file: links (checked to stay inside), then folders' modes and times,

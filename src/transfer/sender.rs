@@ -5,12 +5,16 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use rustix::fs::{Mode, OFlags};
 
 use super::manifest::{Kind, Offer, Source};
 use super::pake::{self, Session};
 use super::progress::Progress;
 use super::wire::{unexpected, Conn, Have, Msg, WireError};
-use super::{batches, TransferError};
+use super::TransferError;
 use crate::event::{Event, Printer};
 
 /// What a sender needs to serve a receiver.
@@ -42,10 +46,8 @@ pub fn serve<R: Read, W: Write>(
     job: &SendJob,
 ) -> Result<Event, TransferError> {
     let offer = &*job.offer;
-    for entries in batches(&offer.entries) {
-        conn.send(&Msg::Manifest {
-            entries: entries.to_vec(),
-        })?;
+    for json in offer.encoded_manifest() {
+        conn.send_encoded(json)?;
     }
     conn.send(&Msg::ManifestEnd {
         count: offer.entries.len() as u64,
@@ -67,6 +69,7 @@ pub fn serve<R: Read, W: Write>(
         Some(offer.total_bytes()),
         offer.files() as u64,
     );
+    let mut folder = None;
     for (index, entry) in offer.entries.iter().enumerate() {
         if entry.kind != Kind::File {
             continue;
@@ -92,10 +95,11 @@ pub fn serve<R: Read, W: Write>(
         })?;
         progress.add(start.offset);
         let mut hasher = start.hasher;
-        let mut input = open_at(&offer.sources[index as usize], start.offset)?;
+        let mut input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
         let mut sent = start.offset;
         loop {
             let buf = conn.data_buf();
+            let room = buf.len();
             let n = read_full(&mut input, buf).map_err(|e| disk(&entry.path, e))?;
             if n == 0 {
                 break;
@@ -109,6 +113,10 @@ pub fn serve<R: Read, W: Write>(
             conn.send_filled(n)?;
             sent += n as u64;
             progress.add(n as u64);
+            if n < room {
+                // `read_full` stopped at the end of the input: no need to read it again.
+                break;
+            }
         }
         if entry.size.is_some_and(|size| sent != size) {
             let e = TransferError::Verify(format!("{} shrank while being sent", entry.path));
@@ -249,12 +257,37 @@ fn hash_prefix(source: &Source, len: u64) -> io::Result<(blake3::Hasher, String)
     Ok((hasher, hex))
 }
 
-fn open_at(source: &Source, offset: u64) -> Result<Box<dyn Read + Send>, TransferError> {
+/// Opens a file to send from `offset`. Files are opened relative to their folder, kept
+/// open from the previous file (`folder`): the kernel walks a folder's path once, not
+/// for each of its 10,000 small files.
+fn open_at(
+    folder: &mut Option<(PathBuf, OwnedFd)>,
+    source: &Source,
+    offset: u64,
+) -> Result<Box<dyn Read + Send>, TransferError> {
     match source {
         Source::Path(path) => {
-            let mut f = File::open(path).map_err(|e| disk(&path.display().to_string(), e))?;
-            f.seek(SeekFrom::Start(offset))
-                .map_err(|e| disk(&path.display().to_string(), e))?;
+            let fail = |e: io::Error| disk(&path.display().to_string(), e);
+            let mut f = match (path.parent(), path.file_name()) {
+                (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
+                    if folder.as_ref().map_or(true, |(p, _)| p != dir) {
+                        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+                        let fd = rustix::fs::open(dir, flags, Mode::empty())
+                            .map_err(|e| fail(e.into()))?;
+                        *folder = Some((dir.to_owned(), fd));
+                    }
+                    let (_, fd) = folder.as_ref().expect("just opened");
+                    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+                    File::from(
+                        rustix::fs::openat(fd, name, flags, Mode::empty())
+                            .map_err(|e| fail(e.into()))?,
+                    )
+                }
+                _ => File::open(path).map_err(fail)?,
+            };
+            if offset > 0 {
+                f.seek(SeekFrom::Start(offset)).map_err(fail)?;
+            }
             Ok(Box::new(f))
         }
         Source::Stdin => Ok(Box::new(io::stdin())),

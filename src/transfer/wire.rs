@@ -202,6 +202,12 @@ impl<R: Read, W: Write> Conn<R, W> {
         self.write_frame(KIND_CONTROL, &json, last)
     }
 
+    /// Queues a control message already encoded as JSON (at most `MAX_CONTROL` bytes).
+    pub fn send_encoded(&mut self, json: &[u8]) -> Result<(), WireError> {
+        debug_assert!(json.len() <= MAX_CONTROL);
+        self.write_frame(KIND_CONTROL, json, false)
+    }
+
     /// Sends one chunk of file data (at most `CHUNK` bytes).
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), WireError> {
         debug_assert!(data.len() <= CHUNK);
