@@ -326,3 +326,39 @@ fn large_files_stream_whole_and_in_ranges() {
     );
     assert_eq!(server.wait_for("request")["bytes"], data.len() as u64);
 }
+
+#[test]
+fn a_folder_with_index_html_serves_it_unless_json_is_asked_for() {
+    let t = tree();
+    fs::write(t.served.join("sub/index.html"), "<h1>site</h1>").unwrap();
+    let server = start(&t, &[]);
+    let page = get(&url(&server, "/sub/"));
+    assert_eq!(
+        (
+            page.status,
+            page.header("content-type"),
+            page.text().as_str()
+        ),
+        (200, Some("text/html"), "<h1>site</h1>")
+    );
+    for json in [
+        get(&url(&server, "/sub/?json")),
+        request(
+            "GET",
+            &url(&server, "/sub/"),
+            &[("Accept", "application/json")],
+            b"",
+        ),
+    ] {
+        let listing: Value = serde_json::from_slice(&json.body).unwrap();
+        let names: Vec<&str> = listing["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b.txt", "index.html"]);
+    }
+    // Without an index page the folder is still listed.
+    assert!(get(&url(&server, "/")).text().contains("Index of /"));
+}
