@@ -65,11 +65,11 @@ pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
         max_upload: args.max_upload,
         out: ctx.out.clone(),
     });
-    super::listener::accept_loop(listener, &ctx, |stream, peer| {
-        connection(stream, peer, state.clone(), ctx.shutdown.clone())
+    let stop = ctx.shutdown.clone();
+    super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer| {
+        connection(stream, peer, state.clone(), stop.clone())
     })
-    .await;
-    Ok(())
+    .await
 }
 
 /// What the service returns per request: boxed so the connection is `Unpin`, which
@@ -180,7 +180,16 @@ impl State {
     }
 
     async fn get(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
-        let (path, is_dir) = self.root.find(req.uri().path())?;
+        let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
+            Some((path, file)) => {
+                let meta = file.metadata().map_err(Failure::io)?;
+                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req) {
+                    return Ok(r);
+                }
+                (path, meta.is_dir())
+            }
+            None => self.root.find(req.uri().path())?,
+        };
         if is_dir {
             let url_path = req.uri().path();
             if !url_path.ends_with('/') {
