@@ -362,3 +362,25 @@ fn a_folder_with_index_html_serves_it_unless_json_is_asked_for() {
     // Without an index page the folder is still listed.
     assert!(get(&url(&server, "/")).text().contains("Index of /"));
 }
+
+#[test]
+fn pipelined_large_and_small_downloads_arrive_whole_and_in_order() {
+    let t = tree();
+    let big: Vec<u8> = (0..2 * 1024 * 1024 + 7)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    fs::write(t.served.join("big.bin"), &big).unwrap();
+    let server = start(&t, &[]);
+    let mut s = connect(server.addr);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let pipelined = [get("/big.bin"), get("/a.txt"), get("/big.bin")].concat();
+    s.write_all(pipelined.as_bytes()).unwrap();
+    let mut expect = |body: &[u8]| {
+        let response = read_response_bytes(&mut s);
+        assert!(response.starts_with(b"HTTP/1.1 200 "));
+        assert!(response.ends_with(body) && response.len() < body.len() + 400);
+    };
+    expect(&big);
+    expect(b"hello world\n");
+    expect(&big);
+}

@@ -25,6 +25,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::safepath::{PathError, Root};
+use super::sendfile::{Files, Stream};
 use super::{listing, ranges, upload, whole};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
@@ -84,13 +85,18 @@ async fn connection(
     stop: CancellationToken,
 ) {
     let out = state.out.clone();
-    let service = service_fn(move |req| -> Reply {
+    let files = Files::default();
+    let stream = Stream::new(stream, files.clone());
+    let service = service_fn(move |mut req: Request<Incoming>| -> Reply {
+        req.extensions_mut().insert(files.clone());
         let state = state.clone();
         Box::pin(async move { Ok(state.handle(req, peer).await) })
     });
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
+        // Queued body chunks reach `Stream` as they are (placeholders must not be copied).
+        .writev(true)
         .serve_connection(TokioIo::new(stream), service);
     let done = tokio::select! {
         r = poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
@@ -103,7 +109,7 @@ async fn connection(
         }
     };
     let parts = conn.into_parts();
-    let mut stream = parts.io.into_inner();
+    let mut stream = parts.io.into_inner().into_inner();
     // hyper closes a connection whose head is late without a word; a client that sent
     // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
     if done.is_err_and(|e| e.is_timeout()) && !parts.read_buf.is_empty() {

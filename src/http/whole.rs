@@ -23,6 +23,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
+use super::sendfile::Files;
 use super::serve::{full, Body};
 
 /// Files up to this size are read in one go; larger ones stream in reads of this size.
@@ -88,6 +89,8 @@ pub fn try_serve_open<B>(
         let mut data = vec![0; length as usize];
         file.read_exact(&mut data).ok()?;
         (StatusCode::OK, full(data))
+    } else if let Some(files) = req.extensions().get::<Files>() {
+        (StatusCode::OK, files.body(file, length).boxed_unsync())
     } else {
         (
             StatusCode::OK,
@@ -118,7 +121,7 @@ pub fn try_serve_open<B>(
     Some(r)
 }
 
-/// A file streamed in reads of `CHUNK` bytes; `left` bounds it to the size announced in
+/// A file streamed in reads of `CHUNK` bytes, where `sendfile` is not set up; `left` bounds it to the size announced in
 /// Content-Length even if the file grows meanwhile.
 struct FileBody {
     file: std::fs::File,
