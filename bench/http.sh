@@ -5,6 +5,8 @@
 # Needs: wrk, nginx, python3, curl (apt-get install wrk nginx-light python3 curl).
 # Every load is bounded in time; every server is a child of this script and is stopped
 # at the end. Usage: bench/http.sh [SECONDS per wrk run, default 10]
+# Environment: SOCKIT_BEFORE=path/to/an/older/sockit adds its row to the same run (to
+# measure a change); NO_PYTHON=1 leaves python's server out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,10 +41,20 @@ free_port() {
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- start the three servers ---------------------------------------------------------
-"$SOCKIT" http serve "$WORK/www" --bind 127.0.0.1:0 >"$WORK/sockit.log" &
-PIDS+=($!); SOCKIT_PID=$!
-for _ in $(seq 100); do grep -q listening "$WORK/sockit.log" && break; sleep 0.05; done
-SOCKIT_ADDR=$(head -1 "$WORK/sockit.log" | sed 's|.*http://||')
+start_sockit() { # binary, log; sets STARTED_PID and STARTED_ADDR
+    "$1" http serve "$WORK/www" --bind 127.0.0.1:0 >"$2" &
+    PIDS+=($!); STARTED_PID=$!
+    for _ in $(seq 100); do grep -q listening "$2" && break; sleep 0.05; done
+    STARTED_ADDR=$(head -1 "$2" | sed 's|.*http://||')
+}
+start_sockit "$SOCKIT" "$WORK/sockit.log"
+SOCKIT_PID=$STARTED_PID SOCKIT_ADDR=$STARTED_ADDR
+ADDRS=("$SOCKIT_ADDR")
+if [ -n "${SOCKIT_BEFORE:-}" ]; then
+    start_sockit "$SOCKIT_BEFORE" "$WORK/before.log"
+    BEFORE_PID=$STARTED_PID BEFORE_ADDR=$STARTED_ADDR
+    ADDRS+=("$BEFORE_ADDR")
+fi
 
 NGINX_PORT=$(free_port)
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -70,12 +82,16 @@ timeout 900 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
 PIDS+=($!)
 NGINX_ADDR=127.0.0.1:$NGINX_PORT
 
+ADDRS+=("$NGINX_ADDR")
+if [ -z "${NO_PYTHON:-}" ]; then
 PY_PORT=$(free_port)
 timeout 900 python3 -m http.server "$PY_PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
 PIDS+=($!); PY_PID=$!
 PY_ADDR=127.0.0.1:$PY_PORT
+ADDRS+=("$PY_ADDR")
+fi
 
-for addr in "$SOCKIT_ADDR" "$NGINX_ADDR" "$PY_ADDR"; do
+for addr in "${ADDRS[@]}"; do
     for _ in $(seq 100); do curl -sf -o /dev/null "http://$addr/small.bin" && break; sleep 0.05; done
     # Every server must really answer 200 with the file, or its figures mean nothing.
     [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://$addr/small.bin")" = "200 4096" ] ||
@@ -131,7 +147,8 @@ measure() {
     echo "| $name | $many | $cpu µs | $rps1 | $avg / $p99 | $speed | $big_cpu ms | $peak MiB |"
 }
 measure "sockit http serve" "$SOCKIT_ADDR" "$SOCKIT_PID"
+[ -n "${SOCKIT_BEFORE:-}" ] && measure "sockit (before)" "$BEFORE_ADDR" "$BEFORE_PID"
 measure "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$NGINX_ADDR" "$NGINX_PID"
-measure "python3 -m http.server" "$PY_ADDR" "$PY_PID"
+[ -z "${NO_PYTHON:-}" ] && measure "python3 -m http.server" "$PY_ADDR" "$PY_PID"
 echo
-echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s; load average before: $LOAD"
+echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s; commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + changes'); load average before: $LOAD"

@@ -97,6 +97,11 @@ pub fn read_all(s: &mut TcpStream) -> String {
 
 /// Reads one response with a Content-Length body from a kept-alive connection.
 pub fn read_response(s: &mut TcpStream) -> String {
+    String::from_utf8_lossy(&read_response_bytes(s)).into_owned()
+}
+
+/// `read_response`, byte for byte.
+pub fn read_response_bytes(s: &mut TcpStream) -> Vec<u8> {
     let mut out = Vec::new();
     let mut byte = [0u8; 1];
     while !out.ends_with(b"\r\n\r\n") {
@@ -116,7 +121,7 @@ pub fn read_response(s: &mut TcpStream) -> String {
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).expect("read body");
     out.extend(body);
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 pub fn status_of(response: &str) -> u16 {

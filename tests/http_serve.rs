@@ -326,3 +326,61 @@ fn large_files_stream_whole_and_in_ranges() {
     );
     assert_eq!(server.wait_for("request")["bytes"], data.len() as u64);
 }
+
+#[test]
+fn a_folder_with_index_html_serves_it_unless_json_is_asked_for() {
+    let t = tree();
+    fs::write(t.served.join("sub/index.html"), "<h1>site</h1>").unwrap();
+    let server = start(&t, &[]);
+    let page = get(&url(&server, "/sub/"));
+    assert_eq!(
+        (
+            page.status,
+            page.header("content-type"),
+            page.text().as_str()
+        ),
+        (200, Some("text/html"), "<h1>site</h1>")
+    );
+    for json in [
+        get(&url(&server, "/sub/?json")),
+        request(
+            "GET",
+            &url(&server, "/sub/"),
+            &[("Accept", "application/json")],
+            b"",
+        ),
+    ] {
+        let listing: Value = serde_json::from_slice(&json.body).unwrap();
+        let names: Vec<&str> = listing["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["b.txt", "index.html"]);
+    }
+    // Without an index page the folder is still listed.
+    assert!(get(&url(&server, "/")).text().contains("Index of /"));
+}
+
+#[test]
+fn pipelined_large_and_small_downloads_arrive_whole_and_in_order() {
+    let t = tree();
+    let big: Vec<u8> = (0..2 * 1024 * 1024 + 7)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    fs::write(t.served.join("big.bin"), &big).unwrap();
+    let server = start(&t, &[]);
+    let mut s = connect(server.addr);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let pipelined = [get("/big.bin"), get("/a.txt"), get("/big.bin")].concat();
+    s.write_all(pipelined.as_bytes()).unwrap();
+    let mut expect = |body: &[u8]| {
+        let response = read_response_bytes(&mut s);
+        assert!(response.starts_with(b"HTTP/1.1 200 "));
+        assert!(response.ends_with(body) && response.len() < body.len() + 400);
+    };
+    expect(&big);
+    expect(b"hello world\n");
+    expect(&big);
+}

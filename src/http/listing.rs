@@ -14,8 +14,10 @@ use serde::Serialize;
 use super::safepath::Root;
 use super::serve::State;
 
-/// Entries listed in one page; a folder with more shows the first ones, sorted.
-pub const MAX_ENTRIES: usize = 100_000;
+/// Folder entries looked at for one listing (dotfiles included): a folder with more
+/// shows the ones the file system returns first, sorted, and says it is cut short. This
+/// bounds the time and memory one request can take (a page is ~300 bytes per entry).
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// Bytes kept as they are in links; everything else is percent-encoded.
 const LINK: &AsciiSet = &NON_ALPHANUMERIC
@@ -36,9 +38,17 @@ pub struct Entry {
     pub modified: Option<u64>,
 }
 
-/// The entries of `dir` that may be shown: no dotfiles unless `--hidden`, no symlinks
-/// leading outside unless `--follow-symlinks`, no broken ones. Folders first.
-pub async fn read(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
+/// What a listing shows.
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    /// The folder holds more than `MAX_ENTRIES` entries and only that many were read.
+    pub truncated: bool,
+}
+
+/// The entries of `dir` (a canonical path inside the root, as `Root::find` gives) that
+/// may be shown: no dotfiles unless `--hidden`, no symlinks leading outside unless
+/// `--follow-symlinks`, no broken ones. Folders first.
+pub async fn read(root: &Root, dir: &Path) -> io::Result<Listing> {
     let root = root.clone();
     let dir = dir.to_owned();
     tokio::task::spawn_blocking(move || read_blocking(&root, &dir))
@@ -46,16 +56,28 @@ pub async fn read(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
         .map_err(io::Error::other)?
 }
 
-fn read_blocking(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
+fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
     let mut entries = Vec::new();
-    for item in std::fs::read_dir(dir)?.take(MAX_ENTRIES) {
+    let mut truncated = false;
+    for (seen, item) in std::fs::read_dir(dir)?.enumerate() {
+        if seen == MAX_ENTRIES {
+            truncated = true;
+            break;
+        }
         let Ok(item) = item else { continue };
         let raw = item.file_name().as_bytes().to_vec();
         if raw.starts_with(b".") && !root.hidden {
             continue;
         }
         let path = item.path();
-        let Ok(canonical) = path.canonicalize() else {
+        // Only a symlink can lead elsewhere: anything else in a canonical folder inside
+        // the root is inside it too, and its name was just checked.
+        let is_link = item.file_type().map_or(true, |t| t.is_symlink());
+        let Ok(canonical) = (if is_link {
+            path.canonicalize()
+        } else {
+            Ok(path.clone())
+        }) else {
             continue;
         };
         match canonical.strip_prefix(root.dir()) {
@@ -87,7 +109,7 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Vec<Entry>> {
             .cmp(&(a.kind == "dir"))
             .then(a.name.cmp(&b.name))
     });
-    Ok(entries)
+    Ok(Listing { entries, truncated })
 }
 
 /// `?json` in the query, or JSON preferred in `Accept`.
@@ -105,10 +127,14 @@ pub fn wants_json<B>(req: &Request<B>) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-pub fn json(url_path: &str, entries: &[Entry]) -> String {
+pub fn json(url_path: &str, listing: &Listing) -> String {
     let path = percent_encoding::percent_decode_str(url_path).decode_utf8_lossy();
-    let mut s = serde_json::to_string(&serde_json::json!({ "path": path, "entries": entries }))
-        .expect("JSON values always serialize");
+    let mut s = serde_json::to_string(&serde_json::json!({
+        "path": path,
+        "entries": listing.entries,
+        "truncated": listing.truncated,
+    }))
+    .expect("JSON values always serialize");
     s.push('\n');
     s
 }
@@ -158,7 +184,8 @@ fn date(secs: Option<u64>) -> String {
         .to_owned()
 }
 
-pub fn html(url_path: &str, entries: &[Entry], state: &State) -> String {
+pub fn html(url_path: &str, listing: &Listing, state: &State) -> String {
+    let entries = &listing.entries;
     let shown = percent_encoding::percent_decode_str(url_path).decode_utf8_lossy();
     let title = escape_html(&shown);
     let mut rows = String::new();
@@ -206,7 +233,18 @@ pub fn html(url_path: &str, entries: &[Entry], state: &State) -> String {
     PAGE.replace("{title}", &title)
         .replace("{form}", form)
         .replace("{rows}", &rows)
-        .replace("{count}", &entries.len().to_string())
+        .replace("{count}", &count(listing))
+}
+
+fn count(listing: &Listing) -> String {
+    if listing.truncated {
+        format!(
+            "{} entries shown; the folder holds more than {MAX_ENTRIES}, the rest are not listed",
+            listing.entries.len()
+        )
+    } else {
+        format!("{} entries", listing.entries.len())
+    }
 }
 
 /// The page: small CSS that reflows on narrow screens, and a few lines of script to
@@ -240,7 +278,7 @@ footer{margin-top:1rem;opacity:.6;font-size:.85rem}
 <table id=list><thead><tr><th data-k=0>Name</th><th data-k=1>Size</th><th data-k=2>Modified</th></tr></thead>
 <tbody>
 {rows}</tbody></table>
-<footer>{count} entries · sockit http serve</footer>
+<footer>{count} · sockit http serve</footer>
 <script>
 document.querySelectorAll("th").forEach(function(th){th.onclick=function(){
 var k=+th.dataset.k,b=document.querySelector("#list tbody"),asc=th.dataset.asc!=="1";

@@ -8,6 +8,7 @@ mod listing;
 mod ranges;
 pub mod request;
 pub mod safepath;
+mod sendfile;
 mod serve;
 pub mod show;
 mod upload;

@@ -3,8 +3,10 @@
 //! methods, and `listing`, `upload`, `ranges` and `safepath` do the rest.
 
 use std::convert::Infallible;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +18,14 @@ use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::safepath::{PathError, Root};
+use super::sendfile::{Files, Stream};
 use super::{listing, ranges, upload, whole};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
@@ -34,6 +38,9 @@ pub type Body = UnsyncBoxBody<Bytes, io::Error>;
 
 /// How long a client may take to send a request head before the connection closes.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The page a folder shows instead of its listing (unless JSON is asked for).
+pub const INDEX: &str = "index.html";
 
 /// The size of each read from a file when tower-http serves it (ranges).
 const FILE_CHUNK: usize = 1024 * 1024;
@@ -59,12 +66,16 @@ pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
         max_upload: args.max_upload,
         out: ctx.out.clone(),
     });
-    super::listener::accept_loop(listener, &ctx, |stream, peer| {
-        connection(stream, peer, state.clone(), ctx.shutdown.clone())
+    let stop = ctx.shutdown.clone();
+    super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer| {
+        connection(stream, peer, state.clone(), stop.clone())
     })
-    .await;
-    Ok(())
+    .await
 }
+
+/// What the service returns per request: boxed so the connection is `Unpin`, which
+/// `poll_without_shutdown` needs to hand the socket back after a timeout.
+type Reply = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
 /// Serves one keep-alive connection; on Ctrl-C finishes the request in flight, then closes.
 async fn connection(
@@ -73,22 +84,52 @@ async fn connection(
     state: Arc<State>,
     stop: CancellationToken,
 ) {
-    let service = service_fn(move |req| {
+    let out = state.out.clone();
+    let files = Files::default();
+    let stream = Stream::new(stream, files.clone());
+    let service = service_fn(move |mut req: Request<Incoming>| -> Reply {
+        req.extensions_mut().insert(files.clone());
         let state = state.clone();
-        async move { Ok::<_, Infallible>(state.handle(req, peer).await) }
+        Box::pin(async move { Ok(state.handle(req, peer).await) })
     });
-    let conn = http1::Builder::new()
+    let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEAD_TIMEOUT)
+        // Queued body chunks reach `Stream` as they are (placeholders must not be copied).
+        .writev(true)
         .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
+    let done = tokio::select! {
+        r = poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
         _ = stop.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+            Pin::new(&mut conn).graceful_shutdown();
+            match tokio::time::timeout(DRAIN_TIMEOUT, poll_fn(|cx| conn.poll_without_shutdown(cx))).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
         }
+    };
+    let parts = conn.into_parts();
+    let mut stream = parts.io.into_inner().into_inner();
+    // hyper closes a connection whose head is late without a word; a client that sent
+    // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
+    if done.is_err_and(|e| e.is_timeout()) && !parts.read_buf.is_empty() {
+        let reason = format!("request head not complete within {HEAD_TIMEOUT:?}\n");
+        let head = format!(
+            "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            reason.len()
+        );
+        let _ = stream.write_all((head + &reason).as_bytes()).await;
+        out.emit(&Event::Request {
+            peer,
+            method: "-".into(),
+            path: "-".into(),
+            status: 408,
+            bytes: reason.len() as u64,
+            duration_ms: HEAD_TIMEOUT.as_secs_f64() * 1000.0,
+        });
     }
+    let _ = stream.shutdown().await;
 }
 
 impl State {
@@ -145,7 +186,16 @@ impl State {
     }
 
     async fn get(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
-        let (path, is_dir) = self.root.find(req.uri().path())?;
+        let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
+            Some((path, file)) => {
+                let meta = file.metadata().map_err(Failure::io)?;
+                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req) {
+                    return Ok(r);
+                }
+                (path, meta.is_dir())
+            }
+            None => self.root.find(req.uri().path())?,
+        };
         if is_dir {
             let url_path = req.uri().path();
             if !url_path.ends_with('/') {
@@ -159,25 +209,26 @@ impl State {
                     &to,
                 ));
             }
-            let entries = listing::read(&self.root, &path)
+            let json = listing::wants_json(&req);
+            // A folder with an index page is a web site: serve it, as nginx does.
+            if !json {
+                if let Ok((index, false)) = self.root.find(&format!("{url_path}{INDEX}")) {
+                    return serve_file(&index, req).await;
+                }
+            }
+            let found = listing::read(&self.root, &path)
                 .await
                 .map_err(Failure::io)?;
-            return Ok(if listing::wants_json(&req) {
-                typed(listing::json(url_path, &entries), "application/json")
+            return Ok(if json {
+                typed(listing::json(url_path, &found), "application/json")
             } else {
                 typed(
-                    listing::html(url_path, &entries, self),
+                    listing::html(url_path, &found, self),
                     "text/html; charset=utf-8",
                 )
             });
         }
-        if let Some(r) = whole::try_serve(&path, &req) {
-            return Ok(r);
-        }
-        if ranges::is_multiple(&req) {
-            return ranges::serve(&path, req).await;
-        }
-        Ok(file(&path, req).await)
+        serve_file(&path, req).await
     }
 
     async fn remove(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
@@ -202,6 +253,20 @@ fn body_bytes(r: &Response<Body>) -> u64 {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or_else(|| r.body().size_hint().exact().unwrap_or(0))
+}
+
+/// A file: whole ones by hand, anything with ranges or rarer preconditions by tower-http.
+async fn serve_file(
+    path: &std::path::Path,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Failure> {
+    if let Some(r) = whole::try_serve(path, &req) {
+        return Ok(r);
+    }
+    if ranges::is_multiple(&req) {
+        return ranges::serve(path, req).await;
+    }
+    Ok(file(path, req).await)
 }
 
 /// A file answered by tower-http: Range, conditional requests, content type, HEAD.

@@ -11,6 +11,7 @@
 //! validators are built exactly as tower-http builds them, so caches see one server.
 
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
+use super::sendfile::Files;
 use super::serve::{full, Body};
 
 /// Files up to this size are read in one go; larger ones stream in reads of this size.
@@ -32,6 +34,21 @@ const ALIGN: usize = 64;
 
 /// The response for `path`, or `None` to let tower-http answer.
 pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
+    if !is_simple(req) {
+        return None;
+    }
+    // Non-blocking so that a FIFO cannot hold the open; reads from files are unchanged.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    try_serve_open(file, &meta, path, req)
+}
+
+/// Whether `req` is one this module answers (no Range, no rarer preconditions).
+pub fn is_simple<B>(req: &Request<B>) -> bool {
     let h = req.headers();
     let complex = [
         header::RANGE,
@@ -39,14 +56,20 @@ pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
         header::IF_UNMODIFIED_SINCE,
         header::IF_RANGE,
     ];
-    if complex.iter().any(|name| h.contains_key(name)) {
+    !complex.iter().any(|name| h.contains_key(name))
+}
+
+/// `try_serve` for a file already open (`meta` is its `fstat`).
+pub fn try_serve_open<B>(
+    mut file: std::fs::File,
+    meta: &std::fs::Metadata,
+    path: &Path,
+    req: &Request<B>,
+) -> Option<Response<Body>> {
+    if !meta.is_file() || !is_simple(req) {
         return None;
     }
-    let mut file = std::fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+    let h = req.headers();
     let modified = meta.modified().ok()?;
     let etag = etag(meta.len(), modified)?;
     let not_modified = match h.get(header::IF_NONE_MATCH) {
@@ -66,6 +89,8 @@ pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
         let mut data = vec![0; length as usize];
         file.read_exact(&mut data).ok()?;
         (StatusCode::OK, full(data))
+    } else if let Some(files) = req.extensions().get::<Files>() {
+        (StatusCode::OK, files.body(file, length).boxed_unsync())
     } else {
         (
             StatusCode::OK,
@@ -96,7 +121,7 @@ pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
     Some(r)
 }
 
-/// A file streamed in reads of `CHUNK` bytes; `left` bounds it to the size announced in
+/// A file streamed in reads of `CHUNK` bytes, where `sendfile` is not set up; `left` bounds it to the size announced in
 /// Content-Length even if the file grows meanwhile.
 struct FileBody {
     file: std::fs::File,
