@@ -9,17 +9,20 @@
 //! into the next byte of the file, sent by `sendfile`. Placeholders are recognised by
 //! address, and bytes leave in order, so the Nth placeholder byte written is the Nth byte
 //! of the queued files; a placeholder with no file queued is an error, never zeros on
-//! the wire. hyper keeps the length accounting, keep-alive and pipelining as before.
+//! the wire. hyper keeps the length accounting, keep-alive and pipelining as before. On
+//! a file system without `sendfile` the same bytes are copied through a buffer instead.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, IoSlice};
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use rustix::io::Errno;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -122,8 +125,13 @@ impl Stream {
             };
             let count = want.min(usize::try_from(job.left).unwrap_or(usize::MAX));
             let sent = self.tcp.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(&self.tcp, &job.file, Some(&mut job.offset), count)
-                    .map_err(io::Error::from)
+                match rustix::fs::sendfile(&self.tcp, &job.file, Some(&mut job.offset), count) {
+                    // A file system without `sendfile` support: the same bytes, copied.
+                    Err(e) if e == Errno::INVAL || e == Errno::NOSYS || e == Errno::OPNOTSUPP => {
+                        copy_through(&job.file, &mut job.offset, count, &self.tcp)
+                    }
+                    r => r.map_err(io::Error::from),
+                }
             });
             return Poll::Ready(match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -142,6 +150,27 @@ impl Stream {
         }
     }
 }
+
+/// What `sendfile` does, through a buffer: `pread` at `offset`, one `write`, and the
+/// offset moved by what the socket took. At most `FALLBACK_CHUNK` bytes per call.
+fn copy_through(
+    file: &File,
+    offset: &mut u64,
+    count: usize,
+    socket: impl AsFd,
+) -> io::Result<usize> {
+    let mut buf = vec![0; count.min(FALLBACK_CHUNK)];
+    let n = rustix::io::pread(file, &mut buf, *offset)?;
+    if n == 0 {
+        return Ok(0);
+    }
+    let written = rustix::io::write(socket, &buf[..n])?;
+    *offset += written as u64;
+    Ok(written)
+}
+
+/// The most `copy_through` moves in one call.
+const FALLBACK_CHUNK: usize = 256 * 1024;
 
 impl AsyncRead for Stream {
     fn poll_read(
@@ -192,6 +221,30 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_copying_fallback_sends_the_bytes_sendfile_would() {
+        use std::io::{Read, Write};
+        let data: Vec<u8> = (0..FALLBACK_CHUNK + 1000)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let (tx, mut rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            rx.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut offset = 10;
+        while (offset as usize) < data.len() {
+            let n = copy_through(&file, &mut offset, data.len(), &tx).unwrap();
+            assert!(n > 0 && n <= FALLBACK_CHUNK);
+        }
+        assert_eq!(copy_through(&file, &mut offset, 100, &tx).unwrap(), 0);
+        drop(tx);
+        assert_eq!(reader.join().unwrap(), &data[10..]);
+    }
 
     #[test]
     fn only_the_static_buffer_is_a_placeholder() {
