@@ -8,6 +8,7 @@ mod crypto;
 mod discover;
 mod files;
 mod manifest;
+mod mapped;
 mod pake;
 mod progress;
 mod raw;

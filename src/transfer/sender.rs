@@ -10,12 +10,17 @@ use std::path::PathBuf;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::manifest::{Kind, Offer, Source};
+use super::manifest::{Entry, Kind, Offer, Source};
+use super::mapped::Mapped;
 use super::pake::{self, Session};
 use super::progress::Progress;
-use super::wire::{unexpected, Conn, Have, Msg, WireError};
+use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
 use super::TransferError;
 use crate::event::{Event, Printer};
+
+/// Files this large are sent from a memory map (`mapped`); smaller ones are read,
+/// which costs less than setting up and tearing down a map.
+const MAP_FROM: u64 = 1 << 20;
 
 /// What a sender needs to serve a receiver.
 pub struct SendJob {
@@ -95,33 +100,20 @@ pub fn serve<R: Read, W: Write>(
         })?;
         progress.add(start.offset);
         let mut hasher = start.hasher;
-        let mut input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
-        let mut sent = start.offset;
-        loop {
-            let buf = conn.data_buf();
-            let room = buf.len();
-            let n = read_full(&mut input, buf).map_err(|e| disk(&entry.path, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            if entry.size.is_some_and(|size| sent + n as u64 > size) {
-                let e = TransferError::Verify(format!("{} grew while being sent", entry.path));
-                conn.send_error(&e.to_string());
-                return Err(e);
-            }
-            conn.send_filled(n)?;
-            sent += n as u64;
-            progress.add(n as u64);
-            if n < room {
-                // `read_full` stopped at the end of the input: no need to read it again.
-                break;
-            }
-        }
+        let source = &offer.sources[index as usize];
+        let (from, p) = (start.offset, &mut progress);
+        let sent = match open_at(&mut folder, source, from)? {
+            Input::File(file) => match entry.size.filter(|&size| size >= MAP_FROM) {
+                Some(size) => match Mapped::new(&file, size).map_err(|e| disk(&entry.path, e))? {
+                    Some(map) => send_mapped(conn, &map, &file, from, entry, &mut hasher, p)?,
+                    None => send_read(conn, file, from, entry, &mut hasher, p)?,
+                },
+                None => send_read(conn, file, from, entry, &mut hasher, p)?,
+            },
+            Input::Stdin => send_read(conn, io::stdin(), 0, entry, &mut hasher, p)?,
+        };
         if entry.size.is_some_and(|size| sent != size) {
-            let e = TransferError::Verify(format!("{} shrank while being sent", entry.path));
-            conn.send_error(&e.to_string());
-            return Err(e);
+            return Err(changed(conn, entry, "shrank"));
         }
         let blake3 = hasher.finalize().to_hex().to_string();
         conn.send(&Msg::FileEnd {
@@ -257,6 +249,12 @@ fn hash_prefix(source: &Source, len: u64) -> io::Result<(blake3::Hasher, String)
     Ok((hasher, hex))
 }
 
+/// Where a file's bytes come from.
+enum Input {
+    File(File),
+    Stdin,
+}
+
 /// Opens a file to send from `offset`. Files are opened relative to their folder, kept
 /// open from the previous file (`folder`): the kernel walks a folder's path once, not
 /// for each of its 10,000 small files.
@@ -264,7 +262,7 @@ fn open_at(
     folder: &mut Option<(PathBuf, OwnedFd)>,
     source: &Source,
     offset: u64,
-) -> Result<Box<dyn Read + Send>, TransferError> {
+) -> Result<Input, TransferError> {
     match source {
         Source::Path(path) => {
             let fail = |e: io::Error| disk(&path.display().to_string(), e);
@@ -288,11 +286,89 @@ fn open_at(
             if offset > 0 {
                 f.seek(SeekFrom::Start(offset)).map_err(fail)?;
             }
-            Ok(Box::new(f))
+            Ok(Input::File(f))
         }
-        Source::Stdin => Ok(Box::new(io::stdin())),
+        Source::Stdin => Ok(Input::Stdin),
         Source::None => Err(TransferError::Verify("no source for a file entry".into())),
     }
+}
+
+/// Sends a body from `from` on by reading it into the frame (small files, stdin, and
+/// any file when no map is free); returns where the body ended.
+fn send_read<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    mut input: impl Read,
+    from: u64,
+    entry: &Entry,
+    hasher: &mut blake3::Hasher,
+    progress: &mut Progress,
+) -> Result<u64, TransferError> {
+    let mut sent = from;
+    loop {
+        let buf = conn.data_buf();
+        let room = buf.len();
+        let n = read_full(&mut input, buf).map_err(|e| disk(&entry.path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if entry.size.is_some_and(|size| sent + n as u64 > size) {
+            return Err(changed(conn, entry, "grew"));
+        }
+        conn.send_filled(n)?;
+        sent += n as u64;
+        progress.add(n as u64);
+        if n < room {
+            // `read_full` stopped at the end of the input: no need to read it again.
+            break;
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends a mapped body from `from` on, each chunk hashed and sent straight from the
+/// page cache; returns where the body ended (the map's end).
+fn send_mapped<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    map: &Mapped,
+    file: &File,
+    from: u64,
+    entry: &Entry,
+    hasher: &mut blake3::Hasher,
+    progress: &mut Progress,
+) -> Result<u64, TransferError> {
+    let body = map.bytes();
+    let mut at = from as usize;
+    while at < body.len() {
+        let chunk = &body[at..body.len().min(at + CHUNK)];
+        hasher.update(chunk);
+        if map.shrank() {
+            return Err(changed(conn, entry, "shrank"));
+        }
+        conn.send_data(chunk)?;
+        map.release(at..at + chunk.len());
+        at += chunk.len();
+        progress.add(chunk.len() as u64);
+    }
+    // A shrink inside the last page reads as zeros, not as a fault; the size tells.
+    let now = file.metadata().map_err(|e| disk(&entry.path, e))?.len();
+    if now != body.len() as u64 {
+        let how = if now > body.len() as u64 {
+            "grew"
+        } else {
+            "shrank"
+        };
+        return Err(changed(conn, entry, how));
+    }
+    Ok(body.len() as u64)
+}
+
+/// A file changed size while it was sent: tells the receiver, which then keeps no
+/// final file of it.
+fn changed<R: Read, W: Write>(conn: &mut Conn<R, W>, entry: &Entry, how: &str) -> TransferError {
+    let e = TransferError::Verify(format!("{} {how} while being sent", entry.path));
+    conn.send_error(&e.to_string());
+    e
 }
 
 /// Fills `buf` unless the input ends first (so chunks are full-sized on pipes too).

@@ -208,10 +208,28 @@ impl<R: Read, W: Write> Conn<R, W> {
         self.write_frame(KIND_CONTROL, json, false)
     }
 
-    /// Sends one chunk of file data (at most `CHUNK` bytes).
+    /// Sends one chunk of file data (at most `CHUNK` bytes). Unsealed, the chunk goes
+    /// to the socket from where it is (a mapped file), with its header in one `writev`.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), WireError> {
         debug_assert!(data.len() <= CHUNK);
-        self.write_frame(KIND_DATA, data, false)
+        if self.sealer.is_some() {
+            return self.write_frame(KIND_DATA, data, false);
+        }
+        let mut header = [0u8; DATA_AT];
+        header[..4].copy_from_slice(&((data.len() + 1) as u32).to_be_bytes());
+        header[4] = KIND_DATA;
+        let mut done = 0;
+        while done < DATA_AT {
+            let parts = [io::IoSlice::new(&header[done..]), io::IoSlice::new(data)];
+            match self.w.write_vectored(&parts) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.w.write_all(&data[done - DATA_AT..])?;
+        Ok(())
     }
 
     /// Room for the next chunk of file data: fill up to `CHUNK` bytes, then call
@@ -312,6 +330,13 @@ impl<R: Read, W: Write> Conn<R, W> {
             Some((kind, _)) => Err(WireError::Malformed(format!("unknown record kind {kind}"))),
             None => Err(WireError::Malformed("empty record".into())),
         }
+    }
+
+    /// Swaps out the buffer the last record was read into, for `spare` (any buffer;
+    /// it grows as records need). A data record's chunk is at `1..1 + len` of it.
+    /// Hands a received chunk on without copying it.
+    pub fn take_buffer(&mut self, spare: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.rbuf, spare)
     }
 
     /// The next record, which must be a control message.
