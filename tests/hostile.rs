@@ -122,6 +122,12 @@ fn tree(root: &Path) -> Vec<String> {
     out
 }
 
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Sealed {
+    Yes,
+    No,
+}
+
 /// A parent folder holding the receiver's `-o out`, a sibling folder and a file; all but
 /// `out` must be the same after every attack.
 struct Scene {
@@ -156,18 +162,31 @@ impl Scene {
 
     /// Runs the real `recv` against a sender that does `script` after the handshake.
     fn recv_from(&mut self, script: impl FnOnce(&mut Tcp) + Send + 'static) -> Output {
+        self.recv_with(Sealed::Yes, script)
+    }
+
+    /// `recv_from`, in a sealed or a `--plain` session.
+    fn recv_with(
+        &mut self,
+        sealed: Sealed,
+        script: impl FnOnce(&mut Tcp) + Send + 'static,
+    ) -> Output {
         self.before = self.outside();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let hostile = std::thread::spawn(move || {
             let (s, _) = listener.accept().unwrap();
             let mut c = conn(&s);
-            if as_sender(&mut c, &code(), true).is_ok() {
+            if as_sender(&mut c, &code(), sealed == Sealed::Yes).is_ok() {
                 script(&mut c);
             }
         });
         let out_dir = self.out().display().to_string();
-        let out = run(&["recv", &addr, "--code", CODE, "-o", &out_dir], b"");
+        let mut args = vec!["recv", &addr, "--code", CODE, "-o", &out_dir];
+        if sealed == Sealed::No {
+            args.push("--plain");
+        }
+        let out = run(&args, b"");
         hostile.join().unwrap();
         out
     }
@@ -332,6 +351,39 @@ fn more_or_fewer_bytes_or_a_wrong_hash_fail_the_file() {
         });
         scene.refused(&out, why);
         assert!(!scene.out().join("f.txt").exists());
+    }
+}
+
+/// A large file's chunks take another path through the receiver (handed to the disk
+/// thread whole in a plain session, written by the session thread in a sealed one);
+/// both must check sizes and hashes the same way.
+#[test]
+fn a_large_file_with_more_or_fewer_bytes_or_a_wrong_hash_fails_sealed_or_plain() {
+    const SIZE: usize = 3 << 20;
+    type Attack = fn(&mut Tcp);
+    let attacks: [(Attack, &str); 3] = [
+        (|c| body(c, 0, &vec![1; SIZE + 1], None), "more bytes"),
+        (
+            |c| body(c, 0, &vec![1; SIZE - 1], None),
+            "3145727 bytes arrived, 3145728 were announced",
+        ),
+        (
+            |c| body(c, 0, &vec![1; SIZE], Some(&"0".repeat(64))),
+            "BLAKE3 mismatch",
+        ),
+    ];
+    for sealed in [Sealed::Yes, Sealed::No] {
+        for (attack, why) in attacks {
+            let mut scene = Scene::new();
+            let out = scene.recv_with(sealed, move |c| {
+                if manifest(c, vec![file("f.bin", SIZE as u64)]).is_some() {
+                    attack(c);
+                    done(c);
+                }
+            });
+            scene.refused(&out, why);
+            assert!(!scene.out().join("f.bin").exists(), "{sealed:?}: {why}");
+        }
     }
 }
 

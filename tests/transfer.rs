@@ -241,16 +241,27 @@ fn an_existing_different_file_stops_before_anything_is_sent() {
 
 #[test]
 fn a_verified_part_file_resumes_and_a_stale_one_starts_over() {
+    resumes_and_starts_over(&[]);
+}
+
+/// The same in a plain session, where a large file is hashed and written on the disk
+/// thread rather than the session's.
+#[test]
+fn a_verified_part_file_resumes_and_a_stale_one_starts_over_in_plain() {
+    resumes_and_starts_over(&["--plain"]);
+}
+
+fn resumes_and_starts_over(mode: &[&str]) {
     let src = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..3_000_000u32)
         .map(|i| (i.wrapping_mul(7919) >> 3) as u8)
         .collect();
     fs::write(src.path().join("f.bin"), &data).unwrap();
-    let server = sender(&[&src.path().join("f.bin")], &["--keep"]);
+    let server = sender(&[&src.path().join("f.bin")], &[mode, &["--keep"]].concat());
 
     let dst = tempfile::tempdir().unwrap();
     fs::write(dst.path().join("f.bin.part"), &data[..1_234_567]).unwrap();
-    let out = recv(&server, dst.path(), &[]);
+    let out = recv(&server, dst.path(), mode);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("file")[0]["resumed"], 1_234_567);
     assert!(fs::read(dst.path().join("f.bin")).unwrap() == data);
@@ -260,7 +271,7 @@ fn a_verified_part_file_resumes_and_a_stale_one_starts_over() {
     let mut stale = data[..1_000_000].to_vec();
     stale[500] ^= 1;
     fs::write(dst.path().join("f.bin.part"), &stale).unwrap();
-    let out = recv(&server, dst.path(), &[]);
+    let out = recv(&server, dst.path(), mode);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert!(out.events_named("warning")[0]["message"]
         .as_str()
