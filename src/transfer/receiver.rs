@@ -12,7 +12,7 @@ use super::pake::{self, Session};
 use super::progress::Progress;
 use super::survey::Survey;
 use super::wire::{unexpected, Conn, Have, Msg, Record, WireError};
-use super::writer::{Open, Writer, HAND_OVER_FROM};
+use super::writer::{check_hash, Open, Writer, HAND_OVER_FROM};
 use super::{batches, TransferError};
 use crate::event::{Event, Printer};
 
@@ -250,6 +250,8 @@ fn file_entry(entries: &[Entry], index: u64, next: u64) -> Result<&Entry, String
 struct Current<'e> {
     index: u64,
     entry: &'e Entry,
+    /// Set for a small file, which this thread hashes (larger ones: the disk thread).
+    hasher: Option<Box<blake3::Hasher>>,
     written: u64,
 }
 
@@ -281,6 +283,9 @@ fn stream_files<R: Read, W: Write>(
                         let buffer = conn.take_buffer(writer.spare_chunk());
                         writer.chunk(buffer, chunk).map(|_| true)
                     } else {
+                        if let Some(hasher) = &mut c.hasher {
+                            hasher.update(data);
+                        }
                         writer.data(data).map(|_| true)
                     }
                 }
@@ -365,11 +370,17 @@ fn start_file<'e>(
             entry.path
         )));
     }
+    let small = entry.size.is_some_and(|size| size < HAND_OVER_FROM as u64);
+    let (here, there) = if small {
+        (Some(hasher), None)
+    } else {
+        (None, Some(hasher))
+    };
     let open = Open {
         path: entry.path.clone(),
         dest: (!job.to_stdout).then_some(local.dest),
         offset: resumed,
-        hasher,
+        hasher: there,
         fresh: !local.part_exists,
         mode: entry.mode,
         mtime: entry.mtime,
@@ -378,12 +389,13 @@ fn start_file<'e>(
     Ok(Current {
         index,
         entry,
+        hasher: here,
         written: resumed,
     })
 }
 
-/// Checks a whole file's size; the disk thread checks its BLAKE3 against `sent_hash`
-/// before naming it.
+/// Checks a whole file's size and, if hashed here, its BLAKE3; the disk thread checks
+/// the others before naming them.
 fn commit(c: Current, sent_hash: String, writer: &mut Writer) -> Result<(), TransferError> {
     if c.entry.size.is_some_and(|size| c.written != size) {
         return Err(TransferError::Verify(format!(
@@ -392,6 +404,9 @@ fn commit(c: Current, sent_hash: String, writer: &mut Writer) -> Result<(), Tran
             c.written,
             c.entry.size.unwrap_or(0)
         )));
+    }
+    if let Some(hasher) = &c.hasher {
+        check_hash(&c.entry.path, hasher, &sent_hash)?;
     }
     writer.commit(sent_hash)
 }

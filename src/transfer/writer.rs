@@ -1,9 +1,11 @@
-//! The receiver's disk work: creating, filling, hashing and (once its BLAKE3 matches
-//! the sender's) naming each `.part`. It runs on a thread of its own while the session
-//! thread goes on reading the stream, except for a large file of a sealed session.
+//! The receiver's disk work: creating, filling and (once its BLAKE3 matches the
+//! sender's) naming each `.part`, and hashing files of `HAND_OVER_FROM` bytes or more.
+//! It runs on a thread of its own while the session thread goes on reading the stream,
+//! except for a large file of a sealed session.
 //!
 //! - Small files are handed over in batches, so 10,000 of them cost a few dozen
-//!   hand-overs rather than 30,000.
+//!   hand-overs rather than 30,000. The session thread hashes and checks them: for
+//!   small files, the disk thread is the busier of the two.
 //! - A large file's chunk is handed over in the buffer it arrived in (no copy), which
 //!   comes back empty for reuse. Receiving on one core and hashing and writing on the
 //!   other is what lets a plain transfer outrun `nc` on loopback.
@@ -37,7 +39,7 @@ const BATCH_AGE: Duration = Duration::from_millis(10);
 /// 6 MiB.
 const QUEUE: usize = 4;
 /// Chunks this large are handed over in the buffer they arrived in; smaller ones are
-/// copied into the batch.
+/// copied into the batch. Files this large are hashed by `Disk`.
 pub const HAND_OVER_FROM: usize = 64 << 10;
 /// In a sealed session, files this large are written `inline`.
 const INLINE_FROM: u64 = 1 << 20;
@@ -50,8 +52,9 @@ pub struct Open {
     pub dest: Option<PathBuf>,
     /// Bytes already in the `.part` (a resumed file), or 0.
     pub offset: u64,
-    /// The BLAKE3 state after those bytes.
-    pub hasher: Box<blake3::Hasher>,
+    /// The BLAKE3 state after those bytes, when this side hashes the file (else the
+    /// session thread does, and checks it before `commit`).
+    pub hasher: Option<Box<blake3::Hasher>>,
     /// No `.part` was there at the plan, so one may be created with its final mode.
     pub fresh: bool,
     pub mode: u32,
@@ -65,7 +68,7 @@ enum Op {
     /// Bytes of the current file, in a buffer of their own (returned for reuse).
     Chunk(Vec<u8>, Range<usize>),
     /// The current file is all here (its size checked); name it if its BLAKE3 is the
-    /// one the sender sent.
+    /// one the sender sent (already checked, when the session thread hashed it).
     Commit {
         blake3: String,
     },
@@ -275,6 +278,16 @@ struct Current {
     written: u64,
 }
 
+/// Fails unless `hasher` holds the BLAKE3 `sent`.
+pub fn check_hash(path: &str, hasher: &blake3::Hasher, sent: &str) -> Result<(), TransferError> {
+    if hasher.finalize().to_hex().as_str() != sent {
+        return Err(TransferError::Verify(format!(
+            "{path}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry"
+        )));
+    }
+    Ok(())
+}
+
 fn stopped() -> TransferError {
     TransferError::Verify("the disk thread stopped early".into())
 }
@@ -320,7 +333,9 @@ impl Disk {
     /// Hashes and writes bytes of the current file.
     fn write(&mut self, bytes: &[u8]) -> Result<(), TransferError> {
         let file = self.file.as_mut().expect("data follows an open");
-        file.open.hasher.update(bytes);
+        if let Some(hasher) = &mut file.open.hasher {
+            hasher.update(bytes);
+        }
         match &mut file.part {
             Some((part, name)) => part.file().write_all(bytes).map_err(|io| {
                 let folder = self.folder.as_ref().map_or(Path::new(""), Folder::path);
@@ -359,12 +374,8 @@ impl Disk {
             }
             Op::Commit { blake3: sent } => {
                 let file = self.file.take().expect("commit follows an open");
-                let ours = file.open.hasher.finalize().to_hex().to_string();
-                if ours != sent {
-                    return Err(TransferError::Verify(format!(
-                        "{}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry",
-                        file.open.path
-                    )));
+                if let Some(hasher) = &file.open.hasher {
+                    check_hash(&file.open.path, hasher, &sent)?;
                 }
                 let shown = match (file.part, &file.open.dest) {
                     (Some((part, part_name)), Some(dest)) => {
@@ -386,7 +397,7 @@ impl Disk {
                 self.progress().file(Event::File {
                     path: shown,
                     bytes: file.written,
-                    blake3: ours,
+                    blake3: sent,
                     resumed: file.open.offset,
                     unchanged: false,
                 });
