@@ -3,7 +3,7 @@
 # runs against this build, an older build and nginx, round after round, so that load
 # from elsewhere hits all three alike; prints each run and the means. Per round and
 # server: `wrk -t2 -c64 -dSECSs` on a 4 KiB file (req/s, server CPU µs per request) and
-# one 1 GiB download with curl (GB/s, server CPU ms).
+# one 1 GiB download with bench/http-get.py (GB/s, server CPU ms).
 # Needs: wrk, nginx, curl. Every server is a child of this script, stopped at the end.
 # Usage: bench/http-ab.sh OLDER_SOCKIT [ROUNDS, default 5] [SECS per wrk run, default 4]
 set -euo pipefail
@@ -33,7 +33,7 @@ run() { # name pid addr
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     echo "$1 small $rps $(( (t1 - t0) * 1000000 / HZ / reqs ))"
     t0=$(cpu_ticks "$2")
-    speed=$(curl -s -o /dev/null --max-time 120 -w '%{speed_download}' "http://$3/big.bin")
+    speed=$(timeout 120 python3 bench/http-get.py "http://$3/big.bin")
     t1=$(cpu_ticks "$2")
     echo "$1 big $speed $(( (t1 - t0) * 1000 / HZ ))"
 }

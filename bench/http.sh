@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compares `sockit http serve` with nginx and python3 -m http.server, in one run, on
 # loopback: a 4 KiB file under 64 connections (wrk), one connection's latency (wrk -c1),
-# and a 1 GiB download (curl to /dev/null) with the server's peak RSS meanwhile.
+# and a 1 GiB download (bench/http-get.py, which discards the body; see there why not
+# curl) with the server's peak RSS meanwhile.
 # Needs: wrk, nginx, python3, curl (apt-get install wrk nginx-light python3 curl).
 # Every load is bounded in time; every server is a child of this script and is stopped
 # at the end. Usage: bench/http.sh [SECONDS per wrk run, default 10]
@@ -70,13 +71,13 @@ measure() {
     avg=$(awk '$1 == "Latency" {print $2; exit}' <<<"$one")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$one")
     t0=$(cpu_ticks "$pid")
-    curl -s -o /dev/null --max-time 120 -w '%{speed_download}\n' "http://$addr/big.bin" >"$WORK/speed" &
-    local curl_pid=$!
-    while kill -0 "$curl_pid" 2>/dev/null; do
+    timeout 120 python3 bench/http-get.py "http://$addr/big.bin" >"$WORK/speed" &
+    local get_pid=$!
+    while kill -0 "$get_pid" 2>/dev/null; do
         rss=$(rss_mib "$pid"); [ "$rss" -gt "$peak" ] && peak=$rss
         sleep 0.05
     done
-    wait "$curl_pid" || true
+    wait "$get_pid" || true
     t1=$(cpu_ticks "$pid")
     local big_cpu=$(( (t1 - t0) * 1000 / $(getconf CLK_TCK) ))
     speed=$(awk '{printf "%.2f GB/s", $1 / 1e9}' "$WORK/speed")
