@@ -87,10 +87,9 @@ async fn connection(
     let out = state.out.clone();
     let files = Files::default();
     let stream = Stream::new(stream, files.clone());
-    let service = service_fn(move |mut req: Request<Incoming>| -> Reply {
-        req.extensions_mut().insert(files.clone());
-        let state = state.clone();
-        Box::pin(async move { Ok(state.handle(req, peer).await) })
+    let service = service_fn(move |req: Request<Incoming>| -> Reply {
+        let (state, files) = (state.clone(), files.clone());
+        Box::pin(async move { Ok(state.handle(req, peer, &files).await) })
     });
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -133,11 +132,17 @@ async fn connection(
 }
 
 impl State {
-    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// Answers `req`; a large file's bytes go out through `files` (see `sendfile`).
+    async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        files: &Files,
+    ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
-        let response = match self.route(req).await {
+        let response = match self.route(req, files).await {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
@@ -163,7 +168,11 @@ impl State {
         methods.join(", ")
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        files: &Files,
+    ) -> Result<Response<Body>, Failure> {
         let method = req.method().clone();
         if method == Method::OPTIONS {
             return Ok(with_header(
@@ -173,7 +182,7 @@ impl State {
             ));
         }
         match method {
-            Method::GET | Method::HEAD => self.get(req).await,
+            Method::GET | Method::HEAD => self.get(req, files).await,
             Method::PUT if self.upload => upload::put(self, req).await,
             Method::POST if self.upload => upload::form(self, req).await,
             Method::DELETE if self.delete => self.remove(req).await,
@@ -185,11 +194,11 @@ impl State {
         }
     }
 
-    async fn get(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+    async fn get(&self, req: Request<Incoming>, files: &Files) -> Result<Response<Body>, Failure> {
         let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
             Some((path, file)) => {
                 let meta = file.metadata().map_err(Failure::io)?;
-                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req) {
+                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, Some(files)) {
                     return Ok(r);
                 }
                 (path, meta.is_dir())
@@ -213,7 +222,7 @@ impl State {
             // A folder with an index page is a web site: serve it, as nginx does.
             if !json {
                 if let Ok((index, false)) = self.root.find(&format!("{url_path}{INDEX}")) {
-                    return serve_file(&index, req).await;
+                    return serve_file(&index, req, files).await;
                 }
             }
             let found = listing::read(&self.root, &path)
@@ -228,7 +237,7 @@ impl State {
                 )
             });
         }
-        serve_file(&path, req).await
+        serve_file(&path, req, files).await
     }
 
     async fn remove(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
@@ -259,8 +268,9 @@ fn body_bytes(r: &Response<Body>) -> u64 {
 async fn serve_file(
     path: &std::path::Path,
     req: Request<Incoming>,
+    files: &Files,
 ) -> Result<Response<Body>, Failure> {
-    if let Some(r) = whole::try_serve(path, &req) {
+    if let Some(r) = whole::try_serve(path, &req, Some(files)) {
         return Ok(r);
     }
     if ranges::is_multiple(&req) {

@@ -10,6 +10,8 @@
 //! for the read; tokio's other workers take over its queued connections). The
 //! validators are built exactly as tower-http builds them, so caches see one server.
 
+use std::cell::RefCell;
+use std::ffi::OsString;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -32,8 +34,13 @@ pub const CHUNK: u64 = 1024 * 1024;
 /// The alignment of each read's destination (a cache line, with room to spare).
 const ALIGN: usize = 64;
 
-/// The response for `path`, or `None` to let tower-http answer.
-pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
+/// The response for `path`, or `None` to let tower-http answer. A large file goes out by
+/// `sendfile` through `files` when given, else in chunks read here.
+pub fn try_serve<B>(
+    path: &Path,
+    req: &Request<B>,
+    files: Option<&Files>,
+) -> Option<Response<Body>> {
     if !is_simple(req) {
         return None;
     }
@@ -44,7 +51,7 @@ pub fn try_serve<B>(path: &Path, req: &Request<B>) -> Option<Response<Body>> {
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    try_serve_open(file, &meta, path, req)
+    try_serve_open(file, &meta, path, req, files)
 }
 
 /// Whether `req` is one this module answers (no Range, no rarer preconditions).
@@ -61,19 +68,20 @@ pub fn is_simple<B>(req: &Request<B>) -> bool {
 
 /// `try_serve` for a file already open (`meta` is its `fstat`).
 pub fn try_serve_open<B>(
-    mut file: std::fs::File,
+    file: std::fs::File,
     meta: &std::fs::Metadata,
     path: &Path,
     req: &Request<B>,
+    files: Option<&Files>,
 ) -> Option<Response<Body>> {
     if !meta.is_file() || !is_simple(req) {
         return None;
     }
     let h = req.headers();
     let modified = meta.modified().ok()?;
-    let etag = etag(meta.len(), modified)?;
+    let (etag, last_modified) = validators(meta.len(), modified)?;
     let not_modified = match h.get(header::IF_NONE_MATCH) {
-        Some(v) => etag_matches(v, &etag),
+        Some(v) => etag_matches(v, etag.to_str().ok()?),
         None => h
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| httpdate::parse_http_date(v.to_str().ok()?).ok())
@@ -85,11 +93,8 @@ pub fn try_serve_open<B>(
     } else if req.method() == Method::HEAD {
         (StatusCode::OK, full(Bytes::new()))
     } else if length <= CHUNK {
-        // Exactly the announced size: one read, no probing for the end.
-        let mut data = vec![0; length as usize];
-        file.read_exact(&mut data).ok()?;
-        (StatusCode::OK, full(data))
-    } else if let Some(files) = req.extensions().get::<Files>() {
+        (StatusCode::OK, full(read_whole(&file, length as usize)?))
+    } else if let Some(files) = files {
         (StatusCode::OK, files.body(file, length).boxed_unsync())
     } else {
         (
@@ -106,19 +111,71 @@ pub fn try_serve_open<B>(
     *r.status_mut() = status;
     let headers = r.headers_mut();
     if status == StatusCode::OK {
-        let mime = mime_guess::from_path(path)
-            .first_raw()
-            .unwrap_or("application/octet-stream");
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+        headers.insert(header::CONTENT_TYPE, content_type(path));
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         headers.insert(header::CONTENT_LENGTH, length.into());
     }
-    headers.insert(header::ETAG, HeaderValue::from_str(&etag).ok()?);
-    headers.insert(
-        header::LAST_MODIFIED,
-        HeaderValue::from_str(&httpdate::fmt_http_date(modified)).ok()?,
-    );
+    headers.insert(header::ETAG, etag);
+    headers.insert(header::LAST_MODIFIED, last_modified);
     Some(r)
+}
+
+/// Exactly `len` bytes of `file` from its start, read into memory that is not zeroed
+/// first (the memset cost as much as the read of a 4 KiB file); `None` if the file
+/// ended sooner. Bytes past `len` (the file grew) are not sent.
+fn read_whole(file: &std::fs::File, len: usize) -> Option<Vec<u8>> {
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        match rustix::io::read(file, rustix::buffer::spare_capacity(&mut data)) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    data.truncate(len);
+    Some(data)
+}
+
+thread_local! {
+    /// The validators of the last file this thread served, with its size and time:
+    /// the same files are asked for again and again, and formatting the two headers
+    /// anew was 3% of the CPU a 4 KiB download cost.
+    static VALIDATORS: RefCell<Option<(u64, SystemTime, HeaderValue, HeaderValue)>> =
+        const { RefCell::new(None) };
+    /// The content type of the last file extension this thread looked up.
+    static CONTENT_TYPE: RefCell<(OsString, HeaderValue)> =
+        RefCell::new((OsString::new(), HeaderValue::from_static(DEFAULT_TYPE)));
+}
+
+const DEFAULT_TYPE: &str = "application/octet-stream";
+
+/// `ETag` and `Last-Modified` for a file of `size` bytes modified at `modified`.
+fn validators(size: u64, modified: SystemTime) -> Option<(HeaderValue, HeaderValue)> {
+    VALIDATORS.with_borrow_mut(|last| {
+        if let Some((s, m, etag, date)) = last.as_ref() {
+            if (*s, *m) == (size, modified) {
+                return Some((etag.clone(), date.clone()));
+            }
+        }
+        let etag = HeaderValue::from_str(&etag(size, modified)?).ok()?;
+        let date = HeaderValue::from_str(&httpdate::fmt_http_date(modified)).ok()?;
+        *last = Some((size, modified, etag.clone(), date.clone()));
+        Some((etag, date))
+    })
+}
+
+/// The `Content-Type` for `path`, by its extension.
+fn content_type(path: &Path) -> HeaderValue {
+    let ext = path.extension().unwrap_or_default();
+    CONTENT_TYPE.with_borrow_mut(|(last, value)| {
+        if last != ext {
+            let mime = mime_guess::from_ext(&ext.to_string_lossy()).first_raw();
+            *value = HeaderValue::from_static(mime.unwrap_or(DEFAULT_TYPE));
+            *last = ext.to_owned();
+        }
+        value.clone()
+    })
 }
 
 /// A file streamed in reads of `CHUNK` bytes, where `sendfile` is not set up; `left` bounds it to the size announced in
@@ -246,5 +303,43 @@ mod tests {
             etag(4, UNIX_EPOCH + std::time::Duration::from_secs(1)).unwrap(),
             e
         );
+    }
+
+    #[test]
+    fn cached_validators_and_types_follow_the_file() {
+        let t = |s| UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let (a, date_a) = validators(4, t(1)).unwrap();
+        assert_eq!(a, "\"1.00000000-4\"");
+        assert_eq!(date_a, "Thu, 01 Jan 1970 00:00:01 GMT");
+        assert_eq!(validators(4, t(1)).unwrap().0, a);
+        assert_eq!(validators(5, t(1)).unwrap().0, "\"1.00000000-5\"");
+        let (b, date_b) = validators(5, t(2)).unwrap();
+        assert_eq!(b, "\"2.00000000-5\"");
+        assert_eq!(date_b, "Thu, 01 Jan 1970 00:00:02 GMT");
+
+        for _ in 0..2 {
+            assert_eq!(content_type(Path::new("a/index.html")), "text/html");
+            assert_eq!(content_type(Path::new("b.PNG")), "image/png");
+            assert_eq!(content_type(Path::new("no-extension")), DEFAULT_TYPE);
+        }
+    }
+
+    #[test]
+    fn a_whole_read_is_exactly_the_announced_length() {
+        use std::io::Write;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"0123456789").unwrap();
+        let read = |len| {
+            let f = file.try_clone().unwrap();
+            rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(0)).unwrap();
+            read_whole(&f, len)
+        };
+        assert_eq!(read(10).unwrap(), b"0123456789");
+        assert_eq!(
+            read(4).unwrap(),
+            b"0123",
+            "a file that grew: only what was announced"
+        );
+        assert_eq!(read(11), None, "a file that shrank: no made-up bytes");
     }
 }
