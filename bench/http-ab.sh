@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures a change to `sockit http serve` on a shared, noisy machine: alternates short
 # runs against this build, an older build and nginx, round after round, so that load
-# from elsewhere hits all three alike; prints each run and the means. Per round and
+# from elsewhere hits all three alike; prints each run and the medians. Per round and
 # server: `wrk -t2 -c64 -dSECSs` on a 4 KiB file (req/s, server CPU µs per request) and
 # one 1 GiB download with bench/http-get.py (GB/s, server CPU ms).
 # Needs: wrk, nginx, curl. Every server is a child of this script, stopped at the end.
@@ -44,12 +44,19 @@ for _ in $(seq "$ROUNDS"); do
     run nginx "$NGINX_PID" "$NGINX_ADDR"
 done | tee "$WORK/runs"
 echo
-echo "| server | 4 KiB, 64 conns: req/s | CPU per request | 1 GiB download | CPU for it |"
-echo "|---|---:|---:|---:|---:|"
-for name in new before nginx; do
-    awk -v n="$name" '$1 == n && $2 == "small" {r += $3; c += $4; k++}
-        $1 == n && $2 == "big" {s += $3; b += $4; m++}
-        END {printf "| %s | %.0f | %.1f µs | %.2f GB/s | %.0f ms |\n", n, r / k, c / k, s / m / 1e9, b / m}' "$WORK/runs"
-done
+python3 - "$WORK/runs" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, kind, value, cpu = line.split()
+    rows.setdefault((name, kind), []).append((float(value), float(cpu)))
+med = lambda xs: statistics.median(xs)
+print("| server | 4 KiB, 64 conns: req/s | CPU per request | 1 GiB download | CPU for it |")
+print("|---|---:|---:|---:|---:|")
+for name in ["new", "before", "nginx"]:
+    small, big = rows[(name, "small")], rows[(name, "big")]
+    print(f"| {name} | {med([v for v, _ in small]):.0f} | {med([c for _, c in small]):.1f} µs "
+          f"| {med([v for v, _ in big]) / 1e9:.2f} GB/s | {med([c for _, c in big]):.0f} ms |")
+PY
 echo
-echo "means of $ROUNDS alternating rounds (wrk ${SECS}s); $(nproc) cores; commit $(git rev-parse --short HEAD); load average before: $LOAD"
+echo "medians of $ROUNDS alternating rounds (wrk ${SECS}s); $(nproc) cores; commit $(git rev-parse --short HEAD); load average before: $LOAD"
