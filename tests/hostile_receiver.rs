@@ -100,3 +100,60 @@ fn a_hostile_receiver_cannot_crash_the_sender() {
         "0123456789"
     );
 }
+
+/// Large files are sent from a memory map, where a file truncated meanwhile would raise
+/// SIGBUS: the sender must fail that receiver with a clear reason and keep serving.
+#[test]
+fn a_file_cut_short_while_it_is_sent_fails_that_receiver_and_the_sender_goes_on() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    fs::write(&file, vec![7u8; 64 << 20]).unwrap();
+    let path = file.display().to_string();
+    let server = Server::start(&["send", &path, "--keep", "--no-announce", "--code", CODE]);
+
+    let s = TcpStream::connect(server.addr).unwrap();
+    let mut c = conn(&s);
+    as_receiver(&mut c, &code(), true).unwrap();
+    while !matches!(c.recv_msg().unwrap(), Msg::ManifestEnd { .. }) {}
+    c.send(&Msg::PlanEnd).unwrap();
+    c.flush().unwrap();
+    let mut cut = false;
+    let mut data = 0usize;
+    let ended = loop {
+        match c.recv() {
+            Ok(Record::Data(d)) => {
+                data += d.len();
+                if !cut {
+                    // The sender is now inside the file, blocked on the socket.
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&file)
+                        .unwrap()
+                        .set_len(1 << 20)
+                        .unwrap();
+                    cut = true;
+                }
+            }
+            Ok(Record::Msg(m @ (Msg::FileEnd { .. } | Msg::Done { .. }))) => break Ok(m),
+            Ok(Record::Msg(_)) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        ended.is_err(),
+        "the transfer of a cut file ended as if whole: {ended:?}"
+    );
+    assert!(data < 64 << 20, "{data} bytes arrived");
+    let warn = server.wait_for("warning");
+    assert!(
+        warn["message"]
+            .as_str()
+            .unwrap()
+            .contains("big.bin shrank while being sent"),
+        "{warn}"
+    );
+
+    // Still serving: the next receiver gets through the handshake.
+    let s = TcpStream::connect(server.addr).unwrap();
+    as_receiver(&mut conn(&s), &code(), true).unwrap();
+}

@@ -345,7 +345,16 @@ fn send_mapped<R: Read, W: Write>(
         if map.shrank() {
             return Err(changed(conn, entry, "shrank"));
         }
-        conn.send_data(chunk)?;
+        match conn.send_data(chunk) {
+            Ok(()) => {}
+            // Cut short after this chunk was hashed: the kernel found a page missing
+            // while sending it. The frame may be half sent, so nothing more is said.
+            Err(WireError::Io(e)) if e.raw_os_error() == Some(libc::EFAULT) => {
+                let shrank = format!("{} shrank while being sent", entry.path);
+                return Err(TransferError::Verify(shrank));
+            }
+            Err(e) => return Err(e.into()),
+        }
         map.release(at..at + chunk.len());
         at += chunk.len();
         progress.add(chunk.len() as u64);
