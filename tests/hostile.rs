@@ -354,9 +354,9 @@ fn more_or_fewer_bytes_or_a_wrong_hash_fail_the_file() {
     }
 }
 
-/// A large file's chunks take another path through the receiver (handed to the disk
-/// thread whole in a plain session, written by the session thread in a sealed one);
-/// both must check sizes and hashes the same way.
+/// A large file takes another path through the receiver than a small one (the session
+/// thread writes it, not the disk thread); sizes and hashes must be checked the same
+/// way, sealed or plain.
 #[test]
 fn a_large_file_with_more_or_fewer_bytes_or_a_wrong_hash_fails_sealed_or_plain() {
     const SIZE: usize = 3 << 20;

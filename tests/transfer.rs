@@ -244,8 +244,7 @@ fn a_verified_part_file_resumes_and_a_stale_one_starts_over() {
     resumes_and_starts_over(&[]);
 }
 
-/// The same in a plain session, where a large file is hashed and written on the disk
-/// thread rather than the session's.
+/// The same in a plain session.
 #[test]
 fn a_verified_part_file_resumes_and_a_stale_one_starts_over_in_plain() {
     resumes_and_starts_over(&["--plain"]);

@@ -12,7 +12,7 @@ use super::pake::{self, Session};
 use super::progress::Progress;
 use super::survey::Survey;
 use super::wire::{unexpected, Conn, Have, Msg, Record, WireError};
-use super::writer::{check_hash, Open, Writer, HAND_OVER_FROM};
+use super::writer::{Open, Writer};
 use super::{batches, TransferError};
 use crate::event::{Event, Printer};
 
@@ -102,7 +102,7 @@ pub fn receive<R: Read, W: Write>(
     }
 
     let progress = Progress::new(job.out.clone(), total, files_total);
-    let mut writer = Writer::start(progress, job.root.clone(), job.policy, encrypted);
+    let mut writer = Writer::start(progress, job.root.clone(), job.policy);
     stream_files(conn, job, &entries, &mut locals, &have, &mut writer)?;
     if !locals.is_empty() {
         return Err(refuse(
@@ -250,8 +250,7 @@ fn file_entry(entries: &[Entry], index: u64, next: u64) -> Result<&Entry, String
 struct Current<'e> {
     index: u64,
     entry: &'e Entry,
-    /// Set for a small file, which this thread hashes (larger ones: the disk thread).
-    hasher: Option<Box<blake3::Hasher>>,
+    hasher: blake3::Hasher,
     written: u64,
 }
 
@@ -278,14 +277,8 @@ fn stream_files<R: Read, W: Write>(
                             "the sender sent more bytes of {} than it announced",
                             c.entry.path
                         )))
-                    } else if data.len() >= HAND_OVER_FROM && writer.takes_chunks() {
-                        let chunk = 1..1 + data.len();
-                        let buffer = conn.take_buffer(writer.spare_chunk());
-                        writer.chunk(buffer, chunk).map(|_| true)
                     } else {
-                        if let Some(hasher) = &mut c.hasher {
-                            hasher.update(data);
-                        }
+                        c.hasher.update(data);
                         writer.data(data).map(|_| true)
                     }
                 }
@@ -298,7 +291,7 @@ fn stream_files<R: Read, W: Write>(
             Record::Msg(msg) => match current.take() {
                 Some(c) => match msg {
                     Msg::FileEnd { index, blake3 } if index == c.index => {
-                        commit(c, blake3, writer).map(|_| true)
+                        commit(c, &blake3, writer).map(|_| true)
                     }
                     other => Err(unexpected("file data", &other).into()),
                 },
@@ -355,8 +348,8 @@ fn start_file<'e>(
         )));
     }
     let (hasher, resumed) = match local.resume {
-        Some((size, hasher)) if offset == size && offset > 0 => (hasher, size),
-        _ if offset == 0 => (Box::default(), 0),
+        Some((size, hasher)) if offset == size && offset > 0 => (*hasher, size),
+        _ if offset == 0 => (blake3::Hasher::new(), 0),
         _ => {
             return Err(TransferError::Refused(format!(
                 "the sender resumes {} at a point this side did not offer",
@@ -370,17 +363,10 @@ fn start_file<'e>(
             entry.path
         )));
     }
-    let small = entry.size.is_some_and(|size| size < HAND_OVER_FROM as u64);
-    let (here, there) = if small {
-        (Some(hasher), None)
-    } else {
-        (None, Some(hasher))
-    };
     let open = Open {
         path: entry.path.clone(),
         dest: (!job.to_stdout).then_some(local.dest),
         offset: resumed,
-        hasher: there,
         fresh: !local.part_exists,
         mode: entry.mode,
         mtime: entry.mtime,
@@ -389,14 +375,13 @@ fn start_file<'e>(
     Ok(Current {
         index,
         entry,
-        hasher: here,
+        hasher,
         written: resumed,
     })
 }
 
-/// Checks a whole file's size and, if hashed here, its BLAKE3; the disk thread checks
-/// the others before naming them.
-fn commit(c: Current, sent_hash: String, writer: &mut Writer) -> Result<(), TransferError> {
+/// Checks a whole file's size and BLAKE3; only then may the disk thread name it.
+fn commit(c: Current, sent_hash: &str, writer: &mut Writer) -> Result<(), TransferError> {
     if c.entry.size.is_some_and(|size| c.written != size) {
         return Err(TransferError::Verify(format!(
             "{}: {} bytes arrived, {} were announced",
@@ -405,10 +390,14 @@ fn commit(c: Current, sent_hash: String, writer: &mut Writer) -> Result<(), Tran
             c.entry.size.unwrap_or(0)
         )));
     }
-    if let Some(hasher) = &c.hasher {
-        check_hash(&c.entry.path, hasher, &sent_hash)?;
+    let ours = c.hasher.finalize().to_hex().to_string();
+    if ours != sent_hash {
+        return Err(TransferError::Verify(format!(
+            "{}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry",
+            c.entry.path
+        )));
     }
-    writer.commit(sent_hash)
+    writer.commit(ours)
 }
 
 fn skip(

@@ -332,13 +332,6 @@ impl<R: Read, W: Write> Conn<R, W> {
         }
     }
 
-    /// Swaps out the buffer the last record was read into, for `spare` (any buffer;
-    /// it grows as records need). A data record's chunk is at `1..1 + len` of it.
-    /// Hands a received chunk on without copying it.
-    pub fn take_buffer(&mut self, spare: Vec<u8>) -> Vec<u8> {
-        std::mem::replace(&mut self.rbuf, spare)
-    }
-
     /// The next record, which must be a control message.
     pub fn recv_msg(&mut self) -> Result<Msg, WireError> {
         match self.recv()? {

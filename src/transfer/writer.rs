@@ -1,18 +1,7 @@
-//! The receiver's disk work: creating, filling and (once its BLAKE3 matches the
-//! sender's) naming each `.part`, and hashing files of `HAND_OVER_FROM` bytes or more.
-//! It runs on a thread of its own while the session thread goes on reading the stream,
-//! except for a large file of a sealed session.
-//!
-//! - Small files are handed over in batches, so 10,000 of them cost a few dozen
-//!   hand-overs rather than 30,000. The session thread hashes and checks them: for
-//!   small files, the disk thread is the busier of the two.
-//! - A large file's chunk is handed over in the buffer it arrived in (no copy), which
-//!   comes back empty for reuse. Receiving on one core and hashing and writing on the
-//!   other is what lets a plain transfer outrun `nc` on loopback.
-//! - A sealed session's large file is hashed and written by the session thread itself
-//!   (`inline`), once the disk thread has caught up: decrypting already fills that
-//!   core, the bytes are hot in its cache, and moving 1 MiB chunks to the other core
-//!   cost more than it saved (measured: 1.13 s against 1.07 s per GiB).
+//! The receiver's disk work on a thread of its own: creating, filling, and (once the
+//! session thread has verified a file) naming each `.part`, while the session thread
+//! goes on reading, decrypting and hashing the stream. Work is handed over in batches,
+//! so 10,000 small files cost a few dozen hand-overs rather than 30,000.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -34,15 +23,13 @@ const BATCH_BYTES: usize = 256 << 10;
 const BATCH_OPS: usize = 512;
 /// …or is this old when the next operation arrives (a slow sender still sees progress).
 const BATCH_AGE: Duration = Duration::from_millis(10);
-/// Batches waiting for the disk thread. Each holds at most `BATCH_BYTES` plus one
-/// handed-over chunk (≤ 1 MiB), so this bounds the memory queued for the disk to about
-/// 6 MiB.
+/// Batches waiting for the disk thread. With `BATCH_BYTES` plus at most one 1 MiB
+/// chunk each, this bounds the memory queued for the disk to about 6 MiB.
 const QUEUE: usize = 4;
-/// Chunks this large are handed over in the buffer they arrived in; smaller ones are
-/// copied into the batch. Files this large are hashed by `Disk`.
-pub const HAND_OVER_FROM: usize = 64 << 10;
-/// In a sealed session, files this large are written `inline`.
-const INLINE_FROM: u64 = 1 << 20;
+/// Files this large are written by the session thread itself, once the disk thread
+/// has caught up: handing 1 MiB chunks to another core costs a copy and cold caches,
+/// and a large file has no per-file system calls worth overlapping.
+pub const INLINE_FROM: u64 = 1 << 20;
 
 /// One file to start writing.
 pub struct Open {
@@ -52,9 +39,6 @@ pub struct Open {
     pub dest: Option<PathBuf>,
     /// Bytes already in the `.part` (a resumed file), or 0.
     pub offset: u64,
-    /// The BLAKE3 state after those bytes, when this side hashes the file (else the
-    /// session thread does, and checks it before `commit`).
-    pub hasher: Option<Box<blake3::Hasher>>,
     /// No `.part` was there at the plan, so one may be created with its final mode.
     pub fresh: bool,
     pub mode: u32,
@@ -63,12 +47,8 @@ pub struct Open {
 
 enum Op {
     Open(Open),
-    /// Bytes of the current file, in the batch's `data`.
     Data(Range<usize>),
-    /// Bytes of the current file, in a buffer of their own (returned for reuse).
-    Chunk(Vec<u8>, Range<usize>),
-    /// The current file is all here (its size checked); name it if its BLAKE3 is the
-    /// one the sender sent (already checked, when the session thread hashed it).
+    /// The file just written arrived whole and its BLAKE3 matched.
     Commit {
         blake3: String,
     },
@@ -93,7 +73,7 @@ impl Batch {
     fn new() -> Batch {
         Batch {
             ops: Vec::with_capacity(BATCH_OPS),
-            data: Vec::with_capacity(BATCH_BYTES + HAND_OVER_FROM),
+            data: Vec::with_capacity(BATCH_BYTES + (64 << 10)),
         }
     }
 }
@@ -103,27 +83,20 @@ pub struct Writer {
     tx: Option<SyncSender<Batch>>,
     /// Emptied batches coming back, so their buffers are reused rather than reallocated.
     spare: Receiver<Batch>,
-    /// Emptied chunk buffers coming back.
-    spare_chunks: Receiver<Vec<u8>>,
     batch: Batch,
     since: Instant,
     /// The disk state, used by the disk thread for batches and directly by the session
-    /// thread for an `inline` file, never both at once.
+    /// thread for a large file (`inline`), never both at once.
     disk: Arc<Mutex<Disk>>,
-    /// Large files are written by the session thread (a sealed session).
-    inline_large: bool,
-    /// The current file is written by the session thread.
     inline: bool,
     thread: Option<JoinHandle<Result<(), TransferError>>>,
 }
 
 impl Writer {
     /// Starts the disk thread; it reports to `progress` and names files by `policy`.
-    /// `sealed`: the session decrypts, so large files are written `inline`.
-    pub fn start(progress: Progress, root: PathBuf, policy: Existing, sealed: bool) -> Writer {
+    pub fn start(progress: Progress, root: PathBuf, policy: Existing) -> Writer {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let (back, spare) = mpsc::sync_channel(QUEUE + 1);
-        let (chunks_back, spare_chunks) = mpsc::sync_channel(QUEUE + 2);
         let disk = Arc::new(Mutex::new(Disk {
             progress: Some(progress),
             root,
@@ -134,64 +107,42 @@ impl Writer {
         let shared = disk.clone();
         let thread = std::thread::Builder::new()
             .name("sockit-disk".into())
-            .spawn(move || run(&shared, rx, back, chunks_back))
+            .spawn(move || run(&shared, rx, back))
             .expect("spawning the disk thread");
         Writer {
             tx: Some(tx),
             spare,
-            spare_chunks,
             batch: Batch::new(),
             since: Instant::now(),
             disk,
-            inline_large: sealed,
             inline: false,
             thread: Some(thread),
         }
     }
 
-    /// Starts a file of `size` bytes (`None`: unknown).
+    /// Starts a file; one of `INLINE_FROM` bytes or more (or of unknown size) is written
+    /// on this thread once everything before it is on disk.
     pub fn open(&mut self, open: Open, size: Option<u64>) -> Result<(), TransferError> {
-        if self.inline_large && size.map_or(true, |s| s >= INLINE_FROM) {
+        if size.map_or(true, |s| s >= INLINE_FROM) {
             self.sync()?;
             self.inline = true;
-            return lock(&self.disk).apply(Op::Open(open), &[]).map(drop);
+            return lock(&self.disk).apply(Op::Open(open), &[]);
         }
         self.push(Op::Open(open))
     }
 
-    /// Bytes of the current file (copied, unless written `inline`).
     pub fn data(&mut self, data: &[u8]) -> Result<(), TransferError> {
         if self.inline {
-            return lock(&self.disk).write(data);
+            return lock(&self.disk).apply(Op::Data(0..data.len()), data);
         }
         let start = self.batch.data.len();
         self.batch.data.extend_from_slice(data);
         self.push(Op::Data(start..start + data.len()))
     }
 
-    /// Whether the next chunk should come as a buffer of its own (`chunk`) rather
-    /// than by `data`.
-    pub fn takes_chunks(&self) -> bool {
-        !self.inline
-    }
-
-    /// Queues `range` of `buffer` as bytes of the current file; the buffer comes back
-    /// from `spare_chunk` once written.
-    pub fn chunk(&mut self, buffer: Vec<u8>, range: Range<usize>) -> Result<(), TransferError> {
-        debug_assert!(!self.inline);
-        self.push(Op::Chunk(buffer, range))?;
-        self.flush()
-    }
-
-    /// An emptied chunk buffer to read the next chunk into (empty when none is back).
-    pub fn spare_chunk(&mut self) -> Vec<u8> {
-        self.spare_chunks.try_recv().unwrap_or_default()
-    }
-
-    /// The current file is whole; `blake3` is the sender's hash of it.
     pub fn commit(&mut self, blake3: String) -> Result<(), TransferError> {
         if std::mem::take(&mut self.inline) {
-            return lock(&self.disk).apply(Op::Commit { blake3 }, &[]).map(drop);
+            return lock(&self.disk).apply(Op::Commit { blake3 }, &[]);
         }
         self.push(Op::Commit { blake3 })
     }
@@ -212,8 +163,7 @@ impl Writer {
         self.push(Op::Skip { path, size, blake3 })
     }
 
-    /// Waits for every file to be written, verified and named; returns the progress
-    /// totals.
+    /// Waits for every file to be written and named; returns the progress totals.
     pub fn finish(mut self) -> Result<Progress, TransferError> {
         self.flush()?;
         self.tx = None;
@@ -278,16 +228,6 @@ struct Current {
     written: u64,
 }
 
-/// Fails unless `hasher` holds the BLAKE3 `sent`.
-pub fn check_hash(path: &str, hasher: &blake3::Hasher, sent: &str) -> Result<(), TransferError> {
-    if hasher.finalize().to_hex().as_str() != sent {
-        return Err(TransferError::Verify(format!(
-            "{path}: BLAKE3 mismatch: the data arrived damaged; run recv again to retry"
-        )));
-    }
-    Ok(())
-}
-
 fn stopped() -> TransferError {
     TransferError::Verify("the disk thread stopped early".into())
 }
@@ -301,14 +241,11 @@ fn run(
     disk: &Mutex<Disk>,
     rx: Receiver<Batch>,
     back: SyncSender<Batch>,
-    chunks_back: SyncSender<Vec<u8>>,
 ) -> Result<(), TransferError> {
     for mut batch in rx {
         let mut d = lock(disk);
         for op in batch.ops.drain(..) {
-            if let Some(buffer) = d.apply(op, &batch.data)? {
-                let _ = chunks_back.try_send(buffer);
-            }
+            d.apply(op, &batch.data)?;
         }
         drop(d);
         batch.data.clear();
@@ -330,30 +267,7 @@ struct Disk {
 }
 
 impl Disk {
-    /// Hashes and writes bytes of the current file.
-    fn write(&mut self, bytes: &[u8]) -> Result<(), TransferError> {
-        let file = self.file.as_mut().expect("data follows an open");
-        if let Some(hasher) = &mut file.open.hasher {
-            hasher.update(bytes);
-        }
-        match &mut file.part {
-            Some((part, name)) => part.file().write_all(bytes).map_err(|io| {
-                let folder = self.folder.as_ref().map_or(Path::new(""), Folder::path);
-                TransferError::Disk {
-                    what: format!("writing {}", folder.join(name).display()),
-                    io,
-                }
-            })?,
-            None => io::stdout().lock().write_all(bytes).map_err(stdout)?,
-        }
-        file.written += bytes.len() as u64;
-        self.progress().add(bytes.len() as u64);
-        Ok(())
-    }
-
-    /// Does one operation (`Data` ranges are in `data`); gives back a handed-over
-    /// chunk buffer once its bytes are written.
-    fn apply(&mut self, op: Op, data: &[u8]) -> Result<Option<Vec<u8>>, TransferError> {
+    fn apply(&mut self, op: Op, data: &[u8]) -> Result<(), TransferError> {
         match op {
             Op::Open(open) => {
                 let part = match &open.dest {
@@ -367,16 +281,24 @@ impl Disk {
                     part,
                 });
             }
-            Op::Data(range) => self.write(&data[range])?,
-            Op::Chunk(buffer, range) => {
-                self.write(&buffer[range])?;
-                return Ok(Some(buffer));
-            }
-            Op::Commit { blake3: sent } => {
-                let file = self.file.take().expect("commit follows an open");
-                if let Some(hasher) = &file.open.hasher {
-                    check_hash(&file.open.path, hasher, &sent)?;
+            Op::Data(range) => {
+                let bytes = &data[range];
+                let file = self.file.as_mut().expect("data follows an open");
+                match &mut file.part {
+                    Some((part, name)) => part.file().write_all(bytes).map_err(|io| {
+                        let folder = self.folder.as_ref().map_or(Path::new(""), Folder::path);
+                        TransferError::Disk {
+                            what: format!("writing {}", folder.join(name).display()),
+                            io,
+                        }
+                    })?,
+                    None => io::stdout().lock().write_all(bytes).map_err(stdout)?,
                 }
+                file.written += bytes.len() as u64;
+                self.progress().add(bytes.len() as u64);
+            }
+            Op::Commit { blake3 } => {
+                let file = self.file.take().expect("commit follows an open");
                 let shown = match (file.part, &file.open.dest) {
                     (Some((part, part_name)), Some(dest)) => {
                         let folder = self.folder.as_ref().expect("opened with the part");
@@ -397,7 +319,7 @@ impl Disk {
                 self.progress().file(Event::File {
                     path: shown,
                     bytes: file.written,
-                    blake3: sent,
+                    blake3,
                     resumed: file.open.offset,
                     unchanged: false,
                 });
@@ -416,7 +338,7 @@ impl Disk {
                 });
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     fn progress(&mut self) -> &mut Progress {
