@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Transfer throughput on loopback and tmpfs, in one run, beside the tools people would
+# Transfer throughput on loopback and tmpfs (or ON=DIR), in one run, beside the tools people would
 # use instead: nc (no hashing, no encryption), tar | nc (many small files) and
 # magic-wormhole (with its own mailbox server and transit relay on loopback).
 #
 #   bench/transfer.sh                 # RUNS=3 SIZE_MIB=1024 FILES=10000
 #   RUNS=5 SIZE_MIB=256 bench/transfer.sh
 #   ONLY=many RUNS=5 bench/transfer.sh   # only the small files against tar | nc
+#   ON=/var/tmp bench/transfer.sh        # on a disk's file system instead of tmpfs
 #
 # Prints one line per measurement and a summary of medians and ratios (markdown).
 # Every process it starts is bounded by `timeout` and killed on exit.
@@ -17,6 +18,7 @@ SIZE_MIB=${SIZE_MIB:-1024}
 FILES=${FILES:-10000}
 RSS_GIB=${RSS_GIB:-4}
 ONLY=${ONLY:-all} # all, or many: only tar | nc against sockit on the small files
+ON=${ON:-/dev/shm} # where the files are read and written: tmpfs unless told (ON=/var/tmp: a disk)
 LIMIT=300 # seconds any single transfer may take
 CODE=1-bench-code
 
@@ -24,7 +26,7 @@ command -v nc >/dev/null || { echo "needs nc (apt-get install netcat-openbsd)"; 
 cargo build --release --quiet
 BIN=$PWD/target/release/sockit
 
-WORK=$(mktemp -d /dev/shm/sockit-bench.XXXXXX)
+WORK=$(mktemp -d "$ON/sockit-bench.XXXXXX")
 cleanup() {
     jobs -p | xargs -r kill 2>/dev/null || true
     rm -rf "$WORK"
@@ -89,7 +91,7 @@ RESULTS=$WORK/results
 : >"$RESULTS"
 record() { echo "$1 $2" | tee -a "$RESULTS"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY"
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY ON=$ON ($(df --output=fstype "$ON" | tail -1))"
 [ "$ONLY" = many ] || head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
 mkdir -p "$WORK/many/small"
 python3 - "$WORK/many/small" "$FILES" <<'EOF'
@@ -165,17 +167,17 @@ wait $sender
 record rss-send-kib "$(tail -1 "$WORK/send.rss")"
 record rss-recv-kib "$(tail -1 "$WORK/recv.rss")"
 
-python3 - "$RESULTS" "$SIZE_MIB" "$FILES" "$RSS_GIB" <<'EOF'
+python3 - "$RESULTS" "$SIZE_MIB" "$FILES" "$RSS_GIB" "$(df --output=fstype "$ON" | tail -1)" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, value = line.split()
     rows.setdefault(name, []).append(float(value))
-size_mib, files, rss_gib = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+size_mib, files, rss_gib, fs = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 med = {k: statistics.median(v) for k, v in rows.items()}
 def rate(k): return size_mib / med[k]
 print()
-print(f"| {size_mib} MiB file, loopback, tmpfs | median s | MiB/s | vs nc |")
+print(f"| {size_mib} MiB file, loopback, {fs} | median s | MiB/s | vs nc |")
 print("|---|---|---|---|")
 for k, label in [("big-nc", "nc -l > f / nc -N < f"), ("big-sockit", "sockit (BLAKE3 + AES-256-GCM)"),
                  ("big-sockit-plain", "sockit --plain (BLAKE3)"), ("big-wormhole", "magic-wormhole")]:
