@@ -100,18 +100,8 @@ pub fn serve<R: Read, W: Write>(
         })?;
         progress.add(start.offset);
         let mut hasher = start.hasher;
-        let source = &offer.sources[index as usize];
-        let (from, p) = (start.offset, &mut progress);
-        let sent = match open_at(&mut folder, source, from)? {
-            Input::File(file) => match entry.size.filter(|&size| size >= MAP_FROM) {
-                Some(size) => match Mapped::new(&file, size).map_err(|e| disk(&entry.path, e))? {
-                    Some(map) => send_mapped(conn, &map, &file, from, entry, &mut hasher, p)?,
-                    None => send_read(conn, file, from, entry, &mut hasher, p)?,
-                },
-                None => send_read(conn, file, from, entry, &mut hasher, p)?,
-            },
-            Input::Stdin => send_read(conn, io::stdin(), 0, entry, &mut hasher, p)?,
-        };
+        let input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
+        let sent = send_body(conn, input, start.offset, entry, &mut hasher, &mut progress)?;
         if entry.size.is_some_and(|size| sent != size) {
             return Err(changed(conn, entry, "shrank"));
         }
@@ -291,6 +281,28 @@ fn open_at(
         Source::Stdin => Ok(Input::Stdin),
         Source::None => Err(TransferError::Verify("no source for a file entry".into())),
     }
+}
+
+/// Sends one file's body from `from` on: a large file from a map, anything else (or a
+/// large file that cannot be mapped) by `read`; returns where the body ended.
+fn send_body<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    input: Input,
+    from: u64,
+    entry: &Entry,
+    hasher: &mut blake3::Hasher,
+    progress: &mut Progress,
+) -> Result<u64, TransferError> {
+    let file = match input {
+        Input::File(file) => file,
+        Input::Stdin => return send_read(conn, io::stdin(), 0, entry, hasher, progress),
+    };
+    if let Some(size) = entry.size.filter(|&size| size >= MAP_FROM) {
+        if let Ok(Some(map)) = Mapped::new(&file, size) {
+            return send_mapped(conn, &map, &file, from, entry, hasher, progress);
+        }
+    }
+    send_read(conn, file, from, entry, hasher, progress)
 }
 
 /// Sends a body from `from` on by reading it into the frame (small files, stdin, and
