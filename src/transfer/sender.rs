@@ -362,8 +362,7 @@ fn send_mapped<R: Read, W: Write>(
             // Cut short after this chunk was hashed: the kernel found a page missing
             // while sending it. The frame may be half sent, so nothing more is said.
             Err(WireError::Io(e)) if e.raw_os_error() == Some(libc::EFAULT) => {
-                let shrank = format!("{} shrank while being sent", entry.path);
-                return Err(TransferError::Verify(shrank));
+                return Err(size_changed(entry, "shrank"));
             }
             Err(e) => return Err(e.into()),
         }
@@ -387,9 +386,13 @@ fn send_mapped<R: Read, W: Write>(
 /// A file changed size while it was sent: tells the receiver, which then keeps no
 /// final file of it.
 fn changed<R: Read, W: Write>(conn: &mut Conn<R, W>, entry: &Entry, how: &str) -> TransferError {
-    let e = TransferError::Verify(format!("{} {how} while being sent", entry.path));
+    let e = size_changed(entry, how);
     conn.send_error(&e.to_string());
     e
+}
+
+fn size_changed(entry: &Entry, how: &str) -> TransferError {
+    TransferError::Verify(format!("{} {how} while being sent", entry.path))
 }
 
 /// Fills `buf` unless the input ends first (so chunks are full-sized on pipes too).

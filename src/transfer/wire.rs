@@ -420,6 +420,33 @@ mod tests {
         assert!(matches!(r.recv(), Err(WireError::Closed)));
     }
 
+    /// A socket that takes 3 bytes per write, so the header of an unsealed chunk is
+    /// itself written in parts.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_unsealed_chunk_survives_short_writes() {
+        let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let mut w = Conn::new(io::Cursor::new(Vec::new()), Trickle(Vec::new()));
+        w.send_data(&data).unwrap();
+        w.send_data(b"next").unwrap();
+        let mut r = reader(std::mem::take(&mut w.writer().0));
+        assert!(matches!(r.recv().unwrap(), Record::Data(d) if d == &data[..]));
+        assert!(matches!(r.recv().unwrap(), Record::Data(b"next")));
+    }
+
     #[test]
     fn sealed_records_round_trip_and_hide_the_plaintext() {
         let mut w = writer();
