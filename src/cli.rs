@@ -68,11 +68,11 @@ pub enum Command {
         after_help = "Examples:\n  sockit completions bash > ~/.local/share/bash-completion/completions/sockit\n  sockit completions zsh > ~/.zfunc/_sockit\n  sockit completions fish > ~/.config/fish/completions/sockit.fish"
     )]
     Completions(Completions),
-    /// Print the manual page (roff) to stdout.
+    /// Print the manual page (roff), or write one page per command into a folder.
     #[command(
-        after_help = "Examples:\n  sockit man | man -l -\n  sockit man > /usr/local/share/man/man1/sockit.1"
+        after_help = "Examples:\n  sockit man | man -l -                      # read the main page now\n  sockit man /usr/local/share/man/man1       # sockit.1, sockit-tcp-serve.1, ...\n  man sockit-tcp-serve"
     )]
-    Man,
+    Man(Man),
 }
 
 #[derive(Debug, Subcommand)]
@@ -495,6 +495,14 @@ pub struct Tour {
     /// "zh", else en).
     #[arg(long, value_enum)]
     pub lang: Option<crate::tour::Lang>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Man {
+    /// Write every page (sockit.1, sockit-tcp.1, sockit-tcp-serve.1, ...) into DIR,
+    /// creating it, instead of printing the main page.
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -70,6 +70,6 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         Command::Info(args) => crate::info::run(args, ctx).await,
         Command::Tour(args) => crate::tour::run(args, ctx).await,
         Command::Completions(args) => crate::shell::completions(args.shell, &ctx),
-        Command::Man => crate::shell::man(&ctx),
+        Command::Man(args) => crate::shell::man(args.dir.as_deref(), &ctx),
     }
 }

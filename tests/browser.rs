@@ -184,18 +184,7 @@ impl Drop for Browser {
     }
 }
 
-fn have_browser() -> bool {
-    available(
-        have_program("chromium") && have_program("chromedriver"),
-        "chromium and chromium-driver (apt-get install chromium chromium-driver)",
-    )
-}
-
-#[test]
-fn a_browser_browses_uploads_and_downloads_through_http_serve() {
-    if !have_browser() {
-        return;
-    }
+pub fn a_browser_browses_uploads_and_downloads_through_http_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let served = tmp.path().join("served");
     fs::create_dir_all(served.join("photos")).unwrap();
@@ -275,11 +264,7 @@ fn a_browser_browses_uploads_and_downloads_through_http_serve() {
     browser.screenshot("serve-phone.png");
 }
 
-#[test]
-fn a_browser_sees_its_own_request_in_http_dump() {
-    if !have_browser() {
-        return;
-    }
+pub fn a_browser_sees_its_own_request_in_http_dump() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&["http", "dump"]);
     let browser = Browser::start(tmp.path(), &tmp.path().join("profile"));

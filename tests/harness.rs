@@ -266,19 +266,6 @@ pub fn python(script: &str, args: &[&str], stdin: &[u8]) -> Output {
     run_with(cmd, stdin)
 }
 
-/// Whether a test that needs `what` can run. Without it the test prints why it is
-/// skipped; under `SOCKIT_REQUIRE_ALL=1` (CI) a skip is a failure.
-pub fn available(have: bool, what: &str) -> bool {
-    if have {
-        return true;
-    }
-    if std::env::var_os("SOCKIT_REQUIRE_ALL").is_some_and(|v| v == "1") {
-        panic!("SOCKIT_REQUIRE_ALL=1 but this test needs {what}");
-    }
-    eprintln!("skipped: this test needs {what}");
-    false
-}
-
 /// Whether this process runs as root (namespaces, tmpfs mounts).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -294,4 +281,26 @@ pub fn have_program(program: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+/// Bytes nobody would mistake for a run of zeros.
+pub fn pattern(size: usize) -> Vec<u8> {
+    (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+/// `sockit send FILE --keep --no-announce --code CODE`, once it is ready.
+pub fn transfer_sender(code: &str, file: &std::path::Path) -> Server {
+    let path = file.display().to_string();
+    let server = Server::start(&["send", &path, "--keep", "--no-announce", "--code", code]);
+    server.wait_for("ready");
+    server
+}
+
+/// `sockit recv ADDR --code CODE -o OUT` against `server`.
+pub fn transfer_recv(server: &Server, out: &std::path::Path, code: &str) -> Output {
+    let out = out.display().to_string();
+    let addr = server.addr.to_string();
+    run(&["recv", &addr, "--code", code, "-o", &out], b"")
 }

@@ -7,7 +7,12 @@
 //! Ports are fixed here (the defaults, 9999): each run has namespaces of its own, so no
 //! other program can hold them.
 
-use crate::ns::{can_build_hosts, Lan};
+use std::fs;
+
+use crate::harness::*;
+use crate::ns::Lan;
+
+const CODE: &str = "64-copper-meadow";
 
 const SUBNET: &str = "10.77.0";
 
@@ -16,11 +21,7 @@ fn ip_of(event: &serde_json::Value) -> String {
     peer.ip().to_string()
 }
 
-#[test]
-fn broadcast_from_one_host_reaches_both_others_with_the_senders_address() {
-    if !can_build_hosts() {
-        return;
-    }
+pub fn broadcast_from_one_host_reaches_both_others_with_the_senders_address() {
     let lan = Lan::new("bc", SUBNET, 3);
     let b = lan.serve(1, &["broadcast", "listen"]);
     let c = lan.serve(2, &["broadcast", "listen"]);
@@ -46,11 +47,7 @@ fn broadcast_from_one_host_reaches_both_others_with_the_senders_address() {
     assert_eq!(ip_of(&got), format!("{SUBNET}.3"));
 }
 
-#[test]
-fn multicast_reaches_group_members_only() {
-    if !can_build_hosts() {
-        return;
-    }
+pub fn multicast_reaches_group_members_only() {
     let lan = Lan::new("mc", SUBNET, 3);
     let group = "239.77.0.1";
     let member = lan.serve(
@@ -109,3 +106,36 @@ fn multicast_reaches_group_members_only() {
     );
     assert_eq!(outsider.wait_for("datagram")["text"], "marker");
 }
+
+pub fn recv_finds_a_sender_on_another_host_by_its_announcement() {
+    let lan = Lan::new("xfer", "10.78.0", 2);
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("across.bin");
+    let data = pattern(300_000);
+    fs::write(&file, &data).unwrap();
+    // Default announcements: host a's interface broadcast, 10.78.0.255:9999.
+    let server = lan.serve(0, &["send", &file.display().to_string(), "--code", CODE]);
+    server.wait_for("ready");
+
+    let dst = tempfile::tempdir().unwrap();
+    let out = lan.run(
+        1,
+        &[
+            "recv",
+            "--code",
+            CODE,
+            "-o",
+            &dst.path().display().to_string(),
+            "--timeout",
+            "15s",
+        ],
+    );
+    let verified = &out.events_named("verified")[0];
+    assert!(
+        verified["peer"].as_str().unwrap().starts_with("10.78.0.1:"),
+        "{verified}"
+    );
+    assert!(fs::read(dst.path().join("across.bin")).unwrap() == data);
+    server.wait_for("done");
+}
+

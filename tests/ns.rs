@@ -98,10 +98,3 @@ impl Drop for Lan {
         }
     }
 }
-
-pub fn can_build_hosts() -> bool {
-    available(
-        is_root() && have_program("ip"),
-        "root and iproute2 (network namespaces)",
-    )
-}

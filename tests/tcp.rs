@@ -349,50 +349,6 @@ fn two_clients_at_once_are_served_independently() {
 }
 
 #[test]
-fn ipv6_loopback() {
-    if !available(TcpListener::bind("[::1]:0").is_ok(), "IPv6 on loopback") {
-        return;
-    }
-    let server = Server::start_exact(&["tcp", "serve", "--echo", "--bind", "[::1]:0"]);
-    assert!(server.addr.is_ipv6());
-    let out = run(
-        &[
-            "tcp",
-            "connect",
-            &format!("[::1]:{}", server.port()),
-            "--send",
-            "v6",
-        ],
-        b"",
-    );
-    assert_eq!(out.events_named("message")[0]["text"], "v6");
-}
-
-#[test]
-fn an_ipv6_wildcard_bind_also_serves_ipv4_clients() {
-    if !available(TcpListener::bind("[::]:0").is_ok(), "IPv6") {
-        return;
-    }
-    let server = Server::start_exact(&["tcp", "serve", "--echo", "--bind", "[::]:0"]);
-    let out = run(
-        &[
-            "tcp",
-            "connect",
-            &format!("127.0.0.1:{}", server.port()),
-            "--send",
-            "v4 via v6",
-        ],
-        b"",
-    );
-    assert_eq!(
-        out.events_named("message")[0]["text"],
-        "v4 via v6",
-        "{}",
-        out.stderr
-    );
-}
-
-#[test]
 fn ctrl_c_tells_clients_and_exits_zero() {
     let server = Server::start(&["tcp", "serve", "--echo"]);
     let mut c = LineClient::connect(&server);

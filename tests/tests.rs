@@ -1,7 +1,7 @@
-//! The one integration-test binary: every test starts the real `sockit`.
+//! The integration tests that need nothing but loopback: every test starts the real
+//! `sockit`. (Those that need root, Chromium, `nc` or IPv6 are in `gated.rs`.)
 
 mod broadcast;
-mod browser;
 mod harness;
 mod hostile;
 mod hostile_receiver;
@@ -11,8 +11,6 @@ mod http_serve;
 mod http_serve_limits;
 mod http_write;
 mod info;
-mod netns;
-mod ns;
 mod security;
 mod tamper;
 mod tcp;

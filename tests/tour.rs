@@ -178,3 +178,22 @@ fn man_is_a_roff_page() {
     );
     assert!(page.contains("tour"));
 }
+
+#[test]
+fn man_dir_writes_a_page_for_every_command_the_main_page_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("share/man/man1");
+    let mut c = std::process::Command::new(crate::harness::bin());
+    c.arg("man").arg(&dir);
+    let out = run_with(c, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let main = std::fs::read_to_string(dir.join("sockit.1")).unwrap();
+    for sub in ["tcp", "udp", "broadcast", "http", "send", "recv", "info", "tour"] {
+        let page = dir.join(format!("sockit-{sub}.1"));
+        assert!(page.exists(), "no page for {sub}");
+        assert!(main.contains(&format!("sockit\\-{sub}")), "main page lacks {sub}");
+    }
+    let serve = std::fs::read_to_string(dir.join("sockit-tcp-serve.1")).unwrap();
+    assert!(serve.contains("max\\-frame"), "{serve}");
+    assert!(out.stdout_text().contains("sockit-tcp-serve.1"));
+}

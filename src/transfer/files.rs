@@ -170,7 +170,7 @@ impl Folder {
                 Mode::from_raw_mode(created),
             ) {
                 Ok(fd) => {
-                    let chmod = umask().map_or(true, |u| created & !u != wanted);
+                    let chmod = umask().is_none_or(|u| created & !u != wanted);
                     return Ok(Part {
                         file: File::from(fd),
                         chmod,

@@ -258,7 +258,7 @@ fn open_at(
             let fail = |e: io::Error| disk(&path.display().to_string(), e);
             let mut f = match (path.parent(), path.file_name()) {
                 (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => {
-                    if folder.as_ref().map_or(true, |(p, _)| p != dir) {
+                    if folder.as_ref().is_none_or(|(p, _)| p != dir) {
                         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
                         let fd = rustix::fs::open(dir, flags, Mode::empty())
                             .map_err(|e| fail(e.into()))?;

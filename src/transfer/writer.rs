@@ -123,7 +123,7 @@ impl Writer {
     /// Starts a file; one of `INLINE_FROM` bytes or more (or of unknown size) is written
     /// on this thread once everything before it is on disk.
     pub fn open(&mut self, open: Open, size: Option<u64>) -> Result<(), TransferError> {
-        if size.map_or(true, |s| s >= INLINE_FROM) {
+        if size.is_none_or(|s| s >= INLINE_FROM) {
             self.sync()?;
             self.inline = true;
             return lock(&self.disk).apply(Op::Open(open), &[]);
@@ -348,7 +348,7 @@ impl Disk {
     /// Opens `dest`'s `.part` in its folder, opening the folder when it changes.
     fn open_part(&mut self, dest: &Path, open: &Open) -> Result<(Part, OsString), TransferError> {
         let dir = dest.parent().expect("under the output folder");
-        if self.folder.as_ref().map_or(true, |f| f.path() != dir) {
+        if self.folder.as_ref().is_none_or(|f| f.path() != dir) {
             self.folder = Some(Folder::open(dir)?);
         }
         let folder = self.folder.as_ref().expect("just opened");

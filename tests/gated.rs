@@ -1,0 +1,142 @@
+//! The integration tests that need something a machine may lack: root (network
+//! namespaces, a tmpfs), Chromium with chromedriver, `nc`, IPv6 on loopback.
+//!
+//! libtest decides `#[ignore]` when it compiles, so a test that found its tool missing
+//! at run time could only return early and be counted as passed. This binary uses
+//! libtest-mimic instead: each test names what it needs (shown as `[needs …]`), and one
+//! whose need is missing is reported as `ignored`. Under `SOCKIT_REQUIRE_ALL=1` (CI), or
+//! with `--include-ignored`, it runs anyway and fails at once, saying what is missing.
+
+mod browser;
+mod full_disk;
+mod harness;
+mod ipv6;
+mod nc;
+mod netns;
+mod ns;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use harness::{have_program, is_root};
+
+/// What a test needs from the machine.
+#[derive(Clone, Copy)]
+enum Need {
+    /// Root and iproute2: network namespaces.
+    Namespaces,
+    /// Root and mount(8): a tmpfs of the test's own.
+    Mount,
+    Browser,
+    Nc,
+    Ipv6,
+}
+
+impl Need {
+    fn label(self) -> &'static str {
+        match self {
+            Need::Namespaces => "needs root",
+            Need::Mount => "needs root",
+            Need::Browser => "needs chromium",
+            Need::Nc => "needs nc",
+            Need::Ipv6 => "needs IPv6",
+        }
+    }
+
+    /// How to get it, for the failure message.
+    fn what(self) -> &'static str {
+        match self {
+            Need::Namespaces => "root and iproute2 (network namespaces)",
+            Need::Mount => "root and mount (a tmpfs of 2 MiB)",
+            Need::Browser => "chromium and chromium-driver (apt-get install chromium chromium-driver)",
+            Need::Nc => "nc (apt-get install netcat-openbsd)",
+            Need::Ipv6 => "IPv6 on loopback (::1)",
+        }
+    }
+
+    fn met(self) -> bool {
+        match self {
+            Need::Namespaces => is_root() && have_program("ip"),
+            Need::Mount => is_root() && have_program("mount") && have_program("umount"),
+            Need::Browser => have_program("chromium") && have_program("chromedriver"),
+            Need::Nc => have_program("nc"),
+            Need::Ipv6 => std::net::TcpListener::bind("[::1]:0").is_ok(),
+        }
+    }
+}
+
+fn trial(need: Need, name: &'static str, test: fn()) -> Trial {
+    let met = need.met();
+    let require_all = std::env::var_os("SOCKIT_REQUIRE_ALL").is_some_and(|v| v == "1");
+    Trial::test(name, move || {
+        if !met {
+            return Err(Failed::from(format!("this test needs {}", need.what())));
+        }
+        test();
+        Ok(())
+    })
+    .with_kind(need.label())
+    .with_ignored_flag(!met && !require_all)
+}
+
+/// `Need => module::{test, …}`: one trial per test function, named `module::test`.
+macro_rules! trials {
+    ($($need:expr => $module:ident::{$($test:ident),* $(,)?}),* $(,)?) => {
+        vec![$($(trial($need, concat!(stringify!($module), "::", stringify!($test)), $module::$test),)*)*]
+    };
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = trials![
+        Need::Namespaces => netns::{
+            broadcast_from_one_host_reaches_both_others_with_the_senders_address,
+            multicast_reaches_group_members_only,
+            recv_finds_a_sender_on_another_host_by_its_announcement,
+        },
+        Need::Mount => full_disk::{
+            a_full_disk_fails_clearly_keeps_the_part_and_resumes_once_there_is_room,
+        },
+        Need::Browser => browser::{
+            a_browser_browses_uploads_and_downloads_through_http_serve,
+            a_browser_sees_its_own_request_in_http_dump,
+        },
+        Need::Nc => nc::{raw_send_to_nc_and_raw_recv_from_nc},
+        Need::Ipv6 => ipv6::{
+            ipv6_loopback,
+            an_ipv6_wildcard_bind_also_serves_ipv4_clients,
+            the_ipv6_payload_limit_is_65527,
+        },
+    ];
+    let listed: Vec<String> = trials.iter().map(|t| t.name().to_owned()).collect();
+    trials.push(Trial::test("every_test_here_is_listed", move || {
+        every_test_is_listed(&listed)
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// A test function added to one of these modules but not to `main`'s list would never
+/// run: every `pub fn name() {` at the top level of a module must be listed.
+fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut missing = Vec::new();
+    for module in ["browser", "full_disk", "ipv6", "nc", "netns"] {
+        let text = std::fs::read_to_string(dir.join(format!("{module}.rs")))
+            .map_err(|e| Failed::from(format!("{module}.rs: {e}")))?;
+        for line in text.lines() {
+            if let Some(name) = line
+                .strip_prefix("pub fn ")
+                .and_then(|rest| rest.strip_suffix("() {"))
+            {
+                let full = format!("{module}::{name}");
+                if !listed.contains(&full) {
+                    missing.push(full);
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not listed in tests/gated.rs: {}", missing.join(", ")).into())
+    }
+}
