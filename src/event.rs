@@ -238,6 +238,9 @@ pub enum Event {
         bytes: u64,
         truncated: u64,
     },
+    /// Output was slower than the input: this many events, carrying `bytes` of payload,
+    /// were not printed (`printer::OUTPUT_BUDGET`). Printed once output has caught up.
+    Dropped { events: u64, bytes: u64 },
     /// `http dump`: the bytes of one request exactly as received (the first
     /// `http::dump::SHOWN` of them; `bytes` counts all).
     Dump {
@@ -437,6 +440,12 @@ impl fmt::Display for Event {
                 "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
                 Plural(*datagrams as usize, "datagram"),
                 Plural(*bytes as usize, "byte")
+            ),
+            Event::Dropped { events, bytes } => write!(
+                f,
+                "output is slower than the input: {events} {} ({}) not shown",
+                Plural(*events as usize, "event"),
+                human_bytes(*bytes as f64)
             ),
             Event::Dump {
                 peer,

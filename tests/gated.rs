@@ -47,7 +47,9 @@ impl Need {
         match self {
             Need::Namespaces => "root and iproute2 (network namespaces)",
             Need::Mount => "root and mount (a tmpfs of 2 MiB)",
-            Need::Browser => "chromium and chromium-driver (apt-get install chromium chromium-driver)",
+            Need::Browser => {
+                "chromium and chromium-driver (apt-get install chromium chromium-driver)"
+            }
             Need::Nc => "nc (apt-get install netcat-openbsd)",
             Need::Ipv6 => "IPv6 on loopback (::1)",
         }

@@ -50,4 +50,3 @@ pub fn the_ipv6_payload_limit_is_65527() {
     assert_eq!(got["bytes"], 65_527);
     assert!(got["peer"].as_str().unwrap().starts_with("[::1]:"));
 }
-

@@ -56,4 +56,3 @@ pub fn raw_send_to_nc_and_raw_recv_from_nc() {
         blake3::hash(&data).to_hex().to_string()
     );
 }
-

@@ -138,4 +138,3 @@ pub fn recv_finds_a_sender_on_another_host_by_its_announcement() {
     assert!(fs::read(dst.path().join("across.bin")).unwrap() == data);
     server.wait_for("done");
 }
-

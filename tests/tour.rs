@@ -188,10 +188,22 @@ fn man_dir_writes_a_page_for_every_command_the_main_page_names() {
     let out = run_with(c, b"");
     assert_eq!(out.code(), 0, "{}", out.stderr);
     let main = std::fs::read_to_string(dir.join("sockit.1")).unwrap();
-    for sub in ["tcp", "udp", "broadcast", "http", "send", "recv", "info", "tour"] {
+    for sub in [
+        "tcp",
+        "udp",
+        "broadcast",
+        "http",
+        "send",
+        "recv",
+        "info",
+        "tour",
+    ] {
         let page = dir.join(format!("sockit-{sub}.1"));
         assert!(page.exists(), "no page for {sub}");
-        assert!(main.contains(&format!("sockit\\-{sub}")), "main page lacks {sub}");
+        assert!(
+            main.contains(&format!("sockit\\-{sub}")),
+            "main page lacks {sub}"
+        );
     }
     let serve = std::fs::read_to_string(dir.join("sockit-tcp-serve.1")).unwrap();
     assert!(serve.contains("max\\-frame"), "{serve}");

@@ -244,7 +244,7 @@ impl Connection {
 
     fn show(&self, raw: &[u8]) {
         let shown = &raw[..raw.len().min(SHOWN)];
-        self.out.emit(&Event::Dump {
+        self.out.offer(&Event::Dump {
             peer: self.peer,
             bytes: raw.len(),
             payload: Payload::new(shown),
@@ -253,7 +253,7 @@ impl Connection {
     }
 
     fn report(&self, method: &str, path: &str, status: u16, bytes: u64, started: Instant) {
-        self.out.emit(&Event::Request {
+        self.out.offer(&Event::Request {
             peer: self.peer,
             method: method.to_owned(),
             path: path.to_owned(),

@@ -119,7 +119,7 @@ async fn connection(
             reason.len()
         );
         let _ = stream.write_all((head + &reason).as_bytes()).await;
-        out.emit(&Event::Request {
+        out.offer(&Event::Request {
             peer,
             method: "-".into(),
             path: "-".into(),
@@ -146,7 +146,7 @@ impl State {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
-        self.out.emit(&Event::Request {
+        self.out.offer(&Event::Request {
             peer,
             method,
             path,

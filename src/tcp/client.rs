@@ -14,6 +14,7 @@ use crate::addr::LOCAL_HOST;
 use crate::cli::TcpConnect;
 use crate::event::{Event, Printer, Reason};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
+use crate::printer::Stream;
 use crate::run::Ctx;
 use crate::sock::{self, describe, NetError, SocketInfo};
 
@@ -72,9 +73,12 @@ async fn receive(
     peer: SocketAddr,
     out: Printer,
 ) -> anyhow::Result<()> {
+    let stream = Stream::default();
     loop {
         match reader.next().await {
-            Some(Ok(Frame::Message(msg))) => out.emit(&Event::message(peer, msg)),
+            Some(Ok(Frame::Message(msg))) => {
+                out.emit_paced(&stream, &Event::message(peer, msg)).await
+            }
             Some(Ok(Frame::TooLong { max })) => out.emit(&Event::Oversized { peer, max }),
             None => {
                 out.emit(&Event::Disconnect {

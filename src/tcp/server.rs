@@ -20,6 +20,7 @@ use crate::addr::ANY_HOST;
 use crate::cli::{ReplyArgs, TcpServe};
 use crate::event::{Event, Printer, Proto, Reason};
 use crate::framing::{Frame, FrameCodec, FrameError};
+use crate::printer::Stream;
 use crate::run::Ctx;
 use crate::shutdown::drain;
 use crate::sock::{self, describe, SocketInfo};
@@ -196,6 +197,7 @@ impl Listener {
             relay_rx: self.broker.as_ref().map(|b| b.subscribe()),
             relay_tx: self.broker.clone(),
             out: out.clone(),
+            stream: Stream::default(),
             shutdown: self.ctx.shutdown.clone(),
         };
         // Announced only once subscribed to the broker: whoever reacts to this event
@@ -221,6 +223,8 @@ struct Handler {
     relay_rx: Option<broadcast::Receiver<Relay>>,
     relay_tx: Option<broadcast::Sender<Relay>>,
     out: Printer,
+    /// This connection's share of the printer's queue.
+    stream: Stream,
     shutdown: CancellationToken,
 }
 
@@ -283,7 +287,9 @@ impl Handler {
             }
             Some(Err(e)) => return Some((Reason::Protocol, Some(e.to_string()))),
         };
-        self.out.emit(&Event::message(self.peer, msg.clone()));
+        self.out
+            .emit_paced(&self.stream, &Event::message(self.peer, msg.clone()))
+            .await;
         let answer = match &self.server.reply {
             Reply::Ack => Bytes::from(format!(
                 "received {} {}",
@@ -325,7 +331,9 @@ impl Handler {
     async fn send(&mut self, msg: Bytes) -> Option<Ending> {
         match self.writer.send(msg.clone()).await {
             Ok(()) => {
-                self.out.emit(&Event::reply(self.peer, msg));
+                self.out
+                    .emit_paced(&self.stream, &Event::reply(self.peer, msg))
+                    .await;
                 None
             }
             Err(FrameError::Io(e)) => Some((super::reason_of(&e), Some(describe(&e)))),

@@ -162,7 +162,9 @@ async fn receive(socket: &UdpSocket, peer: SocketAddr, out: Printer) -> anyhow::
     let mut buf = vec![0u8; super::MAX_BUFFER];
     loop {
         match dgram::recv(socket, &mut buf).await {
-            Ok(d) => out.emit(&Event::datagram(d.peer, &buf[..d.len], d.size)),
+            Ok(d) => {
+                out.offer(&Event::datagram(d.peer, &buf[..d.len], d.size));
+            }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Err(refused(peer)),
             Err(e) => return Err(NetError::new(format!("receive from {peer}"), e).into()),
         }

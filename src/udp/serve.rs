@@ -141,7 +141,7 @@ impl Receiver {
                     }
                 }
             }
-            self.out.emit_all(&events);
+            self.out.offer_all(&events);
             events.clear();
         }
         Event::Totals {

@@ -1,0 +1,188 @@
+//! Servers whose stdout nobody reads (`sockit tcp serve | less`, not scrolling) or reads
+//! slowly: memory stays bounded (`printer::OUTPUT_BUDGET`), other clients are still
+//! served, what could not be shown is counted in a `dropped` event, and SIGTERM ends the
+//! process. Every flood here is bounded in bytes and time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// RSS a server may reach under any flood at default flags (issue 13's target).
+const RSS_LIMIT: u64 = 256 << 20;
+
+/// A server whose stdout is read once, for its `listening` line, and then not at all.
+struct Unread {
+    child: Child,
+    /// Until `read_from_now_on` hands it to a reading thread.
+    stdout: Option<BufReader<ChildStdout>>,
+    addr: SocketAddr,
+}
+
+impl Unread {
+    fn start(args: &[&str]) -> Unread {
+        let mut cmd = sockit(args);
+        cmd.args(["--bind", "127.0.0.1:0"]);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(event["event"], "listening", "{first}");
+        let addr = event["addr"].as_str().unwrap().parse().unwrap();
+        Unread {
+            child,
+            stdout: Some(stdout),
+            addr,
+        }
+    }
+
+    /// Starts reading stdout: its events, as they come.
+    fn read_from_now_on(&mut self) -> std::sync::mpsc::Receiver<serde_json::Value> {
+        let stdout = self.stdout.take().expect("read once");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { return };
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// The most memory the process has held so far (VmHWM).
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib << 10
+    }
+
+    /// SIGTERM, then how long the process took to exit.
+    fn terminate(mut self) -> Duration {
+        let started = Instant::now();
+        signal(&self.child, libc::SIGTERM);
+        let deadline = started + STEP;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "SIGTERM ignored for {STEP:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends 1 MiB length-prefixed frames for `time` (at most `limit` bytes), reading and
+/// dropping whatever comes back; returns the bytes the server took.
+fn flood_len_frames(addr: SocketAddr, time: Duration, limit: u64) -> u64 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut back = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64 << 10];
+        while matches!(back.read(&mut sink), Ok(n) if n > 0) {}
+    });
+    s.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut frame = vec![b'x'; (1 << 20) + 4];
+    frame[..4].copy_from_slice(&(1u32 << 20).to_be_bytes());
+    let deadline = Instant::now() + time;
+    let mut sent = 0u64;
+    while Instant::now() < deadline && sent < limit {
+        match s.write(&frame) {
+            Ok(n) => sent += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("flood: {e}"),
+        }
+    }
+    sent
+}
+
+/// One `len`-framed exchange on a fresh connection; the time it took.
+fn exchange(addr: SocketAddr, msg: &[u8], want: &[u8]) -> Duration {
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(msg).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut got = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, want);
+    started.elapsed()
+}
+
+#[test]
+fn tcp_serve_with_stdout_unread_stays_bounded_serves_others_and_obeys_sigterm() {
+    let server = Unread::start(&["tcp", "serve", "--framing", "len", "--reply", "ok"]);
+    let addr = server.addr;
+    let flooder =
+        std::thread::spawn(move || flood_len_frames(addr, Duration::from_secs(3), 3 << 30));
+    // Let the flood fill whatever the server buffers, then try a second client.
+    std::thread::sleep(Duration::from_millis(500));
+    let took = exchange(addr, b"hello", b"ok");
+    assert!(
+        took < Duration::from_secs(2),
+        "a second client waited {took:?}"
+    );
+    let sent = flooder.join().unwrap();
+    let rss = server.peak_rss();
+    assert!(
+        rss < RSS_LIMIT,
+        "peak RSS {} MiB after the client sent {} MiB",
+        rss >> 20,
+        sent >> 20
+    );
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
+}
+
+#[test]
+fn udp_serve_with_stdout_unread_drops_datagrams_and_says_how_many_once_read() {
+    let mut server = Unread::start(&["udp", "serve", "--silent"]);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagram = vec![b'y'; 60_000];
+    // 30,000 datagrams of 60 KB (1.8 GB) cannot all wait in a 16 MiB queue.
+    let started = Instant::now();
+    for _ in 0..30_000 {
+        let _ = udp.send_to(&datagram, server.addr);
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    assert!(
+        server.peak_rss() < RSS_LIMIT,
+        "{} MiB",
+        server.peak_rss() >> 20
+    );
+    // Now read: the backlog comes out, then a `dropped` event that counts the rest.
+    let events = server.read_from_now_on();
+    let deadline = Instant::now() + STEP;
+    let dropped = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = events.recv_timeout(left).expect("a `dropped` event");
+        if event["event"] == "dropped" {
+            break event;
+        }
+    };
+    assert!(dropped["events"].as_u64().unwrap() > 0, "{dropped}");
+    assert!(dropped["bytes"].as_u64().unwrap() >= 60_000, "{dropped}");
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
+}
