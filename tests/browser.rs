@@ -288,3 +288,24 @@ pub fn a_browser_sees_its_own_request_in_http_dump() {
         "{agent} not in {text}"
     );
 }
+
+#[test]
+fn a_browser_shows_chinese_text_files_as_written() {
+    if !have_browser() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    fs::create_dir_all(&served).unwrap();
+    fs::write(served.join("hello.txt"), "你好\n").unwrap();
+    fs::write(served.join("notes.md"), "# 粘包\n").unwrap();
+    let server = Server::start(&["http", "serve", served.to_str().unwrap()]);
+    let browser = Browser::start(tmp.path(), &tmp.path().join("profile"));
+    for (name, want) in [("hello.txt", "你好"), ("notes.md", "# 粘包")] {
+        browser.goto(&format!("http://{}/{name}", server.addr));
+        browser.wait(name, |b| b.url().ends_with(name));
+        let text = browser.script("return document.body.innerText.trim()");
+        assert_eq!(text, want, "{name}");
+    }
+    browser.screenshot("serve-chinese-text.png");
+}

@@ -286,7 +286,15 @@ pub async fn file<B: Send + 'static>(path: &std::path::Path, req: Request<B>) ->
         .oneshot(req)
         .await
     {
-        Ok(r) => r.map(|b| b.boxed_unsync()),
+        Ok(mut r) => {
+            // tower-http's type has no charset; text gets the one `whole` gives it.
+            if r.status().is_success() && r.headers().contains_key(header::CONTENT_TYPE) {
+                if let Some(kind) = whole::content_type_at(path) {
+                    r.headers_mut().insert(header::CONTENT_TYPE, kind);
+                }
+            }
+            r.map(|b| b.boxed_unsync())
+        }
         Err(never) => match never {},
     }
 }
