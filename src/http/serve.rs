@@ -58,6 +58,7 @@ pub struct State {
 pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
     let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
+    readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
     let listener = super::listener::bind(&args.bind, &ctx).await?;
     let state = Arc::new(State {
         root,
@@ -71,6 +72,21 @@ pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
         connection(stream, peer, state.clone(), stop.clone())
     })
     .await
+}
+
+/// Fails unless this user can list `dir` and open what is in it: a folder that would
+/// start and then answer every request with 403 is a mistake worth saying at once.
+fn readable(dir: &std::path::Path) -> Result<(), String> {
+    let why = |e: io::Error, what: &str| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            format!("permission denied: this user cannot {what} (see `ls -ld`)")
+        } else {
+            describe(&e)
+        }
+    };
+    std::fs::read_dir(dir).map_err(|e| why(e, "list the folder"))?;
+    rustix::fs::access(dir, rustix::fs::Access::EXEC_OK)
+        .map_err(|e| why(e.into(), "open what is in the folder (it lacks the x bit)"))
 }
 
 /// What the service returns per request: boxed so the connection is `Unpin`, which
@@ -168,6 +184,25 @@ impl State {
         methods.join(", ")
     }
 
+    /// Why `method` is refused, naming the flag that would enable it.
+    fn not_allowed(&self, method: &Method) -> String {
+        let flag = match *method {
+            Method::PUT | Method::POST => Some("--upload"),
+            Method::DELETE => Some("--delete"),
+            _ => None,
+        };
+        match flag {
+            Some(flag) => format!(
+                "{method} needs {flag}: this server was started without it and allows {}\n",
+                self.allowed()
+            ),
+            None => format!(
+                "{method} is not supported: this server allows {}\n",
+                self.allowed()
+            ),
+        }
+    }
+
     async fn route(
         &self,
         req: Request<Incoming>,
@@ -187,7 +222,7 @@ impl State {
             Method::POST if self.upload => upload::form(self, req).await,
             Method::DELETE if self.delete => self.remove(req).await,
             _ => Ok(with_header(
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                text(StatusCode::METHOD_NOT_ALLOWED, self.not_allowed(&method)),
                 header::ALLOW,
                 &self.allowed(),
             )),
