@@ -1,14 +1,24 @@
 //! Issue 12, the HTTP side: what a newcomer meets first. Text files carry their charset,
-//! and mistakes are named: a 405 says which flag enables the method, a folder that
-//! cannot be served stops the start.
+//! `http dump` answers a browser with a page, the log says what happened (query string,
+//! refused requests, durations without idle time), and mistakes are named: a 405 says
+//! which flag enables the method, a folder that cannot be served stops the start.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::harness::*;
 use crate::http_client::*;
 use crate::http_serve::{start, tree, url};
+
+/// A browser's Accept header (Chromium's, as it sends it for a page).
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,\
+    image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7";
 
 #[test]
 fn issue12_text_files_are_sent_with_their_charset() {
@@ -188,5 +198,125 @@ fn issue12_serve_refuses_a_folder_it_cannot_serve_before_listening() {
         fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
         assert_refused(&serve_once(&dir, as_nobody), &dir, why);
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn issue12_serve_logs_the_query_string() {
+    let t = tree();
+    let server = start(&t, &[]);
+    assert_eq!(get(&url(&server, "/a.txt?v=1&q=%E4%BD%A0")).status, 200);
+    let ev = server.wait_for("request");
+    assert_eq!(ev["path"], "/a.txt?v=1&q=%E4%BD%A0");
+    assert_ms(&ev);
+}
+
+/// `duration_ms` is milliseconds to the microsecond (three decimals at most).
+fn assert_ms(ev: &Value) {
+    let ms = ev["duration_ms"].as_f64().unwrap();
+    assert_eq!((ms * 1000.0).round() / 1000.0, ms, "{ev}");
+}
+
+#[test]
+fn issue12_dump_times_a_request_from_its_first_byte_not_from_the_idle_connection() {
+    let server = Server::start(&["http", "dump"]);
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_response(&mut s);
+    server.wait_for("request");
+    // The connection idles between the two requests: that is not the second's time.
+    std::thread::sleep(Duration::from_millis(600));
+    s.write_all(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_response(&mut s);
+    let ev = server.wait_for("request");
+    assert_eq!(ev["path"], "/2");
+    let ms = ev["duration_ms"].as_f64().unwrap();
+    assert!(ms < 300.0, "the idle time was counted: {ms} ms");
+    assert_ms(&ev);
+}
+
+#[test]
+fn issue12_refused_requests_log_their_method_and_path() {
+    let server = Server::start(&["http", "dump", "--max-body", "1KiB"]);
+    for (request, status, method, path) in [
+        (
+            "POST /big?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+            413,
+            "POST",
+            "/big?x=1",
+        ),
+        ("GET /no-host HTTP/1.1\r\n\r\n", 400, "GET", "/no-host"),
+        (
+            "PUT /te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            501,
+            "PUT",
+            "/te",
+        ),
+        ("garbage\r\n\r\n", 400, "-", "-"),
+    ] {
+        assert_eq!(status_of(&raw(server.addr, request.as_bytes())), status);
+        let ev = server.wait_for("request");
+        assert_eq!(
+            (
+                ev["method"].as_str(),
+                ev["path"].as_str(),
+                ev["status"].as_u64()
+            ),
+            (Some(method), Some(path), Some(status as u64)),
+            "{request:?}"
+        );
+    }
+}
+
+#[test]
+fn issue12_dump_answers_a_browser_with_the_raw_request_and_others_with_json() {
+    let server = Server::start(&["http", "dump"]);
+    let page = request(
+        "POST",
+        &url(&server, "/form?a=1&b=2"),
+        &[("Accept", BROWSER_ACCEPT), ("X-MiXeD-Case", "yes")],
+        b"a=1",
+    );
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = page.text();
+    let eol =
+        "<span class=\"eol\" title=\"CR\">\\r</span><span class=\"eol\" title=\"LF\">\\n</span>";
+    assert!(
+        html.contains(&format!("<td>POST /form?a=1&amp;b=2 HTTP/1.1{eol}</td>")),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("<td>X-MiXeD-Case: yes{eol}</td>")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<th>blank line · 空行</th><td>{eol}</td>")));
+    assert!(
+        html.contains("<th>body · 请求体</th><td>a=1</td>"),
+        "{html}"
+    );
+
+    // Everything that does not prefer HTML keeps the JSON echo: no Accept, curl's */*.
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let headers: Vec<(&str, &str)> = accept.iter().map(|a| ("Accept", *a)).collect();
+        let r = request("GET", &url(&server, "/j"), &headers, b"");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/json"),
+            "{accept:?}"
+        );
+        let echo: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(echo["target"], "/j");
+    }
+    if have_program("curl") {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "20", &url(&server, "/curl")])
+            .output()
+            .unwrap();
+        let echo: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(echo["target"], "/curl");
     }
 }

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use super::request::request_line;
 use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
 use super::{listing, ranges, upload, whole};
@@ -135,13 +136,15 @@ async fn connection(
             reason.len()
         );
         let _ = stream.write_all((head + &reason).as_bytes()).await;
+        // What of the request line arrived is logged; `-` for what did not.
+        let (method, path) = request_line(&parts.read_buf);
         out.emit(&Event::Request {
             peer,
-            method: "-".into(),
-            path: "-".into(),
+            method,
+            path,
             status: 408,
             bytes: reason.len() as u64,
-            duration_ms: HEAD_TIMEOUT.as_secs_f64() * 1000.0,
+            duration_ms: super::millis(HEAD_TIMEOUT),
         });
     }
     let _ = stream.shutdown().await;
@@ -157,7 +160,11 @@ impl State {
     ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().to_string();
-        let path = req.uri().path().to_owned();
+        // The query stays in the log (the printer escapes what a terminal must not see).
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
         let response = match self.route(req, files).await {
             Ok(r) => r,
             Err(f) => f.into_response(),
@@ -168,7 +175,7 @@ impl State {
             path,
             status: response.status().as_u16(),
             bytes: body_bytes(&response),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: super::millis(started.elapsed()),
         });
         response
     }
