@@ -266,6 +266,33 @@ fn issue12_refused_requests_log_their_method_and_path() {
             "{request:?}"
         );
     }
+
+    // `http serve`: hyper answers a head it cannot parse; that is logged as well.
+    let t = tree();
+    let server = start(&t, &[]);
+    // More header fields than hyper takes (100): small, so it is all written at once.
+    let mut big = b"GET /big?x HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..200 {
+        big.extend(format!("X-{i}: v\r\n").as_bytes());
+    }
+    big.extend(b"\r\n");
+    let bad: &[u8] = b"GET /a?q=1 HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n";
+    for (request, status, method, path) in [
+        (bad, 400, "GET", "/a?q=1"),
+        (&big[..], 431, "GET", "/big?x"),
+        (&b"garbage\r\n\r\n"[..], 400, "-", "-"),
+    ] {
+        assert_eq!(status_of(&raw(server.addr, request)), status);
+        let ev = server.wait_for("request");
+        assert_eq!(
+            (
+                ev["method"].as_str(),
+                ev["path"].as_str(),
+                ev["status"].as_u64()
+            ),
+            (Some(method), Some(path), Some(status as u64)),
+        );
+    }
 }
 
 #[test]
