@@ -138,19 +138,23 @@ impl Connection {
         let raw = self.buf.split_to(raw_len);
         self.show(&raw);
         let keep_alive = head.keep_alive && !self.shutdown.is_cancelled();
-        let (kind, answer) = if dump_page::prefers_html(&head) {
+        let (headers, answer) = if dump_page::prefers_html(&head) {
             // The page repeats what the client sent: no script or resource may load.
             (
-                "text/html; charset=utf-8\r\nContent-Security-Policy: default-src 'none'; \
-                 style-src 'unsafe-inline'\r\nX-Content-Type-Options: nosniff",
+                "Content-Type: text/html; charset=utf-8\r\n\
+                 Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+                 X-Content-Type-Options: nosniff\r\n",
                 dump_page::page(&raw, &head, self.peer),
             )
         } else {
-            ("application/json", echo(&head, &body, self.peer))
+            (
+                "Content-Type: application/json\r\n",
+                echo(&head, &body, self.peer),
+            )
         };
         let body_len = answer.len() as u64;
         let mut response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {body_len}\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 200 OK\r\n{headers}Content-Length: {body_len}\r\nConnection: {}\r\n\r\n",
             if keep_alive { "keep-alive" } else { "close" }
         )
         .into_bytes();

@@ -128,7 +128,7 @@ async fn connection(
     let mut stream = parts.io.into_inner().into_inner();
     // hyper closes a connection whose head is late without a word; a client that sent
     // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
-    let (status, bytes, took) = match done {
+    let refused = match done {
         Err(e) if e.is_timeout() && !parts.read_buf.is_empty() => {
             let reason = format!("request head not complete within {HEAD_TIMEOUT:?}\n");
             let head = format!(
@@ -137,14 +137,14 @@ async fn connection(
                 reason.len()
             );
             let _ = stream.write_all((head + &reason).as_bytes()).await;
-            (408, reason.len() as u64, HEAD_TIMEOUT)
+            Some((408, reason.len() as u64, HEAD_TIMEOUT))
         }
         // hyper has answered a head it could not parse (with an empty body): log it too.
-        Err(e) if e.is_parse_too_large() => (431, 0, Duration::ZERO),
-        Err(e) if e.is_parse() => (400, 0, Duration::ZERO),
-        _ => (0, 0, Duration::ZERO),
+        Err(e) if e.is_parse_too_large() => Some((431, 0, Duration::ZERO)),
+        Err(e) if e.is_parse() => Some((400, 0, Duration::ZERO)),
+        _ => None,
     };
-    if status != 0 {
+    if let Some((status, bytes, took)) = refused {
         // What of the request line arrived is logged; `-` for what did not.
         let (method, path) = request_line(&parts.read_buf);
         out.emit(&Event::Request {
