@@ -77,7 +77,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HttpCommand {
-    /// Print each HTTP request exactly as received and answer with a JSON echo of it.
+    /// Print each HTTP request exactly as received and answer with it: a page of the raw
+    /// request for a browser, a JSON echo for curl and other clients.
     #[command(
         after_help = "Examples:\n  sockit http dump                    # then open http://127.0.0.1:8888 in a browser\n  sockit http dump --bind 127.0.0.1:9000 --hex\n  curl -d hello 127.0.0.1:8888/form"
     )]

@@ -269,12 +269,38 @@ pub fn a_browser_sees_its_own_request_in_http_dump() {
     let server = Server::start(&["http", "dump"]);
     let browser = Browser::start(tmp.path(), &tmp.path().join("profile"));
     browser.goto(&format!("http://{}/hello?from=browser", server.addr));
-    browser.wait("the echo", |b| {
-        b.source().contains("\"target\": \"/hello?from=browser\"")
-    });
+    // Issue 12: a browser prefers text/html, so it gets the page, not the JSON echo.
+    browser.wait("the page", |b| b.source().contains("request line"));
     let agent = browser.script("return navigator.userAgent");
     let agent = agent.as_str().unwrap();
-    browser.screenshot("dump-echo.png");
+    browser.screenshot("dump-page.png");
+    let rows = browser.script(
+        "return [...document.querySelectorAll('#request tr')]\
+         .map(r => [r.className, r.querySelector('td').textContent])",
+    );
+    let rows: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().into(), r[1].as_str().unwrap().into()))
+        .collect();
+    // Each line as sent, its CR LF shown as the two characters `\r\n`.
+    assert_eq!(
+        rows[0],
+        (
+            "line".into(),
+            "GET /hello?from=browser HTTP/1.1\\r\\n".into()
+        )
+    );
+    assert!(
+        rows.contains(&("header".into(), format!("User-Agent: {agent}\\r\\n"))),
+        "{rows:?}"
+    );
+    assert_eq!(rows.last().unwrap(), &("blank".into(), "\\r\\n".into()));
+    assert!(
+        rows.iter().all(|(_, line)| line.ends_with("\\r\\n")),
+        "{rows:?}"
+    );
     let dump = server.wait_until(|e| {
         e["event"] == "dump" && e["text"].as_str().unwrap_or("").contains("/hello")
     });
@@ -287,4 +313,28 @@ pub fn a_browser_sees_its_own_request_in_http_dump() {
         text.contains(&format!("\r\nUser-Agent: {agent}\r\n")),
         "{agent} not in {text}"
     );
+    // The page shows the same lines as the dump, in the same order.
+    let lines: Vec<String> = text
+        .split_inclusive("\r\n")
+        .map(|l| l.replace("\r\n", "\\r\\n"))
+        .collect();
+    let shown: Vec<String> = rows.into_iter().map(|(_, l)| l).collect();
+    assert_eq!(shown, lines);
+}
+
+pub fn a_browser_shows_chinese_text_files_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    fs::create_dir_all(&served).unwrap();
+    fs::write(served.join("hello.txt"), "你好\n").unwrap();
+    fs::write(served.join("notes.md"), "# 粘包\n").unwrap();
+    let server = Server::start(&["http", "serve", served.to_str().unwrap()]);
+    let browser = Browser::start(tmp.path(), &tmp.path().join("profile"));
+    for (name, want) in [("hello.txt", "你好"), ("notes.md", "# 粘包")] {
+        browser.goto(&format!("http://{}/{name}", server.addr));
+        browser.wait(name, |b| b.url().ends_with(name));
+        let text = browser.script("return document.body.innerText.trim()");
+        assert_eq!(text, want, "{name}");
+    }
+    browser.screenshot("serve-chinese-text.png");
 }

@@ -101,6 +101,7 @@ fn main() {
         Need::Browser => browser::{
             a_browser_browses_uploads_and_downloads_through_http_serve,
             a_browser_sees_its_own_request_in_http_dump,
+            a_browser_shows_chinese_text_files_as_written,
         },
         Need::Nc => nc::{raw_send_to_nc_and_raw_recv_from_nc},
         Need::Ipv6 => ipv6::{

@@ -339,7 +339,7 @@ fn a_folder_with_index_html_serves_it_unless_json_is_asked_for() {
             page.header("content-type"),
             page.text().as_str()
         ),
-        (200, Some("text/html"), "<h1>site</h1>")
+        (200, Some("text/html; charset=utf-8"), "<h1>site</h1>")
     );
     for json in [
         get(&url(&server, "/sub/?json")),

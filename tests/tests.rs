@@ -8,6 +8,7 @@ mod hostile;
 mod hostile_receiver;
 mod http_client;
 mod http_dump;
+mod http_newcomer;
 mod http_serve;
 mod http_serve_limits;
 mod http_write;

@@ -1,5 +1,6 @@
-//! `http dump`: prints every request exactly as its bytes arrived and answers with a
-//! JSON echo of it, so a browser pointed at it shows what it sent.
+//! `http dump`: prints every request exactly as its bytes arrived and answers with it:
+//! a page showing the raw request to a client that prefers HTML (a browser, see
+//! `dump_page`), a JSON echo to everything else.
 //!
 //! Raw capture on tokio with httparse, by hand: an HTTP library would normalise header
 //! case and order and hide the framing, which is what this command is for.
@@ -14,7 +15,8 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::chunked::ChunkedDecoder;
-use super::request::{BodyKind, Head, HeadError};
+use super::dump_page;
+use super::request::{request_line, BodyKind, Head, HeadError};
 use crate::cli::HttpDump;
 use crate::event::{Event, Payload, Printer};
 use crate::run::Ctx;
@@ -47,6 +49,7 @@ pub async fn dump(args: HttpDump, ctx: Ctx) -> anyhow::Result<()> {
             config: config.clone(),
             out: ctx.out.clone(),
             shutdown: ctx.shutdown.clone(),
+            started: None,
         };
         conn.run()
     })
@@ -59,18 +62,24 @@ struct Config {
     hex: bool,
 }
 
-/// A request the server refuses: its status and the reason sent in the body.
+/// A request the server refuses: its status, the reason sent in the body, and its
+/// method and target when its head was parsed.
 struct Refusal {
     status: u16,
     reason: String,
+    line: Option<(String, String)>,
 }
 
 impl From<HeadError> for Refusal {
     fn from(e: HeadError) -> Self {
-        Refusal {
-            status: e.status(),
-            reason: e.to_string(),
-        }
+        refuse(e.status(), e.to_string())
+    }
+}
+
+impl Refusal {
+    fn of(mut self, head: &Head) -> Self {
+        self.line = Some((head.method.clone(), head.target.clone()));
+        self
     }
 }
 
@@ -78,6 +87,7 @@ fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
     Refusal {
         status,
         reason: reason.into(),
+        line: None,
     }
 }
 
@@ -90,6 +100,9 @@ struct Connection {
     config: Arc<Config>,
     out: Printer,
     shutdown: CancellationToken,
+    /// When the first byte of the request being read arrived (`None` while idle), so
+    /// that `duration_ms` leaves out the wait between keep-alive requests.
+    started: Option<Instant>,
 }
 
 /// What reading from the client gave.
@@ -103,12 +116,12 @@ enum Read {
 impl Connection {
     async fn run(mut self) {
         loop {
-            let started = Instant::now();
-            match self.exchange(started).await {
+            self.started = None;
+            match self.exchange().await {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(refusal) => {
-                    self.refuse(refusal, started).await;
+                    self.refuse(refusal).await;
                     break;
                 }
             }
@@ -117,28 +130,41 @@ impl Connection {
     }
 
     /// Reads, shows and answers one request; says whether the connection stays open.
-    async fn exchange(&mut self, started: Instant) -> Result<bool, Refusal> {
+    async fn exchange(&mut self) -> Result<bool, Refusal> {
         let Some(head) = self.read_head().await? else {
             return Ok(false);
         };
-        let (raw_len, body) = self.read_body(&head).await?;
+        let (raw_len, body) = self.read_body(&head).await.map_err(|r| r.of(&head))?;
         let raw = self.buf.split_to(raw_len);
         self.show(&raw);
         let keep_alive = head.keep_alive && !self.shutdown.is_cancelled();
-        let echo = echo(&head, &body, self.peer);
-        let body_len = echo.len() as u64;
+        let (headers, answer) = if dump_page::prefers_html(&head) {
+            // The page repeats what the client sent: no script or resource may load.
+            (
+                "Content-Type: text/html; charset=utf-8\r\n\
+                 Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+                 X-Content-Type-Options: nosniff\r\n",
+                dump_page::page(&raw, &head, self.peer),
+            )
+        } else {
+            (
+                "Content-Type: application/json\r\n",
+                echo(&head, &body, self.peer),
+            )
+        };
+        let body_len = answer.len() as u64;
         let mut response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body_len}\r\nConnection: {}\r\n\r\n",
+            "HTTP/1.1 200 OK\r\n{headers}Content-Length: {body_len}\r\nConnection: {}\r\n\r\n",
             if keep_alive { "keep-alive" } else { "close" }
         )
         .into_bytes();
         if head.method != "HEAD" {
-            response.extend_from_slice(echo.as_bytes());
+            response.extend_from_slice(answer.as_bytes());
         }
         if self.stream.write_all(&response).await.is_err() {
             return Ok(false);
         }
-        self.report(&head.method, &head.target, 200, body_len, started);
+        self.report(&head.method, &head.target, 200, body_len);
         Ok(keep_alive)
     }
 
@@ -147,6 +173,9 @@ impl Connection {
     async fn read_head(&mut self) -> Result<Option<Head>, Refusal> {
         let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         loop {
+            if self.started.is_none() && !self.buf.is_empty() {
+                self.started = Some(Instant::now());
+            }
             if !self.buf.is_empty() {
                 if let Some(head) = Head::parse(&self.buf)? {
                     return Ok(Some(head));
@@ -252,20 +281,24 @@ impl Connection {
         });
     }
 
-    fn report(&self, method: &str, path: &str, status: u16, bytes: u64, started: Instant) {
+    /// The `request` event, timed from the request's first byte to now (its answer sent).
+    fn report(&self, method: &str, path: &str, status: u16, bytes: u64) {
+        let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
         self.out.offer(&Event::Request {
             peer: self.peer,
             method: method.to_owned(),
             path: path.to_owned(),
             status,
             bytes,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: super::millis(elapsed),
         });
     }
 
     /// Shows what arrived, answers `status` with the reason, and lets the client read it
     /// before the connection closes.
-    async fn refuse(&mut self, refusal: Refusal, started: Instant) {
+    async fn refuse(&mut self, refusal: Refusal) {
+        // A head that failed its checks may still have a whole request line to log.
+        let (method, target) = refusal.line.unwrap_or_else(|| request_line(&self.buf));
         if !self.buf.is_empty() {
             let raw = std::mem::take(&mut self.buf);
             self.show(&raw);
@@ -285,7 +318,7 @@ impl Connection {
             "[{}] refused with {}: {}",
             self.peer, refusal.status, refusal.reason
         )));
-        self.report("-", "-", refusal.status, body.len() as u64, started);
+        self.report(&method, &target, refusal.status, body.len() as u64);
         // Closing with unread bytes would send a reset that can destroy the answer in
         // flight: half-close, then discard what the client still sends, briefly.
         let _ = self.stream.shutdown().await;

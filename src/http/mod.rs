@@ -3,6 +3,7 @@
 
 pub mod chunked;
 pub mod dump;
+mod dump_page;
 mod listener;
 mod listing;
 mod ranges;
@@ -16,3 +17,21 @@ mod whole;
 
 pub use dump::dump;
 pub use serve::serve;
+
+/// A duration as the `duration_ms` of a `request` event: milliseconds to the
+/// microsecond, so that JSON shows `0.1`, never `0.10011800000000001`.
+pub fn millis(d: std::time::Duration) -> f64 {
+    // An integer over 1000 is the double nearest that decimal, which prints as written.
+    d.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn millis_print_short() {
+        let ms = |us| super::millis(std::time::Duration::from_nanos(us)).to_string();
+        assert_eq!(ms(100_118), "0.1");
+        assert_eq!(ms(1_234_567), "1.234");
+        assert_eq!(ms(10_000_000_000), "10000");
+    }
+}

@@ -179,6 +179,29 @@ impl Head {
     }
 }
 
+/// The method and target of a request line that arrived whole, for the log of a request
+/// refused before its head could be parsed; `-` for what is not there. The target is
+/// what lies between the first and the last space, as sent (the printer escapes it).
+pub fn request_line(buf: &[u8]) -> (String, String) {
+    let dash = || ("-".to_owned(), "-".to_owned());
+    let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+        return dash();
+    };
+    let line = buf[..end].strip_suffix(b"\r").unwrap_or(&buf[..end]);
+    let (Some(first), Some(last)) = (
+        line.iter().position(|&b| b == b' '),
+        line.iter().rposition(|&b| b == b' '),
+    ) else {
+        return dash();
+    };
+    let method = &line[..first];
+    if first == last || method.is_empty() || !method.iter().all(u8::is_ascii_graphic) {
+        return dash();
+    }
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (text(method), text(&line[first + 1..last]))
+}
+
 fn malformed(e: httparse::Error) -> String {
     match e {
         httparse::Error::HeaderName => "invalid header name (obs-fold or a stray character)",
@@ -213,6 +236,20 @@ mod tests {
         assert_eq!(h.len, raw.len() - 4);
         assert_eq!(h.body, BodyKind::Empty);
         assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn request_lines_of_refused_requests() {
+        let line = |s: &str| {
+            let (m, t) = request_line(s.as_bytes());
+            format!("{m} {t}")
+        };
+        assert_eq!(line("GET /a?b=1 HTTP/1.1\r\nHost"), "GET /a?b=1");
+        assert_eq!(line("GET /a b HTTP/1.1\n"), "GET /a b");
+        assert_eq!(line("GET /a HTTP/1.1"), "- -", "not whole yet");
+        assert_eq!(line("garbage\r\n"), "- -");
+        assert_eq!(line("GET /x\r\n"), "- -");
+        assert_eq!(line(" /x HTTP/1.1\r\n"), "- -");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use super::request::request_line;
 use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
 use super::{listing, ranges, upload, whole};
@@ -58,6 +59,7 @@ pub struct State {
 pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
     let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
+    readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
     let listener = super::listener::bind(&args.bind, &ctx).await?;
     let state = Arc::new(State {
         root,
@@ -71,6 +73,21 @@ pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
         connection(stream, peer, state.clone(), stop.clone())
     })
     .await
+}
+
+/// Fails unless this user can list `dir` and open what is in it: a folder that would
+/// start and then answer every request with 403 is a mistake worth saying at once.
+fn readable(dir: &std::path::Path) -> Result<(), String> {
+    let why = |e: io::Error, what: &str| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            format!("permission denied: this user cannot {what} (see `ls -ld`)")
+        } else {
+            describe(&e)
+        }
+    };
+    std::fs::read_dir(dir).map_err(|e| why(e, "list the folder"))?;
+    rustix::fs::access(dir, rustix::fs::Access::EXEC_OK)
+        .map_err(|e| why(e.into(), "open what is in the folder (it lacks the x bit)"))
 }
 
 /// What the service returns per request: boxed so the connection is `Unpin`, which
@@ -111,21 +128,32 @@ async fn connection(
     let mut stream = parts.io.into_inner().into_inner();
     // hyper closes a connection whose head is late without a word; a client that sent
     // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
-    if done.is_err_and(|e| e.is_timeout()) && !parts.read_buf.is_empty() {
-        let reason = format!("request head not complete within {HEAD_TIMEOUT:?}\n");
-        let head = format!(
-            "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
-             content-length: {}\r\nconnection: close\r\n\r\n",
-            reason.len()
-        );
-        let _ = stream.write_all((head + &reason).as_bytes()).await;
+    let refused = match done {
+        Err(e) if e.is_timeout() && !parts.read_buf.is_empty() => {
+            let reason = format!("request head not complete within {HEAD_TIMEOUT:?}\n");
+            let head = format!(
+                "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n",
+                reason.len()
+            );
+            let _ = stream.write_all((head + &reason).as_bytes()).await;
+            Some((408, reason.len() as u64, HEAD_TIMEOUT))
+        }
+        // hyper has answered a head it could not parse (with an empty body): log it too.
+        Err(e) if e.is_parse_too_large() => Some((431, 0, Duration::ZERO)),
+        Err(e) if e.is_parse() => Some((400, 0, Duration::ZERO)),
+        _ => None,
+    };
+    if let Some((status, bytes, took)) = refused {
+        // What of the request line arrived is logged; `-` for what did not.
+        let (method, path) = request_line(&parts.read_buf);
         out.offer(&Event::Request {
             peer,
-            method: "-".into(),
-            path: "-".into(),
-            status: 408,
-            bytes: reason.len() as u64,
-            duration_ms: HEAD_TIMEOUT.as_secs_f64() * 1000.0,
+            method,
+            path,
+            status,
+            bytes,
+            duration_ms: super::millis(took),
         });
     }
     let _ = stream.shutdown().await;
@@ -141,7 +169,11 @@ impl State {
     ) -> Response<Body> {
         let started = Instant::now();
         let method = req.method().to_string();
-        let path = req.uri().path().to_owned();
+        // The query stays in the log (the printer escapes what a terminal must not see).
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
         let response = match self.route(req, files).await {
             Ok(r) => r,
             Err(f) => f.into_response(),
@@ -152,7 +184,7 @@ impl State {
             path,
             status: response.status().as_u16(),
             bytes: body_bytes(&response),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: super::millis(started.elapsed()),
         });
         response
     }
@@ -166,6 +198,25 @@ impl State {
             methods.push("DELETE");
         }
         methods.join(", ")
+    }
+
+    /// Why `method` is refused, naming the flag that would enable it.
+    fn not_allowed(&self, method: &Method) -> String {
+        let flag = match *method {
+            Method::PUT | Method::POST => Some("--upload"),
+            Method::DELETE => Some("--delete"),
+            _ => None,
+        };
+        match flag {
+            Some(flag) => format!(
+                "{method} needs {flag}: this server was started without it and allows {}\n",
+                self.allowed()
+            ),
+            None => format!(
+                "{method} is not supported: this server allows {}\n",
+                self.allowed()
+            ),
+        }
     }
 
     async fn route(
@@ -187,7 +238,7 @@ impl State {
             Method::POST if self.upload => upload::form(self, req).await,
             Method::DELETE if self.delete => self.remove(req).await,
             _ => Ok(with_header(
-                text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+                text(StatusCode::METHOD_NOT_ALLOWED, self.not_allowed(&method)),
                 header::ALLOW,
                 &self.allowed(),
             )),
@@ -286,7 +337,15 @@ pub async fn file<B: Send + 'static>(path: &std::path::Path, req: Request<B>) ->
         .oneshot(req)
         .await
     {
-        Ok(r) => r.map(|b| b.boxed_unsync()),
+        Ok(mut r) => {
+            // tower-http's type has no charset; text gets the one `whole` gives it.
+            if r.status().is_success() && r.headers().contains_key(header::CONTENT_TYPE) {
+                if let Some(kind) = whole::content_type_at(path) {
+                    r.headers_mut().insert(header::CONTENT_TYPE, kind);
+                }
+            }
+            r.map(|b| b.boxed_unsync())
+        }
         Err(never) => match never {},
     }
 }

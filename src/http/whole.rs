@@ -88,12 +88,20 @@ pub fn try_serve_open<B>(
             .is_some_and(|since| secs(modified) <= secs(since)),
     };
     let length = meta.len();
+    let small_get = !not_modified && req.method() != Method::HEAD && length <= CHUNK;
+    let data = if small_get {
+        Some(read_whole(&file, length as usize)?)
+    } else {
+        None
+    };
+    // Judged before the file moves into the body; a small file's bytes are at hand.
+    let kind = (!not_modified).then(|| content_type(path, &file, data.as_deref()));
     let (status, body) = if not_modified {
         (StatusCode::NOT_MODIFIED, full(Bytes::new()))
+    } else if let Some(data) = data {
+        (StatusCode::OK, full(data))
     } else if req.method() == Method::HEAD {
         (StatusCode::OK, full(Bytes::new()))
-    } else if length <= CHUNK {
-        (StatusCode::OK, full(read_whole(&file, length as usize)?))
     } else if let Some(files) = files {
         (StatusCode::OK, files.body(file, length).boxed_unsync())
     } else {
@@ -110,8 +118,8 @@ pub fn try_serve_open<B>(
     let mut r = Response::new(body);
     *r.status_mut() = status;
     let headers = r.headers_mut();
-    if status == StatusCode::OK {
-        headers.insert(header::CONTENT_TYPE, content_type(path));
+    if let Some(kind) = kind {
+        headers.insert(header::CONTENT_TYPE, kind);
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         headers.insert(header::CONTENT_LENGTH, length.into());
     }
@@ -143,12 +151,16 @@ thread_local! {
     /// anew was 3% of the CPU a 4 KiB download cost.
     static VALIDATORS: RefCell<Option<(u64, SystemTime, HeaderValue, HeaderValue)>> =
         const { RefCell::new(None) };
-    /// The content type of the last file extension this thread looked up.
-    static CONTENT_TYPE: RefCell<(OsString, HeaderValue)> =
-        RefCell::new((OsString::new(), HeaderValue::from_static(DEFAULT_TYPE)));
+    /// The content types of the last file extension this thread looked up.
+    static CONTENT_TYPE: RefCell<(OsString, Types)> =
+        RefCell::new((OsString::new(), Types::of(None)));
 }
 
 const DEFAULT_TYPE: &str = "application/octet-stream";
+
+/// The bytes at the start of a text file that its charset is judged from: one page,
+/// read again for HEAD, ranges and large files so that every answer for a file agrees.
+pub const SNIFF: usize = 4096;
 
 /// `ETag` and `Last-Modified` for a file of `size` bytes modified at `modified`.
 fn validators(size: u64, modified: SystemTime) -> Option<(HeaderValue, HeaderValue)> {
@@ -165,17 +177,130 @@ fn validators(size: u64, modified: SystemTime) -> Option<(HeaderValue, HeaderVal
     })
 }
 
-/// The `Content-Type` for `path`, by its extension.
-fn content_type(path: &Path) -> HeaderValue {
+/// The `Content-Type` for `path`: the type by its extension, and for text a charset
+/// judged from the file's first `SNIFF` bytes (`sample` when the caller has read them,
+/// else read from `file` here). Other types never cost a look at the bytes.
+pub fn content_type(path: &Path, file: &std::fs::File, sample: Option<&[u8]>) -> HeaderValue {
     let ext = path.extension().unwrap_or_default();
-    CONTENT_TYPE.with_borrow_mut(|(last, value)| {
+    CONTENT_TYPE.with_borrow_mut(|(last, types)| {
         if last != ext {
-            let mime = mime_guess::from_ext(&ext.to_string_lossy()).first_raw();
-            *value = HeaderValue::from_static(mime.unwrap_or(DEFAULT_TYPE));
+            *types = Types::of(mime_guess::from_ext(&ext.to_string_lossy()).first_raw());
             *last = ext.to_owned();
         }
-        value.clone()
+        let Some(utf8) = &types.utf8 else {
+            return types.plain.clone();
+        };
+        let mut page = [0u8; SNIFF];
+        let sample = match sample {
+            Some(data) => &data[..data.len().min(SNIFF)],
+            None => match rustix::io::pread(file, &mut page[..], 0) {
+                Ok(n) => &page[..n],
+                Err(_) => return types.plain.clone(),
+            },
+        };
+        match Charset::of(sample) {
+            Charset::Utf8 => utf8.clone(),
+            Charset::Unknown => types.plain.clone(),
+            other => types.with(other.name()),
+        }
     })
+}
+
+/// `content_type` for a file known only by its path (the answers tower-http builds).
+pub fn content_type_at(path: &Path) -> Option<HeaderValue> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    file.metadata()
+        .ok()?
+        .is_file()
+        .then(|| content_type(path, &file, None))
+}
+
+/// The `Content-Type` values of one extension: the type as guessed, and for text types
+/// the same with `charset=utf-8` (`None` for the others).
+struct Types {
+    plain: HeaderValue,
+    utf8: Option<HeaderValue>,
+}
+
+impl Types {
+    fn of(mime: Option<&'static str>) -> Types {
+        let mime = mime.unwrap_or(DEFAULT_TYPE);
+        let plain = HeaderValue::from_static(mime);
+        let mut types = Types { plain, utf8: None };
+        if is_text(mime) {
+            types.utf8 = Some(types.with("utf-8"));
+        }
+        types
+    }
+
+    fn with(&self, charset: &str) -> HeaderValue {
+        let mime = self.plain.to_str().unwrap_or(DEFAULT_TYPE);
+        HeaderValue::from_str(&format!("{mime}; charset={charset}"))
+            .unwrap_or_else(|_| self.plain.clone())
+    }
+}
+
+/// Whether a browser decodes files of type `mime` as text with a charset: `text/*`,
+/// JavaScript, JSON, XML and their `+json`/`+xml` kin (SVG, web manifests).
+pub fn is_text(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || mime.ends_with("+xml")
+        || mime.ends_with("+json")
+        || matches!(
+            mime,
+            "application/javascript"
+                | "application/ecmascript"
+                | "application/json"
+                | "application/xml"
+                | "application/x-sh"
+                | "application/x-subrip"
+        )
+}
+
+/// What the first bytes of a text file say about its encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// Valid UTF-8 (ASCII included), with or without a BOM.
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    /// Neither: most likely a legacy code page such as GBK. No charset is sent, and the
+    /// browser guesses from its locale as it would for a file opened from disk.
+    Unknown,
+}
+
+impl Charset {
+    /// Judges `sample`, the first bytes of a file (at most `SNIFF`).
+    pub fn of(sample: &[u8]) -> Charset {
+        if sample.starts_with(b"\xEF\xBB\xBF") {
+            return Charset::Utf8;
+        }
+        if sample.starts_with(b"\xFF\xFE") {
+            return Charset::Utf16Le;
+        }
+        if sample.starts_with(b"\xFE\xFF") {
+            return Charset::Utf16Be;
+        }
+        match std::str::from_utf8(sample) {
+            Ok(_) => Charset::Utf8,
+            // A character cut by the end of a full sample is no sign of another encoding.
+            Err(e) if e.error_len().is_none() && sample.len() == SNIFF => Charset::Utf8,
+            Err(_) => Charset::Unknown,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Charset::Utf8 => "utf-8",
+            Charset::Utf16Le => "utf-16le",
+            Charset::Utf16Be => "utf-16be",
+            Charset::Unknown => "",
+        }
+    }
 }
 
 /// A file streamed in reads of `CHUNK` bytes, where `sendfile` is not set up; `left` bounds it to the size announced in
@@ -317,11 +442,53 @@ mod tests {
         assert_eq!(b, "\"2.00000000-5\"");
         assert_eq!(date_b, "Thu, 01 Jan 1970 00:00:02 GMT");
 
+        let file = tempfile::tempfile().unwrap();
+        let ty = |name: &str, data: &[u8]| content_type(Path::new(name), &file, Some(data));
         for _ in 0..2 {
-            assert_eq!(content_type(Path::new("a/index.html")), "text/html");
-            assert_eq!(content_type(Path::new("b.PNG")), "image/png");
-            assert_eq!(content_type(Path::new("no-extension")), DEFAULT_TYPE);
+            assert_eq!(ty("a/index.html", b"<p>"), "text/html; charset=utf-8");
+            assert_eq!(ty("b.PNG", b"\xff"), "image/png");
+            assert_eq!(ty("no-extension", b""), DEFAULT_TYPE);
+            assert_eq!(ty("c.txt", "你好".as_bytes()), "text/plain; charset=utf-8");
+            assert_eq!(
+                ty("c.txt", b"\xc4\xe3\xba\xc3"),
+                "text/plain",
+                "GBK: no charset"
+            );
+            assert_eq!(ty("c.txt", b"\xff\xfe`O}Y"), "text/plain; charset=utf-16le");
         }
+        for (name, want) in [
+            ("s.css", "text/css; charset=utf-8"),
+            ("s.js", "text/javascript; charset=utf-8"),
+            ("s.json", "application/json; charset=utf-8"),
+            ("s.xml", "text/xml; charset=utf-8"),
+            ("s.svg", "image/svg+xml; charset=utf-8"),
+            ("s.md", "text/markdown; charset=utf-8"),
+            ("s.csv", "text/csv; charset=utf-8"),
+            ("s.bin", DEFAULT_TYPE),
+            ("s.pdf", "application/pdf"),
+        ] {
+            assert_eq!(ty(name, b"ok"), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn charsets_are_judged_from_the_first_page() {
+        assert_eq!(Charset::of(b""), Charset::Utf8);
+        assert_eq!(Charset::of(b"\xEF\xBB\xBFhi"), Charset::Utf8);
+        assert_eq!(Charset::of(b"\xFE\xFF\x4f\x60"), Charset::Utf16Be);
+        assert_eq!(Charset::of(b"a\xff"), Charset::Unknown);
+        let mut page = "好".repeat(SNIFF / 3 + 1).into_bytes();
+        page.truncate(SNIFF);
+        assert_eq!(
+            Charset::of(&page),
+            Charset::Utf8,
+            "a character cut at the edge"
+        );
+        assert_eq!(
+            Charset::of(&page[..SNIFF - 2]),
+            Charset::Unknown,
+            "a file that ends cut"
+        );
     }
 
     #[test]
