@@ -142,9 +142,9 @@ pub enum TcpCommand {
         after_help = "Examples:\n  sockit tcp serve                         # every interface, port 8888\n  sockit tcp serve --bind 127.0.0.1:0 --echo\n  sockit tcp serve --framing len --broker  # a chat relay of length-prefixed messages"
     )]
     Serve(TcpServe),
-    /// Connect to a TCP server; each stdin line (or --send) is one message.
+    /// Connect to a TCP server; stdin goes out as typed (like nc), or each --send.
     #[command(
-        after_help = "Examples:\n  sockit tcp connect 127.0.0.1:8888\n  sockit tcp connect 8888 --send hello --send world\n  sockit tcp connect host:9000 --framing raw < image.png   # like nc"
+        after_help = "Examples:\n  sockit tcp connect 127.0.0.1:8888\n  sockit tcp connect 8888 --send hello --send world\n  sockit tcp connect host:9000 < image.png                # bytes unchanged, like nc\n  sockit tcp connect 8888 --framing line                  # one message per line"
     )]
     Connect(TcpConnect),
 }
@@ -152,9 +152,10 @@ pub enum TcpCommand {
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Args)]
 pub struct FramingArgs {
-    /// raw: each read is a message (shows sticky packets); line: delimiter-terminated;
-    /// len: 4-byte big-endian length prefix (Python's struct.pack('!I')).
-    #[arg(long, value_enum, default_value_t = Framing::Line)]
+    /// raw (default): each read is a message, as for nc and the notes' programs (shows
+    /// sticky packets); line: delimiter-terminated; len: 4-byte big-endian length prefix
+    /// (Python's struct.pack('!I')).
+    #[arg(long, value_enum, default_value_t = Framing::Raw)]
     pub framing: Framing,
 
     /// The delimiter of `line` framing; escapes \n \r \t \0 \\ \xHH (CRLF is tolerated
@@ -528,6 +529,11 @@ mod tests {
         let Command::Tcp(TcpCommand::Connect(c)) = cli.command else {
             panic!()
         };
+        assert_eq!(
+            c.framing.framing,
+            Framing::Raw,
+            "issue 12: like nc and the notes"
+        );
         assert_eq!(c.framing.delimiter.0, b"\n");
         assert_eq!(c.framing.max_frame, 8 << 20);
         assert_eq!(

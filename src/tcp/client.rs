@@ -72,9 +72,28 @@ async fn receive(
     peer: SocketAddr,
     out: Printer,
 ) -> anyhow::Result<()> {
+    let mut watch = super::DelimiterWatch::new(reader.decoder());
+    let mut ticker = super::watch_ticker(&watch);
     loop {
-        match reader.next().await {
-            Some(Ok(Frame::Message(msg))) => out.emit(&Event::message(peer, msg)),
+        let frame = tokio::select! {
+            frame = reader.next() => frame,
+            _ = super::watch_tick(&mut ticker) => {
+                let held = reader.read_buffer().len();
+                let now = tokio::time::Instant::now();
+                if let Some(message) = watch.as_mut().and_then(|w| w.check(held, now)) {
+                    out.emit(&Event::Hint { peer, message });
+                }
+                continue;
+            }
+        };
+        match frame {
+            Some(Ok(Frame::Message(msg))) => {
+                if let Some(w) = watch.as_mut() {
+                    w.delimited();
+                }
+                let wire = reader.decoder().last_wire();
+                out.emit(&Event::message(peer, msg).on_wire(wire));
+            }
             Some(Ok(Frame::TooLong { max })) => out.emit(&Event::Oversized { peer, max }),
             None => {
                 out.emit(&Event::Disconnect {
