@@ -164,7 +164,7 @@ pub struct FramingArgs {
     pub delimiter: Delimiter,
 
     /// The largest message accepted, checked before any memory is reserved.
-    #[arg(long, default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "8MiB", value_parser = parse_max_frame, value_name = "SIZE")]
     pub max_frame: u64,
 }
 
@@ -199,11 +199,11 @@ pub struct TcpServe {
     pub reply: ReplyArgs,
 
     /// Clients served at once; more are accepted, told nothing, and closed.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_parser = parse_max_clients, value_name = "N")]
     pub max_clients: usize,
 
     /// Disconnect a client that sends nothing for this long.
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, value_parser = parse_idle_timeout, value_name = "DUR")]
     pub idle_timeout: Option<Duration>,
 }
 
@@ -427,7 +427,7 @@ pub struct BroadcastSend {
     pub interval: Duration,
 
     /// Stop after N rounds (default: until Ctrl-C).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     pub count: Option<u64>,
 
     /// Send to ADDR (an IP, or HOST:PORT) instead of every interface's broadcast address.
@@ -505,6 +505,88 @@ pub struct Completions {
     pub shell: clap_complete::Shell,
 }
 
+/// `--max-frame`: a limit of 0 would drop every message.
+fn parse_max_frame(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(
+            "0 would refuse every message; give the largest message to accept (default 8MiB)"
+                .into(),
+        ),
+        n => Ok(n),
+    }
+}
+
+/// `--max-clients`: 0 would refuse every client.
+fn parse_max_clients(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 would refuse every client; give 1 or more (default 1024)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of clients (1 or more)")),
+    }
+}
+
+/// `--idle-timeout`: 0 would disconnect every client at once.
+fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(
+            "0 would disconnect every client at once; give a duration such as 30s, or leave it out"
+                .into(),
+        ),
+        d => Ok(d),
+    }
+}
+
+/// `broadcast send --count`: how many rounds, at least one (clap's own tip for `-1`,
+/// "use '-- -1'", would not work).
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= 1 && n <= i128::from(u64::MAX) => Ok(n as u64),
+        Ok(_) => {
+            Err("the number of rounds is 1 or more; leave --count out to send until Ctrl-C".into())
+        }
+        Err(_) => Err(format!("{s:?} is not a number of rounds (1 or more)")),
+    }
+}
+
+/// Parses the process's command line; a usage error gets a tip when it looks like a
+/// common slip (the notes' `client.py 127.0.0.1 8888` style, say). Exits on errors.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                if let Some(tip) = tip(&args) {
+                    eprintln!("tip: {tip}");
+                }
+            }
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// A tip for a command line clap refused: `HOST PORT` written as two words.
+fn tip(args: &[std::ffi::OsString]) -> Option<String> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    words.windows(2).find_map(|w| {
+        let (host, port) = (w[0], w[1]);
+        let lone_host = !host.starts_with('-')
+            && matches!(
+                host.parse::<Endpoint>(),
+                Err(crate::addr::AddrError::MissingPort(_))
+            );
+        (lone_host && port.parse::<u16>().is_ok()).then(|| {
+            let joined = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            format!("the address is one argument, HOST:PORT: write {joined}")
+        })
+    })
+}
+
 impl FramingArgs {
     /// A codec for these settings, with `--max-frame` capped to what fits in memory.
     pub fn codec(&self) -> crate::framing::FrameCodec {
@@ -521,6 +603,47 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn issue12_values_that_disable_a_server_are_usage_errors() {
+        for args in [
+            &["sockit", "tcp", "serve", "--max-frame", "0"][..],
+            &["sockit", "tcp", "serve", "--max-clients", "0"],
+            &["sockit", "tcp", "serve", "--idle-timeout", "0s"],
+            &["sockit", "tcp", "connect", "1", "--max-frame", "0"],
+            &["sockit", "broadcast", "send", "--count", "0"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(
+                e.to_string().contains("0 would") || e.to_string().contains("1 or more"),
+                "{e}"
+            );
+        }
+        let e = Cli::try_parse_from(["sockit", "broadcast", "send", "--count", "-1"]).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            !text.contains("'-- -1'") && text.contains("leave --count out"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn issue12_host_and_port_as_two_words_get_a_tip() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            tip(&args(&["sockit", "tcp", "connect", "127.0.0.1", "8888"])).as_deref(),
+            Some("the address is one argument, HOST:PORT: write 127.0.0.1:8888")
+        );
+        assert_eq!(
+            tip(&args(&["sockit", "udp", "send", "::1", "9", "hi"])).as_deref(),
+            Some("the address is one argument, HOST:PORT: write [::1]:9")
+        );
+        assert_eq!(
+            tip(&args(&["sockit", "tcp", "connect", "127.0.0.1:1", "2"])),
+            None
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Reason::Closed => "closed by peer (recv returned 0 bytes)",
             Reason::Reset => "connection reset by peer",
@@ -225,6 +225,7 @@ pub enum Event {
     Done {
         files: u64,
         bytes: u64,
+        #[serde(serialize_with = "three_decimals")]
         seconds: f64,
         rate: f64,
     },
@@ -241,11 +242,14 @@ pub enum Event {
     },
     /// One datagram was sent to `to`.
     Sent { to: SocketAddr, bytes: usize },
-    /// A datagram receiver stopped; what it took in.
+    /// A datagram receiver stopped; what it took in. `bytes` were kept; when some
+    /// datagrams were `truncated`, `size` is what their senders really sent.
     Totals {
         datagrams: u64,
         bytes: u64,
         truncated: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
     },
     /// `http dump`: the bytes of one request exactly as received (the first
     /// `http::dump::SHOWN` of them; `bytes` counts all).
@@ -265,6 +269,7 @@ pub enum Event {
         path: String,
         status: u16,
         bytes: u64,
+        #[serde(serialize_with = "three_decimals")]
         duration_ms: f64,
     },
     /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
@@ -277,6 +282,12 @@ pub enum Event {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         failures: Vec<String>,
     },
+}
+
+/// A duration with three decimals (µs for `duration_ms`, ms for `seconds`): `0.100118`,
+/// not the float's every digit (`0.10011800000000001`).
+fn three_decimals<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -459,8 +470,19 @@ impl fmt::Display for Event {
                 datagrams,
                 bytes,
                 truncated,
+                size: Some(size),
             } => write!(f,
-                "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
+                "stopped: {datagrams} {}, {bytes} of {size} bytes kept ({truncated} truncated: \
+                 larger than the buffer)",
+                Plural(*datagrams as usize, "datagram"),
+            ),
+            Event::Totals {
+                datagrams,
+                bytes,
+                size: None,
+                ..
+            } => write!(f,
+                "stopped: {datagrams} {}, {bytes} {} received (0 truncated)",
                 Plural(*datagrams as usize, "datagram"),
                 Plural(*bytes as usize, "byte")
             ),
@@ -742,6 +764,53 @@ mod tests {
         assert_eq!(
             hint.human(),
             "[127.0.0.1:5000] hint: 5 bytes wait for '\\n'"
+        );
+    }
+
+    #[test]
+    fn issue12_durations_are_rounded() {
+        let ev = Event::Request {
+            peer: peer(),
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            bytes: 1,
+            duration_ms: 0.10011800000000001,
+        };
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.ends_with(r#""duration_ms":0.1}"#), "{json}");
+        let done = Event::Done {
+            files: 1,
+            bytes: 1,
+            seconds: 1.234_567_89,
+            rate: 1.0,
+        };
+        assert!(serde_json::to_string(&done)
+            .unwrap()
+            .contains(r#""seconds":1.235,"#));
+    }
+
+    #[test]
+    fn issue12_totals_keep_kept_and_real_sizes_apart() {
+        let ev = Event::Totals {
+            datagrams: 2,
+            bytes: 1029,
+            truncated: 1,
+            size: Some(3005),
+        };
+        assert_eq!(
+            ev.human(),
+            "stopped: 2 datagrams, 1029 of 3005 bytes kept (1 truncated: larger than the buffer)"
+        );
+        let whole = Event::Totals {
+            datagrams: 1,
+            bytes: 1,
+            truncated: 0,
+            size: None,
+        };
+        assert_eq!(
+            whole.human(),
+            "stopped: 1 datagram, 1 byte received (0 truncated)"
         );
     }
 

@@ -466,10 +466,45 @@ fn bind_in_use_is_one_clear_line() {
     let server = Server::start(&["tcp", "serve"]);
     let out = run(&["tcp", "serve", "--bind", &server.addr.to_string()], b"");
     assert_eq!(out.code(), 1);
-    assert_eq!(
-        out.stderr.trim(),
-        format!("sockit: bind {}: address already in use", server.addr)
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Issue 12: who holds the port, and what SO_REUSEADDR does and does not do.
+    assert!(
+        err.starts_with(&format!(
+            "sockit: bind {}: address already in use; another program listens on TCP port {}",
+            server.addr,
+            server.port()
+        )) && err.contains("SO_REUSEADDR"),
+        "{err}"
     );
+}
+
+#[test]
+fn issue12_usage_slips_get_a_way_out() {
+    for (args, want) in [
+        (
+            &["tcp", "connect", "127.0.0.1", "8888"][..],
+            "write 127.0.0.1:8888",
+        ),
+        (&["tcp", "connect", "::1:8888"], "[::1]:8888"),
+        (
+            &["tcp", "connect", "300.1.1.1:80"],
+            "not a valid IPv4 address",
+        ),
+        (
+            &["tcp", "serve", "--max-frame", "0"],
+            "0 would refuse every message",
+        ),
+        (
+            &["tcp", "serve", "--max-clients", "0"],
+            "0 would refuse every client",
+        ),
+        (&["broadcast", "send", "--count", "-1"], "leave --count out"),
+    ] {
+        let out = run(args, b"");
+        assert_eq!(out.code(), 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(want), "{args:?}: {}", out.stderr);
+    }
 }
 
 #[test]

@@ -21,6 +21,15 @@ fn reason_of(e: &io::Error) -> Reason {
     }
 }
 
+/// A connection's end after an I/O error: its reason, and the OS's words only when they
+/// add to the reason (`broken pipe` does; `connection reset by peer` twice would not).
+fn ending_of(e: &io::Error) -> (Reason, Option<String>) {
+    let reason = reason_of(e);
+    let detail = crate::sock::describe(e);
+    let detail = (detail != reason.describe()).then_some(detail);
+    (reason, detail)
+}
+
 /// How long `line` framing may hold bytes without a delimiter before a hint says so.
 const HINT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -98,6 +107,17 @@ mod tests {
     use super::*;
     use crate::framing::{FrameCodec, Framing};
     use tokio::time::Instant;
+
+    #[test]
+    fn issue12_a_reset_is_not_said_twice() {
+        let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
+        assert_eq!(ending_of(&reset), (Reason::Reset, None));
+        let pipe = io::Error::from_raw_os_error(libc::EPIPE);
+        assert_eq!(
+            ending_of(&pipe),
+            (Reason::Reset, Some("broken pipe".into()))
+        );
+    }
 
     #[test]
     fn issue12_the_delimiter_hint_comes_once_until_a_delimiter_arrives() {

@@ -289,9 +289,7 @@ impl Handler {
                 });
                 return None;
             }
-            Some(Err(FrameError::Io(e))) => {
-                return Some((super::reason_of(&e), Some(describe(&e))))
-            }
+            Some(Err(FrameError::Io(e))) => return Some(super::ending_of(&e)),
             Some(Err(e)) => return Some((Reason::Protocol, Some(e.to_string()))),
         };
         let wire = self.reader.decoder().last_wire();
@@ -338,7 +336,7 @@ impl Handler {
                 self.out.emit(&Event::reply(self.peer, msg).on_wire(wire));
                 None
             }
-            Err(FrameError::Io(e)) => Some((super::reason_of(&e), Some(describe(&e)))),
+            Err(FrameError::Io(e)) => Some(super::ending_of(&e)),
             Err(e) => {
                 self.out.emit(&Event::warning(format!(
                     "[{}] reply not sent: {e}",
