@@ -152,16 +152,16 @@ pub enum TcpCommand {
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Args)]
 pub struct FramingArgs {
-    /// raw (default): each read is a message, as for nc and the notes' programs (shows
-    /// sticky packets); line: delimiter-terminated; len: 4-byte big-endian length prefix
-    /// (Python's struct.pack('!I')).
-    #[arg(long, value_enum, default_value_t = Framing::Raw)]
-    pub framing: Framing,
+    /// raw (the default; line when --delimiter is given): each read is a message, as for
+    /// nc and the notes' programs (shows sticky packets); line: delimiter-terminated;
+    /// len: 4-byte big-endian length prefix (Python's struct.pack('!I')).
+    #[arg(long, value_enum)]
+    pub framing: Option<Framing>,
 
-    /// The delimiter of `line` framing; escapes \n \r \t \0 \\ \xHH (CRLF is tolerated
-    /// with the default).
-    #[arg(long, default_value = "\\n", value_parser = parse_delimiter)]
-    pub delimiter: Delimiter,
+    /// The delimiter of `line` framing (default \n; giving one implies --framing line);
+    /// escapes \n \r \t \0 \\ \xHH (CRLF is tolerated with the default).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<Delimiter>,
 
     /// The largest message accepted, checked before any memory is reserved.
     #[arg(long, default_value = "8MiB", value_parser = parse_max_frame, value_name = "SIZE")]
@@ -588,10 +588,31 @@ fn tip(args: &[std::ffi::OsString]) -> Option<String> {
 }
 
 impl FramingArgs {
+    /// `--framing`, or what it defaults to: `raw`, or `line` when a delimiter is given.
+    pub fn framing(&self) -> Framing {
+        match (self.framing, &self.delimiter) {
+            (Some(f), _) => f,
+            (None, Some(_)) => Framing::Line,
+            (None, None) => Framing::Raw,
+        }
+    }
+
+    /// A mistake that clap cannot see: a delimiter that the chosen framing would ignore.
+    pub fn conflict(&self) -> Option<String> {
+        match (self.framing(), &self.delimiter) {
+            (Framing::Line, _) | (_, None) => None,
+            (f, Some(_)) => Some(format!(
+                "--delimiter is used only by --framing line, not --framing {}",
+                if f == Framing::Raw { "raw" } else { "len" }
+            )),
+        }
+    }
+
     /// A codec for these settings, with `--max-frame` capped to what fits in memory.
     pub fn codec(&self) -> crate::framing::FrameCodec {
         let max = usize::try_from(self.max_frame).unwrap_or(usize::MAX);
-        crate::framing::FrameCodec::new(self.framing, max, &self.delimiter.0)
+        let delimiter = self.delimiter.as_ref().map_or(&b"\n"[..], |d| &d.0[..]);
+        crate::framing::FrameCodec::new(self.framing(), max, delimiter)
     }
 }
 
@@ -653,11 +674,22 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            c.framing.framing,
+            c.framing.framing(),
             Framing::Raw,
             "issue 12: like nc and the notes"
         );
-        assert_eq!(c.framing.delimiter.0, b"\n");
+        assert_eq!(c.framing.codec().delimiter(), b"\n");
+        let with = |args: &[&str]| {
+            let all = [&["sockit", "tcp", "serve"][..], args].concat();
+            let Command::Tcp(TcpCommand::Serve(s)) = Cli::try_parse_from(all).unwrap().command
+            else {
+                panic!()
+            };
+            (s.framing.framing(), s.framing.conflict())
+        };
+        assert_eq!(with(&["--delimiter", "<END>"]), (Framing::Line, None));
+        assert_eq!(with(&["--framing", "len"]).0, Framing::Len);
+        assert!(with(&["--framing", "raw", "--delimiter", ";"]).1.is_some());
         assert_eq!(c.framing.max_frame, 8 << 20);
         assert_eq!(
             c.target,

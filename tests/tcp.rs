@@ -316,15 +316,8 @@ fn over_long_line_is_reported_and_the_connection_goes_on() {
 
 #[test]
 fn custom_delimiter() {
-    let server = Server::start(&[
-        "tcp",
-        "serve",
-        "--framing",
-        "line",
-        "--delimiter",
-        "<END>",
-        "--echo",
-    ]);
+    // Issue 12: a delimiter implies line framing (raw is the default otherwise).
+    let server = Server::start(&["tcp", "serve", "--delimiter", "<END>", "--echo"]);
     let mut c = TcpStream::connect(server.addr).unwrap();
     c.write_all(b"a<END>b\nc<END>").unwrap();
     c.shutdown(Shutdown::Write).unwrap();
@@ -500,6 +493,10 @@ fn issue12_usage_slips_get_a_way_out() {
             "0 would refuse every client",
         ),
         (&["broadcast", "send", "--count", "-1"], "leave --count out"),
+        (
+            &["tcp", "serve", "--framing", "raw", "--delimiter", ";"],
+            "--delimiter is used only by --framing line",
+        ),
     ] {
         let out = run(args, b"");
         assert_eq!(out.code(), 2, "{args:?}: {}", out.stderr);
@@ -737,6 +734,13 @@ impl Proc {
             .spawn()
             .expect("spawn");
         let stdout = child.stdout.take().unwrap();
+        // Its stderr goes to the test's output as it comes (shown when a test fails).
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[child stderr] {line}");
+            }
+        });
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -771,9 +775,11 @@ impl Proc {
     }
 
     fn next_line(&self) -> String {
-        self.lines
-            .recv_timeout(STEP)
-            .unwrap_or_else(|_| panic!("no line within {STEP:?}"))
+        match self.lines.recv_timeout(STEP) {
+            Ok(line) => line,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("no line within {STEP:?}"),
+            Err(_) => panic!("stdout closed (pid {})", self.child.id()),
+        }
     }
 
     /// Lines until one contains `needle`; returns that one.
@@ -810,9 +816,7 @@ impl Proc {
         let deadline = std::time::Instant::now() + STEP;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut err = String::new();
-                let _ = self.child.stderr.take().unwrap().read_to_string(&mut err);
-                return (status, err);
+                return (status, "(stderr is in the test's output)".into());
             }
             assert!(
                 std::time::Instant::now() < deadline,
@@ -932,4 +936,146 @@ fn issue12_len_framing_against_a_text_server_names_the_mismatch() {
         err.contains("plain text") && err.contains("--framing raw") && !err.contains("exceeds"),
         "{err}"
     );
+}
+
+/// `sockit tcp serve ARGS --bind 127.0.0.1:0` printing for people; returns it and its
+/// address.
+fn human_server(args: &[&str]) -> (Proc, std::net::SocketAddr) {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["tcp", "serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .env("NO_COLOR", "1");
+    let server = Proc::spawn(cmd);
+    let first = server.next_line();
+    let addr = first
+        .strip_prefix("listening on tcp://")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .parse()
+        .unwrap();
+    (server, addr)
+}
+
+#[test]
+fn issue12_people_see_a_preview_of_a_large_message() {
+    let (server, addr) = human_server(&["--silent"]);
+    let mut line = vec![b'x'; 1 << 20];
+    line.push(b'\n');
+    let mut binary: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8 | 0x80).collect();
+    binary[0] = 0xff;
+    for payload in [&line, &binary] {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(payload).unwrap();
+        drop(c);
+        // Raw framing: however the reads fall, each is one line of about 200 characters.
+        let mut seen = 0;
+        while seen < payload.len() {
+            let shown = server.next_line();
+            if shown.contains("connected") {
+                continue;
+            }
+            assert!(
+                shown.chars().count() < 1200,
+                "{} chars",
+                shown.chars().count()
+            );
+            let n: usize = shown.split(' ').nth(1).unwrap().parse().unwrap();
+            if n > 200 {
+                assert!(
+                    shown.ends_with(&format!("… ({} more bytes)", n - 200))
+                        || shown.contains("more bytes)"),
+                    "{shown}"
+                );
+            }
+            seen += n;
+        }
+        assert_eq!(seen, payload.len());
+    }
+    // --json keeps every byte.
+    let json = Server::start(&["tcp", "serve", "--silent"]);
+    let mut c = TcpStream::connect(json.addr).unwrap();
+    c.write_all(&line).unwrap();
+    drop(c);
+    let mut text = String::new();
+    while text.len() < line.len() {
+        text.push_str(json.wait_for("message")["text"].as_str().unwrap());
+    }
+    assert_eq!(text.as_bytes(), &line[..]);
+}
+
+#[test]
+fn issue12_a_reset_is_reported_once() {
+    let (server, addr) = human_server(&["--silent"]);
+    let c = TcpStream::connect(addr).unwrap();
+    server.line_with("connected");
+    let _ = (&c).write_all(b"x");
+    server.line_with("1 byte: x");
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(c);
+    let line = server.line_with("disconnected");
+    assert!(
+        line.ends_with("disconnected: connection reset by peer"),
+        "{line}"
+    );
+}
+
+/// The notes' lesson 七 program (socket attributes), verbatim but for its bind address:
+/// `'176.234.96.87 '` (a trailing space, and another machine's address) becomes
+/// 127.0.0.1, and port 8888 becomes 0 (tests use no fixed port); it prints the port.
+const NOTES_ATTRIBUTES: &str = r#"from socket import *
+s=socket()
+
+#设置端口可以立即重用
+s.setsockopt(SOL_SOCKET,SO_REUSEADDR,1)
+#套接字地址族
+print(s.family)
+#套接字类型
+print(s.type)
+s.bind(('176.234.96.87 ',8888))
+#获取套接字绑定地址
+print(s.getsockname())
+#获取套接字的文件描述符
+print(s.fileno())
+s.listen(6)
+c,addr=s.accept()
+#获取客户端连接套接字的对应地址
+print(c.getpeername())
+#获取套接字选项值
+print(s.getsockopt(SOL_SOCKET,SO_REUSEADDR))
+c.recv(1024)
+c.close()
+s.close()
+"#;
+
+#[test]
+fn issue12_notes_attributes_server_against_sockit_connect_with_defaults() {
+    let script = NOTES_ATTRIBUTES.replace("('176.234.96.87 ',8888)", "('127.0.0.1',0)");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg("-u").arg("-c").arg(script);
+    let py = Proc::spawn(cmd);
+    let name = py.line_with("('127.0.0.1', ");
+    let port = name
+        .trim_end_matches(')')
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = run(&["tcp", "connect", &port, "--send", "hi"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.events_named("disconnect")[0]["reason"], "closed");
+    assert_eq!(py.line_with("127.0.0.1"), py_peer(&out));
+    assert_eq!(py.next_line(), "1", "SO_REUSEADDR is on");
+    let (status, err) = py.wait();
+    assert!(status.success(), "{err}");
+}
+
+/// `('127.0.0.1', PORT)`: the client's address as Python's getpeername prints it.
+fn py_peer(out: &Output) -> String {
+    let local: std::net::SocketAddr = out.events_named("connected")[0]["local"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    format!("('127.0.0.1', {})", local.port())
 }

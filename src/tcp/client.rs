@@ -14,7 +14,7 @@ use crate::addr::LOCAL_HOST;
 use crate::cli::TcpConnect;
 use crate::event::{Event, Printer, Reason};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
-use crate::run::Ctx;
+use crate::run::{Ctx, UsageError};
 use crate::sock::{self, describe, NetError, SocketInfo};
 
 /// Bytes read from stdin at a time in `raw` framing.
@@ -22,6 +22,9 @@ const RAW_CHUNK: usize = 64 * 1024;
 
 /// `sockit tcp connect`.
 pub async fn connect(args: TcpConnect, ctx: Ctx) -> anyhow::Result<()> {
+    if let Some(conflict) = args.framing.conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let addrs = args
         .target
         .resolve(LOCAL_HOST)
@@ -126,7 +129,7 @@ async fn send(
             pace(i, args.interval).await;
             writer.send(msg.as_bytes()).await.map_err(fail)?;
         }
-    } else if args.framing.framing == Framing::Raw && args.interval.is_none() {
+    } else if args.framing.framing() == Framing::Raw && args.interval.is_none() {
         copy_raw(tokio::io::stdin(), &mut writer)
             .await
             .map_err(|e| fail(e.into()))?;
@@ -144,7 +147,7 @@ async fn send(
                 break;
             }
             pace(i, args.interval).await;
-            if args.framing.framing != Framing::Raw {
+            if args.framing.framing() != Framing::Raw {
                 strip_newline(&mut line);
             }
             writer.send(&line[..]).await.map_err(fail)?;

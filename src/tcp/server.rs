@@ -20,7 +20,7 @@ use crate::addr::ANY_HOST;
 use crate::cli::{ReplyArgs, TcpServe};
 use crate::event::{Event, Printer, Proto, Reason};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
-use crate::run::Ctx;
+use crate::run::{Ctx, UsageError};
 use crate::shutdown::drain;
 use crate::sock::{self, describe, SocketInfo};
 
@@ -72,6 +72,9 @@ pub struct Server {
 
 /// `sockit tcp serve`: binds, announces, serves until Ctrl-C.
 pub async fn serve(args: TcpServe, ctx: Ctx) -> anyhow::Result<()> {
+    if let Some(conflict) = args.framing.conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let addrs = args
         .bind
         .resolve(ANY_HOST)
