@@ -80,7 +80,7 @@ async fn receive(
     loop {
         let frame = tokio::select! {
             frame = reader.next() => frame,
-            _ = super::watch_tick(&mut ticker) => {
+            _ = super::watch_tick(&mut ticker, &watch) => {
                 let held = reader.read_buffer().len();
                 let now = tokio::time::Instant::now();
                 if let Some(message) = watch.as_mut().and_then(|w| w.check(held, now)) {

@@ -33,8 +33,10 @@ fn ending_of(e: &io::Error) -> (Reason, Option<String>) {
 /// How long `line` framing may hold bytes without a delimiter before a hint says so.
 const HINT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How often a `line`-framed connection looks at what its reader holds.
-const HINT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often a `line`-framed connection looks at what its reader holds: the hint comes
+/// 1 to 1.5 s after the bytes, and an idle line connection wakes twice a second (none
+/// once hinted, until the next delimiter; `raw` and `len` connections never).
+const HINT_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Notices a `line` reader holding bytes with no delimiter for `HINT_AFTER` (a peer
 /// that sends no delimiters, like the notes' programs) and words a hint, once until
@@ -84,13 +86,14 @@ impl DelimiterWatch {
     }
 }
 
-/// A ticker for `DelimiterWatch::check`, or one that never fires.
-async fn watch_tick(ticker: &mut Option<tokio::time::Interval>) {
+/// The next time to call `DelimiterWatch::check`: never without a watch, nor while its
+/// hint stands.
+async fn watch_tick(ticker: &mut Option<tokio::time::Interval>, watch: &Option<DelimiterWatch>) {
     match ticker {
-        Some(t) => {
+        Some(t) if watch.as_ref().is_some_and(|w| !w.hinted) => {
             t.tick().await;
         }
-        None => std::future::pending().await,
+        _ => std::future::pending().await,
     }
 }
 

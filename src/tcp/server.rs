@@ -255,7 +255,7 @@ impl Handler {
             tokio::select! {
                 _ = &mut shutdown => return (Reason::Shutdown, None),
                 _ = &mut timeout, if idle.is_some() => return (Reason::Timeout, None),
-                _ = super::watch_tick(&mut ticker) => {
+                _ = super::watch_tick(&mut ticker, &watch) => {
                     let held = self.reader.read_buffer().len();
                     if let Some(message) = watch.as_mut().and_then(|w| w.check(held, Instant::now())) {
                         self.out.emit(&Event::Hint { peer: self.peer, message });
