@@ -21,10 +21,27 @@ pub enum AddrError {
     Empty,
     #[error("invalid port {0:?} (expected 0-65535)")]
     BadPort(String),
-    #[error("missing port in {0:?} (expected HOST:PORT)")]
+    #[error("missing port in {0:?} (expected HOST:PORT, or [IPv6]:PORT)")]
     MissingPort(String),
     #[error("unclosed '[' in {0:?} (IPv6 addresses are written [::1]:PORT)")]
     UnclosedBracket(String),
+    #[error("{0:?} is not a valid IPv4 address (four numbers from 0 to 255, like 127.0.0.1)")]
+    BadIpv4(String),
+    #[error(
+        "{host}:{port} is ambiguous: an IPv6 address with a port is written in brackets, \
+         [{host}]:{port}"
+    )]
+    Ipv6NeedsBrackets { host: String, port: String },
+}
+
+/// A host written like an IPv4 address (digits and dots) must be one: `300.1.1.1` would
+/// otherwise go to the resolver and come back as "name or service not known".
+fn check_dotted(host: &str) -> Result<(), AddrError> {
+    let dotted = host.contains('.') && host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if dotted && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(AddrError::BadIpv4(host.to_owned()));
+    }
+    Ok(())
 }
 
 impl FromStr for Endpoint {
@@ -52,21 +69,39 @@ impl FromStr for Endpoint {
             });
         }
         match s.rsplit_once(':') {
+            // `::1:8888`: an IPv6 address and a port, or one IPv6 address? Brackets decide.
+            Some((host, p))
+                if host != "::"
+                    && host.parse::<std::net::Ipv6Addr>().is_ok()
+                    && !p.is_empty()
+                    && p.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Err(AddrError::Ipv6NeedsBrackets {
+                    host: host.to_owned(),
+                    port: p.to_owned(),
+                })
+            }
             // A bare IPv6 address without brackets has several colons and no port.
             Some((host, _)) if host.contains(':') => Err(AddrError::MissingPort(s.to_owned())),
             Some(("", p)) => Ok(Endpoint {
                 host: None,
                 port: port(p)?,
             }),
-            Some((host, p)) => Ok(Endpoint {
-                host: Some(host.to_owned()),
-                port: port(p)?,
-            }),
+            Some((host, p)) => {
+                check_dotted(host)?;
+                Ok(Endpoint {
+                    host: Some(host.to_owned()),
+                    port: port(p)?,
+                })
+            }
             None if s.bytes().all(|b| b.is_ascii_digit()) => Ok(Endpoint {
                 host: None,
                 port: port(s)?,
             }),
-            None => Err(AddrError::MissingPort(s.to_owned())),
+            None => {
+                check_dotted(s)?;
+                Err(AddrError::MissingPort(s.to_owned()))
+            }
         }
     }
 }
@@ -176,6 +211,21 @@ mod tests {
             "[::1]".parse::<Endpoint>(),
             Err(AddrError::MissingPort(_))
         ));
+    }
+
+    #[test]
+    fn issue12_slips_in_addresses_say_how_to_write_them() {
+        let e = "::1:8888".parse::<Endpoint>().unwrap_err();
+        assert!(
+            e.to_string().ends_with("written in brackets, [::1]:8888"),
+            "{e}"
+        );
+        for bad in ["300.1.1.1", "300.1.1.1:80", "1.2.3.4.5:1"] {
+            let e = bad.parse::<Endpoint>().unwrap_err();
+            assert!(matches!(e, AddrError::BadIpv4(_)), "{bad}: {e}");
+            assert!(e.to_string().contains("not a valid IPv4 address"), "{e}");
+        }
+        assert_eq!("1.2.3.4:5".parse(), Ok(ep(Some("1.2.3.4"), 5)));
     }
 
     #[test]

@@ -143,9 +143,9 @@ pub enum TcpCommand {
         after_help = "Examples:\n  sockit tcp serve                         # every interface, port 8888\n  sockit tcp serve --bind 127.0.0.1:0 --echo\n  sockit tcp serve --framing len --broker  # a chat relay of length-prefixed messages"
     )]
     Serve(TcpServe),
-    /// Connect to a TCP server; each stdin line (or --send) is one message.
+    /// Connect to a TCP server; stdin goes out as typed (like nc), or each --send.
     #[command(
-        after_help = "Examples:\n  sockit tcp connect 127.0.0.1:8888\n  sockit tcp connect 8888 --send hello --send world\n  sockit tcp connect host:9000 --framing raw < image.png   # like nc"
+        after_help = "Examples:\n  sockit tcp connect 127.0.0.1:8888\n  sockit tcp connect 8888 --send hello --send world\n  sockit tcp connect host:9000 < image.png                # bytes unchanged, like nc\n  sockit tcp connect 8888 --framing line                  # one message per line"
     )]
     Connect(TcpConnect),
 }
@@ -153,18 +153,19 @@ pub enum TcpCommand {
 /// How messages are delimited on a stream.
 #[derive(Debug, Clone, Args)]
 pub struct FramingArgs {
-    /// raw: each read is a message (shows sticky packets); line: delimiter-terminated;
+    /// raw (the default; line when --delimiter is given): each read is a message, as for
+    /// nc and the notes' programs (shows sticky packets); line: delimiter-terminated;
     /// len: 4-byte big-endian length prefix (Python's struct.pack('!I')).
-    #[arg(long, value_enum, default_value_t = Framing::Line)]
-    pub framing: Framing,
+    #[arg(long, value_enum)]
+    pub framing: Option<Framing>,
 
-    /// The delimiter of `line` framing; escapes \n \r \t \0 \\ \xHH (CRLF is tolerated
-    /// with the default).
-    #[arg(long, default_value = "\\n", value_parser = parse_delimiter)]
-    pub delimiter: Delimiter,
+    /// The delimiter of `line` framing (default \n; giving one implies --framing line);
+    /// escapes \n \r \t \0 \\ \xHH (CRLF is tolerated with the default).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<Delimiter>,
 
     /// The largest message accepted, checked before any memory is reserved.
-    #[arg(long, default_value = "8MiB", value_parser = parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "8MiB", value_parser = parse_max_frame, value_name = "SIZE")]
     pub max_frame: u64,
 }
 
@@ -199,11 +200,11 @@ pub struct TcpServe {
     pub reply: ReplyArgs,
 
     /// Clients served at once; more are accepted, told nothing, and closed.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(long, default_value_t = 1024, value_parser = parse_max_clients, value_name = "N")]
     pub max_clients: usize,
 
     /// Disconnect a client that sends nothing for this long.
-    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    #[arg(long, value_parser = parse_idle_timeout, value_name = "DUR")]
     pub idle_timeout: Option<Duration>,
 }
 
@@ -427,7 +428,7 @@ pub struct BroadcastSend {
     pub interval: Duration,
 
     /// Stop after N rounds (default: until Ctrl-C).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = parse_count)]
     pub count: Option<u64>,
 
     /// Send to ADDR (an IP, or HOST:PORT) instead of every interface's broadcast address.
@@ -513,11 +514,114 @@ pub struct Completions {
     pub shell: clap_complete::Shell,
 }
 
+/// `--max-frame`: a limit of 0 would drop every message.
+fn parse_max_frame(s: &str) -> Result<u64, String> {
+    match parse_size(s)? {
+        0 => Err(
+            "0 would refuse every message; give the largest message to accept (default 8MiB)"
+                .into(),
+        ),
+        n => Ok(n),
+    }
+}
+
+/// `--max-clients`: 0 would refuse every client.
+fn parse_max_clients(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 would refuse every client; give 1 or more (default 1024)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of clients (1 or more)")),
+    }
+}
+
+/// `--idle-timeout`: 0 would disconnect every client at once.
+fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(
+            "0 would disconnect every client at once; give a duration such as 30s, or leave it out"
+                .into(),
+        ),
+        d => Ok(d),
+    }
+}
+
+/// `broadcast send --count`: how many rounds, at least one (clap's own tip for `-1`,
+/// "use '-- -1'", would not work).
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= 1 && n <= i128::from(u64::MAX) => Ok(n as u64),
+        Ok(_) => {
+            Err("the number of rounds is 1 or more; leave --count out to send until Ctrl-C".into())
+        }
+        Err(_) => Err(format!("{s:?} is not a number of rounds (1 or more)")),
+    }
+}
+
+/// Parses the process's command line; a usage error gets a tip when it looks like a
+/// common slip (the notes' `client.py 127.0.0.1 8888` style, say). Exits on errors.
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                if let Some(tip) = tip(&args) {
+                    eprintln!("tip: {tip}");
+                }
+            }
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// A tip for a command line clap refused: `HOST PORT` written as two words.
+fn tip(args: &[std::ffi::OsString]) -> Option<String> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    words.windows(2).find_map(|w| {
+        let (host, port) = (w[0], w[1]);
+        let lone_host = !host.starts_with('-')
+            && matches!(
+                host.parse::<Endpoint>(),
+                Err(crate::addr::AddrError::MissingPort(_))
+            );
+        (lone_host && port.parse::<u16>().is_ok()).then(|| {
+            let joined = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            format!("the address is one argument, HOST:PORT: write {joined}")
+        })
+    })
+}
+
 impl FramingArgs {
+    /// `--framing`, or what it defaults to: `raw`, or `line` when a delimiter is given.
+    pub fn framing(&self) -> Framing {
+        match (self.framing, &self.delimiter) {
+            (Some(f), _) => f,
+            (None, Some(_)) => Framing::Line,
+            (None, None) => Framing::Raw,
+        }
+    }
+
+    /// A mistake that clap cannot see: a delimiter that the chosen framing would ignore.
+    pub fn conflict(&self) -> Option<String> {
+        match (self.framing(), &self.delimiter) {
+            (Framing::Line, _) | (_, None) => None,
+            (f, Some(_)) => Some(format!(
+                "--delimiter is used only by --framing line, not --framing {}",
+                if f == Framing::Raw { "raw" } else { "len" }
+            )),
+        }
+    }
+
     /// A codec for these settings, with `--max-frame` capped to what fits in memory.
     pub fn codec(&self) -> crate::framing::FrameCodec {
         let max = usize::try_from(self.max_frame).unwrap_or(usize::MAX);
-        crate::framing::FrameCodec::new(self.framing, max, &self.delimiter.0)
+        let delimiter = self.delimiter.as_ref().map_or(&b"\n"[..], |d| &d.0[..]);
+        crate::framing::FrameCodec::new(self.framing(), max, delimiter)
     }
 }
 
@@ -532,12 +636,69 @@ mod tests {
     }
 
     #[test]
+    fn issue12_values_that_disable_a_server_are_usage_errors() {
+        for args in [
+            &["sockit", "tcp", "serve", "--max-frame", "0"][..],
+            &["sockit", "tcp", "serve", "--max-clients", "0"],
+            &["sockit", "tcp", "serve", "--idle-timeout", "0s"],
+            &["sockit", "tcp", "connect", "1", "--max-frame", "0"],
+            &["sockit", "broadcast", "send", "--count", "0"],
+        ] {
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(
+                e.to_string().contains("0 would") || e.to_string().contains("1 or more"),
+                "{e}"
+            );
+        }
+        let e = Cli::try_parse_from(["sockit", "broadcast", "send", "--count", "-1"]).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            !text.contains("'-- -1'") && text.contains("leave --count out"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn issue12_host_and_port_as_two_words_get_a_tip() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            tip(&args(&["sockit", "tcp", "connect", "127.0.0.1", "8888"])).as_deref(),
+            Some("the address is one argument, HOST:PORT: write 127.0.0.1:8888")
+        );
+        assert_eq!(
+            tip(&args(&["sockit", "udp", "send", "::1", "9", "hi"])).as_deref(),
+            Some("the address is one argument, HOST:PORT: write [::1]:9")
+        );
+        assert_eq!(
+            tip(&args(&["sockit", "tcp", "connect", "127.0.0.1:1", "2"])),
+            None
+        );
+    }
+
+    #[test]
     fn framing_defaults() {
         let cli = Cli::try_parse_from(["sockit", "tcp", "connect", "8888"]).unwrap();
         let Command::Tcp(TcpCommand::Connect(c)) = cli.command else {
             panic!()
         };
-        assert_eq!(c.framing.delimiter.0, b"\n");
+        assert_eq!(
+            c.framing.framing(),
+            Framing::Raw,
+            "issue 12: like nc and the notes"
+        );
+        assert_eq!(c.framing.codec().delimiter(), b"\n");
+        let with = |args: &[&str]| {
+            let all = [&["sockit", "tcp", "serve"][..], args].concat();
+            let Command::Tcp(TcpCommand::Serve(s)) = Cli::try_parse_from(all).unwrap().command
+            else {
+                panic!()
+            };
+            (s.framing.framing(), s.framing.conflict())
+        };
+        assert_eq!(with(&["--delimiter", "<END>"]), (Framing::Line, None));
+        assert_eq!(with(&["--framing", "len"]).0, Framing::Len);
+        assert!(with(&["--framing", "raw", "--delimiter", ";"]).1.is_some());
         assert_eq!(c.framing.max_frame, 8 << 20);
         assert_eq!(
             c.target,

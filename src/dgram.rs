@@ -45,7 +45,9 @@ pub fn udp_bind(addr: SocketAddr, opts: UdpOptions) -> Result<UdpSocket, NetErro
             socket.set_only_v6(false).map_err(fail)?;
         }
     }
-    socket.bind(&addr.into()).map_err(fail)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| NetError::bind(format!("bind udp {addr}"), addr, false, e))?;
     UdpSocket::from_std(socket.into()).map_err(fail)
 }
 

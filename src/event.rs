@@ -125,7 +125,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    fn describe(self) -> &'static str {
+    pub fn describe(self) -> &'static str {
         match self {
             Reason::Closed => "closed by peer (recv returned 0 bytes)",
             Reason::Reset => "connection reset by peer",
@@ -152,22 +152,31 @@ pub enum Event {
     Rejected { peer: SocketAddr, reason: String },
     /// A client is connected to `peer`.
     Connected { peer: SocketAddr, local: SocketAddr },
-    /// One framed message arrived.
+    /// One framed message arrived: `bytes` of payload (what `text`/`base64` hold);
+    /// `wire`, when framing added to it, counts what the wire carried (the delimiter,
+    /// a CR before `\n`, or the 4-byte length prefix included).
     Message {
         peer: SocketAddr,
         bytes: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wire: Option<usize>,
         #[serde(flatten)]
         payload: Payload,
     },
     /// A line longer than the limit arrived; it was dropped and the stream goes on.
     Oversized { peer: SocketAddr, max: usize },
-    /// A server answered a message.
+    /// A server answered a message (`bytes` and `wire` as for `Message`).
     Reply {
         peer: SocketAddr,
         bytes: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wire: Option<usize>,
         #[serde(flatten)]
         payload: Payload,
     },
+    /// Advice on a likely mistake noticed while running (a peer that sends no
+    /// delimiters in `line` framing, say).
+    Hint { peer: SocketAddr, message: String },
     /// A connection ended.
     Disconnect {
         peer: SocketAddr,
@@ -216,6 +225,7 @@ pub enum Event {
     Done {
         files: u64,
         bytes: u64,
+        #[serde(serialize_with = "three_decimals")]
         seconds: f64,
         rate: f64,
     },
@@ -232,11 +242,14 @@ pub enum Event {
     },
     /// One datagram was sent to `to`.
     Sent { to: SocketAddr, bytes: usize },
-    /// A datagram receiver stopped; what it took in.
+    /// A datagram receiver stopped; what it took in. `bytes` were kept; when some
+    /// datagrams were `truncated`, `size` is what their senders really sent.
     Totals {
         datagrams: u64,
         bytes: u64,
         truncated: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        size: Option<u64>,
     },
     /// Output was slower than the input: this many events, carrying `bytes` of payload,
     /// were not printed (`printer::OUTPUT_BUDGET`). Printed once output has caught up.
@@ -259,6 +272,7 @@ pub enum Event {
         path: String,
         status: u16,
         bytes: u64,
+        #[serde(serialize_with = "three_decimals")]
         duration_ms: f64,
     },
     /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
@@ -273,6 +287,12 @@ pub enum Event {
     },
 }
 
+/// A duration with three decimals (µs for `duration_ms`, ms for `seconds`): `0.100118`,
+/// not the float's every digit (`0.10011800000000001`).
+fn three_decimals<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1000.0).round() / 1000.0)
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -283,6 +303,7 @@ impl Event {
         Event::Message {
             peer,
             bytes: bytes.len(),
+            wire: None,
             payload: Payload::shared(bytes),
         }
     }
@@ -292,8 +313,18 @@ impl Event {
         Event::Reply {
             peer,
             bytes: bytes.len(),
+            wire: None,
             payload: Payload::shared(bytes),
         }
+    }
+
+    /// A `message` or `reply` that took `on_wire` bytes on the wire (shown when framing
+    /// made that differ from its payload).
+    pub fn on_wire(mut self, on_wire: usize) -> Self {
+        if let Event::Message { bytes, wire, .. } | Event::Reply { bytes, wire, .. } = &mut self {
+            *wire = (on_wire != *bytes).then_some(on_wire);
+        }
+        self
     }
 
     /// A datagram of which `bytes` were kept out of `size` on the wire.
@@ -338,12 +369,14 @@ impl fmt::Display for Event {
             Event::Message {
                 peer,
                 bytes,
+                wire,
                 payload,
             } => {
                 write!(f,
-                    "[{peer}] {bytes} {}: {}",
+                    "[{peer}] {bytes} {}{}: {}",
                     Plural(*bytes, "byte"),
-                    Escaped(payload.raw())
+                    OnWire(*wire),
+                    Preview(payload.raw())
                 )
             }
             Event::Oversized { peer, max } => {
@@ -352,14 +385,18 @@ impl fmt::Display for Event {
             Event::Reply {
                 peer,
                 bytes,
+                wire,
                 payload,
             } => {
                 write!(f,
-                    "[{peer}] replied {bytes} {}: {}",
+                    "[{peer}] replied {bytes} {}{}: {}",
                     Plural(*bytes, "byte"),
-                    Escaped(payload.raw())
+                    OnWire(*wire),
+                    Preview(payload.raw())
                 )
             }
+            // Built by sockit from parts it escaped already (a delimiter, say).
+            Event::Hint { peer, message } => write!(f, "[{peer}] hint: {message}"),
             Event::Disconnect {
                 peer,
                 reason,
@@ -421,12 +458,12 @@ impl fmt::Display for Event {
             } => match size {
                 Some(size) => write!(f,
                     "[{peer}] {bytes} of {size} bytes (truncated: larger than the buffer): {}",
-                    Escaped(payload.raw())
+                    Preview(payload.raw())
                 ),
                 None => write!(f,
                     "[{peer}] {bytes} {}: {}",
                     Plural(*bytes, "byte"),
-                    Escaped(payload.raw())
+                    Preview(payload.raw())
                 ),
             },
             Event::Sent { to, bytes } => {
@@ -436,8 +473,19 @@ impl fmt::Display for Event {
                 datagrams,
                 bytes,
                 truncated,
+                size: Some(size),
             } => write!(f,
-                "stopped: {datagrams} {}, {bytes} {} received ({truncated} truncated)",
+                "stopped: {datagrams} {}, {bytes} of {size} bytes kept ({truncated} truncated: \
+                 larger than the buffer)",
+                Plural(*datagrams as usize, "datagram"),
+            ),
+            Event::Totals {
+                datagrams,
+                bytes,
+                size: None,
+                ..
+            } => write!(f,
+                "stopped: {datagrams} {}, {bytes} {} received (0 truncated)",
                 Plural(*datagrams as usize, "datagram"),
                 Plural(*bytes as usize, "byte")
             ),
@@ -568,6 +616,46 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// How much of a payload people see: a 1 MB line is one line of about this many
+/// characters, not a screenful; `--json` keeps every byte.
+pub const PREVIEW: usize = 200;
+
+/// A payload shown to people: the first `PREVIEW` bytes [`Escaped`] (never cutting a
+/// UTF-8 character), then `… (N more bytes)`.
+pub struct Preview<'a>(pub &'a [u8]);
+
+impl fmt::Display for Preview<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.len() <= PREVIEW {
+            return Escaped(self.0).fmt(f);
+        }
+        // Back up over UTF-8 continuation bytes (at most 3) to a character's start.
+        let mut cut = PREVIEW;
+        while cut > PREVIEW - 3 && (self.0[cut] & 0xc0) == 0x80 {
+            cut -= 1;
+        }
+        let rest = self.0.len() - cut;
+        write!(
+            f,
+            "{}… ({rest} more {})",
+            Escaped(&self.0[..cut]),
+            Plural(rest, "byte")
+        )
+    }
+}
+
+/// ` (6 on the wire)` when framing made the wire carry more than the payload.
+struct OnWire(Option<usize>);
+
+impl fmt::Display for OnWire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, " ({n} on the wire)"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// [`Escaped`] as a `String`.
 pub fn escape(bytes: &[u8]) -> String {
     Escaped(bytes).to_string()
@@ -631,6 +719,108 @@ mod tests {
             r#"{"event":"datagram","peer":"127.0.0.1:5000","bytes":4,"text":"abcd","truncated":true,"size":3000}"#
         );
         assert!(cut.human().contains("4 of 3000 bytes (truncated"));
+    }
+
+    #[test]
+    fn issue12_people_see_a_preview_of_a_large_message_json_all_of_it() {
+        let big = Bytes::from(vec![b'x'; 1 << 20]);
+        let ev = Event::message(peer(), big.clone());
+        let line = ev.human();
+        assert!(line.len() < 300, "{} chars", line.len());
+        assert!(
+            line.ends_with(&format!("… ({} more bytes)", (1 << 20) - PREVIEW)),
+            "{line}"
+        );
+        let json: serde_json::Value = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["text"].as_str().unwrap().len(), 1 << 20);
+        // A cut never splits a character; binary is escaped as ever.
+        let zh = Event::message(peer(), Bytes::from("粘包".repeat(100)));
+        let line = zh.human();
+        assert!(
+            line.contains("粘包粘") && line.contains("more bytes"),
+            "{line}"
+        );
+        let bin = Event::message(peer(), Bytes::from(vec![0xffu8; 2 << 20])).human();
+        assert!(bin.len() < 1000 && bin.starts_with("[127.0.0.1:5000] 2097152 bytes: \\xff"));
+        let small = Event::message(peer(), Bytes::from(vec![b'y'; PREVIEW])).human();
+        assert!(
+            !small.contains('…'),
+            "a message of the preview's size is shown whole"
+        );
+    }
+
+    #[test]
+    fn issue12_wire_counts_what_framing_added() {
+        let ev = Event::message(peer(), Bytes::from_static(b"hello")).on_wire(6);
+        assert_eq!(
+            serde_json::to_string(&ev).unwrap(),
+            r#"{"event":"message","peer":"127.0.0.1:5000","bytes":5,"wire":6,"text":"hello"}"#
+        );
+        assert_eq!(
+            ev.human(),
+            "[127.0.0.1:5000] 5 bytes (6 on the wire): hello"
+        );
+        let same = Event::reply(peer(), Bytes::from_static(b"hi")).on_wire(2);
+        assert!(!serde_json::to_string(&same).unwrap().contains("wire"));
+        let hint = Event::Hint {
+            peer: peer(),
+            message: "5 bytes wait for '\\n'".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&hint).unwrap(),
+            r#"{"event":"hint","peer":"127.0.0.1:5000","message":"5 bytes wait for '\\n'"}"#
+        );
+        assert_eq!(
+            hint.human(),
+            "[127.0.0.1:5000] hint: 5 bytes wait for '\\n'"
+        );
+    }
+
+    #[test]
+    fn issue12_durations_are_rounded() {
+        let ev = Event::Request {
+            peer: peer(),
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            bytes: 1,
+            duration_ms: 0.10011800000000001,
+        };
+        let json = serde_json::to_string(&ev).unwrap();
+        assert!(json.ends_with(r#""duration_ms":0.1}"#), "{json}");
+        let done = Event::Done {
+            files: 1,
+            bytes: 1,
+            seconds: 1.234_567_89,
+            rate: 1.0,
+        };
+        assert!(serde_json::to_string(&done)
+            .unwrap()
+            .contains(r#""seconds":1.235,"#));
+    }
+
+    #[test]
+    fn issue12_totals_keep_kept_and_real_sizes_apart() {
+        let ev = Event::Totals {
+            datagrams: 2,
+            bytes: 1029,
+            truncated: 1,
+            size: Some(3005),
+        };
+        assert_eq!(
+            ev.human(),
+            "stopped: 2 datagrams, 1029 of 3005 bytes kept (1 truncated: larger than the buffer)"
+        );
+        let whole = Event::Totals {
+            datagrams: 1,
+            bytes: 1,
+            truncated: 0,
+            size: None,
+        };
+        assert_eq!(
+            whole.human(),
+            "stopped: 1 datagram, 1 byte received (0 truncated)"
+        );
     }
 
     #[test]

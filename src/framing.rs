@@ -41,6 +41,13 @@ pub enum FrameError {
     Io(#[from] io::Error),
     #[error("frame of {len} bytes exceeds the {max}-byte limit (--max-frame)")]
     TooLarge { len: u64, max: usize },
+    /// A `len` header whose four bytes are printable text: the peer sends text, not
+    /// length-prefixed messages.
+    #[error(
+        "the 4-byte length prefix is text ({text:?}, read as {len} bytes): the peer seems to \
+         send plain text, not length-prefixed messages; try --framing raw or --framing line"
+    )]
+    TextAsLength { text: String, len: u64 },
     #[error("stream ended inside a frame: {got} of {expected} bytes arrived")]
     Truncated { expected: usize, got: usize },
 }
@@ -56,6 +63,8 @@ pub struct FrameCodec {
     searched: usize,
     /// Inside an over-long line: drop bytes up to the next delimiter.
     discarding: bool,
+    /// Bytes the last decoded message took on the wire (delimiter or prefix included).
+    last_wire: usize,
 }
 
 impl FrameCodec {
@@ -70,11 +79,32 @@ impl FrameCodec {
             delimiter: delimiter.to_vec(),
             searched: 0,
             discarding: false,
+            last_wire: 0,
         }
     }
 
     pub fn framing(&self) -> Framing {
         self.framing
+    }
+
+    /// The delimiter of `line` framing.
+    pub fn delimiter(&self) -> &[u8] {
+        &self.delimiter
+    }
+
+    /// Bytes the last decoded message took on the wire: its payload plus the delimiter
+    /// (and a CR stripped before `\n`) or the 4-byte length prefix.
+    pub fn last_wire(&self) -> usize {
+        self.last_wire
+    }
+
+    /// Bytes a message of `len` bytes takes on the wire once encoded.
+    pub fn wire_len(&self, len: usize) -> usize {
+        match self.framing {
+            Framing::Raw => len,
+            Framing::Line => len + self.delimiter.len(),
+            Framing::Len => len + LEN_PREFIX,
+        }
     }
 
     fn decode_line(&mut self, buf: &mut BytesMut) -> Option<Frame> {
@@ -102,6 +132,7 @@ impl FrameCodec {
             if std::mem::take(&mut self.discarding) {
                 continue;
             }
+            self.last_wire = line.len() + self.delimiter.len();
             if self.delimiter == b"\n" && line.last() == Some(&b'\r') {
                 line.truncate(line.len() - 1);
             }
@@ -118,6 +149,12 @@ impl FrameCodec {
         };
         let len = u32::from_be_bytes(header.try_into().expect("4 bytes")) as usize;
         if len > self.max {
+            if looks_like_text(header) {
+                return Err(FrameError::TextAsLength {
+                    text: String::from_utf8_lossy(header).into_owned(),
+                    len: len as u64,
+                });
+            }
             return Err(FrameError::TooLarge {
                 len: len as u64,
                 max: self.max,
@@ -128,8 +165,24 @@ impl FrameCodec {
             return Ok(None);
         }
         buf.advance(LEN_PREFIX);
+        self.last_wire = LEN_PREFIX + len;
         Ok(Some(Frame::Message(buf.split_to(len).freeze())))
     }
+}
+
+/// Whether a length prefix is rather the start of text (ASCII or UTF-8, a character cut
+/// at the end allowed): what a `len` reader sees from a peer that sends plain text.
+fn looks_like_text(header: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(header) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() && e.valid_up_to() > 0 => {
+            std::str::from_utf8(&header[..e.valid_up_to()]).expect("checked")
+        }
+        Err(_) => return false,
+    };
+    valid
+        .chars()
+        .all(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -146,7 +199,10 @@ impl Decoder for FrameCodec {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         match self.framing {
             Framing::Raw if buf.is_empty() => Ok(None),
-            Framing::Raw => Ok(Some(Frame::Message(buf.split().freeze()))),
+            Framing::Raw => {
+                self.last_wire = buf.len();
+                Ok(Some(Frame::Message(buf.split().freeze())))
+            }
             Framing::Line => Ok(self.decode_line(buf)),
             Framing::Len => self.decode_len(buf),
         }
@@ -164,6 +220,7 @@ impl Decoder for FrameCodec {
             Framing::Line if !self.discarding => {
                 self.searched = 0;
                 let line = buf.split().freeze();
+                self.last_wire = line.len();
                 if line.len() > self.max {
                     return Ok(Some(Frame::TooLong { max: self.max }));
                 }

@@ -146,6 +146,48 @@ fn len_refuses_an_oversized_prefix_before_allocating() {
 }
 
 #[test]
+fn issue12_a_length_prefix_that_is_text_says_so() {
+    for text in [&b"hello\n"[..], "信息以接收".as_bytes(), b"rece"] {
+        let mut buf = BytesMut::from(text);
+        let err = codec(Framing::Len).decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::TextAsLength { .. }), "{err}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains("plain text") && shown.contains("--framing raw"),
+            "{shown}"
+        );
+    }
+    let mut buf = BytesMut::from(&b"\x01\x00\x00\x00"[..]);
+    let err = codec(Framing::Len).decode(&mut buf).unwrap_err();
+    assert!(
+        matches!(err, FrameError::TooLarge { .. }),
+        "binary stays TooLarge: {err}"
+    );
+}
+
+#[test]
+fn issue12_last_wire_counts_the_delimiter_and_prefix() {
+    let mut c = codec(Framing::Line);
+    let mut buf = BytesMut::from(&b"hi\r\nyo\n"[..]);
+    assert_eq!(
+        c.decode(&mut buf).unwrap(),
+        Some(Frame::Message(Bytes::from_static(b"hi")))
+    );
+    assert_eq!(c.last_wire(), 4);
+    c.decode(&mut buf).unwrap();
+    assert_eq!(c.last_wire(), 3);
+    assert_eq!(c.wire_len(2), 3);
+    let mut c = codec(Framing::Len);
+    let mut buf = BytesMut::from(&b"\0\0\0\x02hi"[..]);
+    c.decode(&mut buf).unwrap();
+    assert_eq!((c.last_wire(), c.wire_len(2)), (6, 6));
+    let mut c = codec(Framing::Raw);
+    let mut buf = BytesMut::from(&b"hi\n"[..]);
+    c.decode(&mut buf).unwrap();
+    assert_eq!((c.last_wire(), c.wire_len(3)), (3, 3));
+}
+
+#[test]
 fn len_truncated_at_eof_is_an_error() {
     let err = feed(&mut codec(Framing::Len), &[b"\x00\x00\x00\x0aabc"]).unwrap_err();
     assert!(

@@ -1,15 +1,13 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-use sockit::cli::Cli;
 use sockit::run::UsageError;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = sockit::cli::parse();
     match sockit::run::main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sockit: {e:#}");
+            eprintln!("sockit: {}", sockit::sock::error_line(&e));
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {

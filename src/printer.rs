@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use base64::Engine as _;
 
-use crate::event::{Escaped, Event, Payload, RESET};
+use crate::event::{Event, Payload, Preview, RESET};
 
 /// Renders events to stdout from a thread of its own.
 ///
@@ -390,13 +390,17 @@ impl Style {
             Event::Message {
                 peer,
                 bytes,
+                wire,
                 payload,
-            } if !self.colour => self.write_exchange(out, "message", *peer, *bytes, payload),
+            } if !self.colour => {
+                self.write_exchange(out, "message", *peer, (*bytes, *wire), payload)
+            }
             Event::Reply {
                 peer,
                 bytes,
+                wire,
                 payload,
-            } if !self.colour => self.write_exchange(out, "reply", *peer, *bytes, payload),
+            } if !self.colour => self.write_exchange(out, "reply", *peer, (*bytes, *wire), payload),
             _ => self.write_generic(out, event),
         }
     }
@@ -423,7 +427,7 @@ impl Style {
         out: &mut impl Write,
         kind: &str,
         peer: SocketAddr,
-        bytes: usize,
+        (bytes, wire): (usize, Option<usize>),
         payload: &Payload,
     ) -> io::Result<()> {
         let mut n = itoa::Buffer::new();
@@ -435,6 +439,10 @@ impl Style {
             write_addr(out, peer)?;
             out.write_all(b"\",\"bytes\":")?;
             out.write_all(n.format(bytes).as_bytes())?;
+            if let Some(w) = wire {
+                out.write_all(b",\"wire\":")?;
+                out.write_all(n.format(w).as_bytes())?;
+            }
             match std::str::from_utf8(raw) {
                 Ok(text) => {
                     out.write_all(b",\"text\":")?;
@@ -460,8 +468,14 @@ impl Style {
             b"] "
         })?;
         out.write_all(n.format(bytes).as_bytes())?;
-        out.write_all(if bytes == 1 { b" byte: " } else { b" bytes: " })?;
-        writeln!(out, "{}", Escaped(raw))
+        out.write_all(if bytes == 1 { b" byte" } else { b" bytes" })?;
+        if let Some(w) = wire {
+            out.write_all(b" (")?;
+            out.write_all(n.format(w).as_bytes())?;
+            out.write_all(b" on the wire)")?;
+        }
+        out.write_all(b": ")?;
+        writeln!(out, "{}", Preview(raw))
     }
 }
 
@@ -733,7 +747,8 @@ mod tests {
             "[fe80::1%2]:9",
         ];
         let long = vec![b'x'; 1000];
-        let payloads: [&[u8]; 8] = [
+        let long_text = "粘包".repeat(200);
+        let payloads: [&[u8]; 9] = [
             b"",
             b"a",
             b"hello world",
@@ -742,6 +757,7 @@ mod tests {
             b"\xff\xfe not utf-8",
             &[0u8; 64],
             &long,
+            long_text.as_bytes(),
         ];
         for peer in peers {
             let peer: SocketAddr = peer.parse().unwrap();
@@ -749,7 +765,9 @@ mod tests {
                 let bytes = bytes::Bytes::copy_from_slice(payload);
                 for event in [
                     Event::message(peer, bytes.clone()),
-                    Event::reply(peer, bytes),
+                    Event::reply(peer, bytes.clone()),
+                    Event::message(peer, bytes.clone()).on_wire(bytes.len() + 4),
+                    Event::reply(peer, bytes).on_wire(payload.len() + 1),
                 ] {
                     for json in [false, true] {
                         let style = Style {

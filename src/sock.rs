@@ -16,10 +16,12 @@ use tokio::net::{TcpListener, TcpStream};
 ///
 /// Shown as `connect to 127.0.0.1:9: connection refused`; callers branch on `kind()`.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {}", describe(.io))]
+#[error("{what}: {}{}", describe(.io), .hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
 pub struct NetError {
     pub what: String,
     pub io: io::Error,
+    /// What the person can do about it, when sockit can tell.
+    pub hint: Option<String>,
 }
 
 impl NetError {
@@ -27,6 +29,25 @@ impl NetError {
         NetError {
             what: what.into(),
             io,
+            hint: None,
+        }
+    }
+
+    /// A failed bind of `addr` (TCP or UDP), with a hint for the two failures people
+    /// meet: a port in use, and a port below 1024 without the privilege.
+    pub fn bind(what: impl Into<String>, addr: SocketAddr, tcp: bool, io: io::Error) -> Self {
+        let hint = match io.kind() {
+            io::ErrorKind::AddrInUse => Some(in_use_hint(addr.port(), tcp)),
+            io::ErrorKind::PermissionDenied if addr.port() < 1024 => Some(format!(
+                "ports below 1024 are reserved for root (or CAP_NET_BIND_SERVICE); pick a port \
+                 from 1024 up, such as {}, or run with that privilege",
+                8000 + addr.port()
+            )),
+            _ => None,
+        };
+        NetError {
+            hint,
+            ..NetError::new(what, io)
         }
     }
 
@@ -50,6 +71,111 @@ pub fn describe(e: &io::Error) -> String {
     }
 }
 
+/// Who holds a port, as /proc/net/{tcp,tcp6,udp,udp6} tell: whether a listener (or, for
+/// UDP, any socket) is bound to it, and how many TCP connections on it sit in TIME_WAIT.
+fn port_holders(port: u16, tcp: bool) -> (bool, usize) {
+    let files: &[&str] = if tcp {
+        &["/proc/net/tcp", "/proc/net/tcp6"]
+    } else {
+        &["/proc/net/udp", "/proc/net/udp6"]
+    };
+    let (mut bound, mut time_wait) = (false, 0);
+    for file in files {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let (Some(local), Some(_remote), Some(state)) =
+                (fields.nth(1), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let on_port = local
+                .rsplit_once(':')
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                == Some(port);
+            match state {
+                _ if !on_port => {}
+                "0A" if tcp => bound = true,   // TCP_LISTEN
+                "06" if tcp => time_wait += 1, // TCP_TIME_WAIT
+                _ if !tcp => bound = true,
+                _ => {}
+            }
+        }
+    }
+    (bound, time_wait)
+}
+
+/// Why a port is in use, in the words of the notes' lesson on SO_REUSEADDR.
+fn in_use_hint(port: u16, tcp: bool) -> String {
+    let (bound, time_wait) = port_holders(port, tcp);
+    let (proto, ss) = if tcp {
+        ("TCP", "-ltnp")
+    } else {
+        ("UDP", "-lunp")
+    };
+    let who = if bound {
+        format!(
+            "another program listens on {proto} port {port} (`ss {ss} 'sport = :{port}'` names it)"
+        )
+    } else if time_wait > 0 {
+        format!("{time_wait} recent connection(s) on port {port} wait in TIME_WAIT")
+    } else {
+        format!("another socket holds {proto} port {port}")
+    };
+    if tcp {
+        format!(
+            "{who}; sockit sets SO_REUSEADDR, which lets a server bind past connections left \
+             in TIME_WAIT (the notes' lesson 七), but not past a listener: stop it or pick \
+             another port"
+        )
+    } else {
+        format!("{who}: stop it or pick another port")
+    }
+}
+
+/// An error and its causes as the one line `main` prints (`a: b: c`): OS errors in
+/// `describe`'s words, no `(os error N)` tails, and no part said twice in a row
+/// (`connection reset by peer: Connection reset by peer`).
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = match cause.downcast_ref::<io::Error>() {
+            Some(io) => describe(io),
+            None => cause.to_string(),
+        };
+        for part in strip_os_error(&text).split(": ") {
+            let repeated = parts
+                .last()
+                .is_some_and(|last| last.to_lowercase() == part.to_lowercase());
+            if !repeated {
+                parts.push(part.to_owned());
+            }
+        }
+    }
+    parts.join(": ")
+}
+
+/// `text` without Rust's ` (os error 104)` tails, wherever they are.
+fn strip_os_error(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(" (os error ") {
+        let tail = &rest[i + " (os error ".len()..];
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && tail[digits..].starts_with(')') {
+            out.push_str(&rest[..i]);
+            rest = &tail[digits + 1..];
+        } else {
+            out.push_str(&rest[..i + 1]);
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// How many connections may wait for `accept` (the kernel caps it at somaxconn).
 const LISTEN_BACKLOG: i32 = 4096;
 
@@ -58,6 +184,7 @@ pub fn tcp_listener(addr: SocketAddr) -> Result<TcpListener, NetError> {
     let fail = |e| NetError::new(format!("bind {addr}"), e);
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(fail)?;
+    let fail = |e| NetError::bind(format!("bind {addr}"), addr, true, e);
     // A server restarted right after it stops must bind again at once, although its old
     // connections still sit in TIME_WAIT on this port.
     socket.set_reuse_address(true).map_err(fail)?;
@@ -256,6 +383,58 @@ mod tests {
         assert_eq!(describe(&e), "connection refused");
     }
 
+    #[test]
+    fn issue12_error_lines_say_things_once_without_os_error_tails() {
+        let io = io::Error::from_raw_os_error(libc::ECONNRESET);
+        let e = anyhow::Error::from(io).context("connection reset by peer");
+        assert_eq!(error_line(&e), "connection reset by peer");
+        let e = anyhow::anyhow!("getpeername: Transport endpoint is not connected (os error 107)")
+            .context("connect");
+        assert_eq!(
+            error_line(&e),
+            "connect: getpeername: Transport endpoint is not connected"
+        );
+        let e = anyhow::Error::from(NetError::new(
+            "bind 1.2.3.4:5",
+            io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
+        ));
+        assert_eq!(
+            error_line(&e),
+            "bind 1.2.3.4:5: cannot assign requested address"
+        );
+    }
+
+    #[test]
+    fn issue12_a_port_in_use_names_its_listener_and_so_reuseaddr() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (bound, _) = port_holders(port, true);
+        assert!(bound, "the listener shows in /proc/net/tcp");
+        let hint = in_use_hint(port, true);
+        assert!(
+            hint.contains(&format!("listens on TCP port {port}")) && hint.contains("SO_REUSEADDR"),
+            "{hint}"
+        );
+        let e = NetError::bind(
+            "bind",
+            "0.0.0.0:80".parse().unwrap(),
+            true,
+            io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert!(
+            e.to_string()
+                .contains("permission denied; ports below 1024"),
+            "{e}"
+        );
+        let e = NetError::bind(
+            "bind",
+            "0.0.0.0:8080".parse().unwrap(),
+            true,
+            io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert_eq!(e.to_string(), "bind: permission denied");
+    }
+
     #[tokio::test]
     async fn listener_reports_reuseaddr_and_a_second_bind_fails_clearly() {
         let l = tcp_listener("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -266,7 +445,8 @@ mod tests {
         let err = tcp_listener(l.local_addr().unwrap()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         assert!(
-            err.to_string().ends_with(": address already in use"),
+            err.to_string()
+                .contains(": address already in use; another program listens"),
             "{err}"
         );
     }

@@ -22,7 +22,7 @@ use harness::{have_program, is_root};
 /// What a test needs from the machine.
 #[derive(Clone, Copy)]
 enum Need {
-    /// Root and iproute2: network namespaces.
+    /// Root, iproute2 and util-linux's unshare and setpriv: network namespaces.
     Namespaces,
     /// Root and mount(8): a tmpfs of the test's own.
     Mount,
@@ -45,7 +45,7 @@ impl Need {
     /// How to get it, for the failure message.
     fn what(self) -> &'static str {
         match self {
-            Need::Namespaces => "root and iproute2 (network namespaces)",
+            Need::Namespaces => "root, iproute2, unshare and setpriv (network namespaces)",
             Need::Mount => "root and mount (a tmpfs of 2 MiB)",
             Need::Browser => {
                 "chromium and chromium-driver (apt-get install chromium chromium-driver)"
@@ -57,7 +57,9 @@ impl Need {
 
     fn met(self) -> bool {
         match self {
-            Need::Namespaces => is_root() && have_program("ip"),
+            Need::Namespaces => {
+                is_root() && ["ip", "unshare", "setpriv"].into_iter().all(have_program)
+            }
             Need::Mount => is_root() && have_program("mount") && have_program("umount"),
             Need::Browser => have_program("chromium") && have_program("chromedriver"),
             Need::Nc => have_program("nc"),
@@ -94,6 +96,8 @@ fn main() {
             broadcast_from_one_host_reaches_both_others_with_the_senders_address,
             multicast_reaches_group_members_only,
             recv_finds_a_sender_on_another_host_by_its_announcement,
+            issue12_a_port_below_1024_without_privilege_says_why,
+            issue12_multicast_that_cannot_go_out_fails_once_not_warning_and_error,
         },
         Need::Mount => full_disk::{
             a_full_disk_fails_clearly_keeps_the_part_and_resumes_once_there_is_room,

@@ -138,3 +138,65 @@ pub fn recv_finds_a_sender_on_another_host_by_its_announcement() {
     assert!(fs::read(dst.path().join("across.bin")).unwrap() == data);
     server.wait_for("done");
 }
+
+/// `sockit ARGS` (not --json) in a fresh, empty network namespace (`unshare -n`: no
+/// routes, loopback down), run by `user` when given (through setpriv).
+fn in_empty_netns(user: Option<&str>, args: &[&str]) -> crate::harness::Output {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.arg("-n");
+    if let Some(uid) = user {
+        cmd.args([
+            "setpriv",
+            "--reuid",
+            uid,
+            "--regid",
+            uid,
+            "--clear-groups",
+            "--",
+        ]);
+    }
+    cmd.arg(crate::harness::bin())
+        .args(args)
+        .env("NO_COLOR", "1");
+    crate::harness::run_with(cmd, b"")
+}
+
+pub fn issue12_a_port_below_1024_without_privilege_says_why() {
+    // As nobody, in a namespace of its own (so port 80 is nobody else's).
+    let out = in_empty_netns(Some("65534"), &["tcp", "serve", "--bind", "0.0.0.0:80"]);
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    let err = out.stderr.trim();
+    assert!(
+        err.starts_with("sockit: bind 0.0.0.0:80: permission denied; ports below 1024")
+            && err.contains("8080")
+            && !err.contains("os error"),
+        "{err}"
+    );
+}
+
+pub fn issue12_multicast_that_cannot_go_out_fails_once_not_warning_and_error() {
+    let out = in_empty_netns(
+        None,
+        &[
+            "broadcast",
+            "send",
+            "hi",
+            "--group",
+            "239.77.0.9",
+            "--count",
+            "1",
+        ],
+    );
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        !out.stdout_text().contains("warning"),
+        "{}",
+        out.stdout_text()
+    );
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("sockit: send to 239.77.0.9:9999: "),
+        "{err}"
+    );
+}

@@ -15,7 +15,7 @@ use crate::cli::TcpConnect;
 use crate::event::{Event, Printer, Reason};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
 use crate::printer::Stream;
-use crate::run::Ctx;
+use crate::run::{Ctx, UsageError};
 use crate::sock::{self, describe, NetError, SocketInfo};
 
 /// Bytes read from stdin at a time in `raw` framing.
@@ -23,6 +23,9 @@ const RAW_CHUNK: usize = 64 * 1024;
 
 /// `sockit tcp connect`.
 pub async fn connect(args: TcpConnect, ctx: Ctx) -> anyhow::Result<()> {
+    if let Some(conflict) = args.framing.conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let addrs = args
         .target
         .resolve(LOCAL_HOST)
@@ -74,10 +77,28 @@ async fn receive(
     out: Printer,
 ) -> anyhow::Result<()> {
     let stream = Stream::default();
+    let mut watch = super::DelimiterWatch::new(reader.decoder());
+    let mut ticker = super::watch_ticker(&watch);
     loop {
-        match reader.next().await {
+        let frame = tokio::select! {
+            frame = reader.next() => frame,
+            _ = super::watch_tick(&mut ticker, &watch) => {
+                let held = reader.read_buffer().len();
+                let now = tokio::time::Instant::now();
+                if let Some(message) = watch.as_mut().and_then(|w| w.check(held, now)) {
+                    out.emit(&Event::Hint { peer, message });
+                }
+                continue;
+            }
+        };
+        match frame {
             Some(Ok(Frame::Message(msg))) => {
-                out.emit_paced(&stream, &Event::message(peer, msg)).await
+                if let Some(w) = watch.as_mut() {
+                    w.delimited();
+                }
+                let wire = reader.decoder().last_wire();
+                out.emit_paced(&stream, &Event::message(peer, msg).on_wire(wire))
+                    .await;
             }
             Some(Ok(Frame::TooLong { max })) => out.emit(&Event::Oversized { peer, max }),
             None => {
@@ -111,7 +132,7 @@ async fn send(
             pace(i, args.interval).await;
             writer.send(msg.as_bytes()).await.map_err(fail)?;
         }
-    } else if args.framing.framing == Framing::Raw && args.interval.is_none() {
+    } else if args.framing.framing() == Framing::Raw && args.interval.is_none() {
         copy_raw(tokio::io::stdin(), &mut writer)
             .await
             .map_err(|e| fail(e.into()))?;
@@ -129,7 +150,7 @@ async fn send(
                 break;
             }
             pace(i, args.interval).await;
-            if args.framing.framing != Framing::Raw {
+            if args.framing.framing() != Framing::Raw {
                 strip_newline(&mut line);
             }
             writer.send(&line[..]).await.map_err(fail)?;

@@ -19,9 +19,9 @@ use tokio_util::task::TaskTracker;
 use crate::addr::ANY_HOST;
 use crate::cli::{ReplyArgs, TcpServe};
 use crate::event::{Event, Printer, Proto, Reason};
-use crate::framing::{Frame, FrameCodec, FrameError};
+use crate::framing::{Frame, FrameCodec, FrameError, Framing};
 use crate::printer::Stream;
-use crate::run::Ctx;
+use crate::run::{Ctx, UsageError};
 use crate::shutdown::drain;
 use crate::sock::{self, describe, SocketInfo};
 
@@ -73,6 +73,9 @@ pub struct Server {
 
 /// `sockit tcp serve`: binds, announces, serves until Ctrl-C.
 pub async fn serve(args: TcpServe, ctx: Ctx) -> anyhow::Result<()> {
+    if let Some(conflict) = args.framing.conflict() {
+        return Err(UsageError(conflict).into());
+    }
     let addrs = args
         .bind
         .resolve(ANY_HOST)
@@ -250,10 +253,18 @@ impl Handler {
         let shutdown = self.shutdown.clone().cancelled_owned();
         let timeout = sleep_until(idle.map_or_else(far_future, |d| Instant::now() + d));
         tokio::pin!(shutdown, timeout);
+        let mut watch = super::DelimiterWatch::new(self.reader.decoder());
+        let mut ticker = super::watch_ticker(&watch);
         loop {
             tokio::select! {
                 _ = &mut shutdown => return (Reason::Shutdown, None),
                 _ = &mut timeout, if idle.is_some() => return (Reason::Timeout, None),
+                _ = super::watch_tick(&mut ticker, &watch) => {
+                    let held = self.reader.read_buffer().len();
+                    if let Some(message) = watch.as_mut().and_then(|w| w.check(held, Instant::now())) {
+                        self.out.emit(&Event::Hint { peer: self.peer, message });
+                    }
+                }
                 relay = recv_relay(&mut self.relay_rx) => {
                     if let Some(ending) = self.relay(relay).await {
                         return ending;
@@ -262,6 +273,9 @@ impl Handler {
                 frame = self.reader.next() => {
                     if let Some(d) = idle {
                         timeout.as_mut().reset(Instant::now() + d);
+                    }
+                    if let (Some(w), Some(Ok(Frame::Message(_)))) = (watch.as_mut(), &frame) {
+                        w.delimited();
                     }
                     if let Some(ending) = self.on_frame(frame).await {
                         return ending;
@@ -282,20 +296,18 @@ impl Handler {
                 });
                 return None;
             }
-            Some(Err(FrameError::Io(e))) => {
-                return Some((super::reason_of(&e), Some(describe(&e))))
-            }
+            Some(Err(FrameError::Io(e))) => return Some(super::ending_of(&e)),
             Some(Err(e)) => return Some((Reason::Protocol, Some(e.to_string()))),
         };
+        let wire = self.reader.decoder().last_wire();
         self.out
-            .emit_paced(&self.stream, &Event::message(self.peer, msg.clone()))
+            .emit_paced(
+                &self.stream,
+                &Event::message(self.peer, msg.clone()).on_wire(wire),
+            )
             .await;
         let answer = match &self.server.reply {
-            Reply::Ack => Bytes::from(format!(
-                "received {} {}",
-                msg.len(),
-                if msg.len() == 1 { "byte" } else { "bytes" }
-            )),
+            Reply::Ack => ack(&msg, wire, self.server.codec.framing()),
             Reply::Text(t) => t.clone(),
             Reply::Echo => msg,
             Reply::Broker => {
@@ -331,12 +343,13 @@ impl Handler {
     async fn send(&mut self, msg: Bytes) -> Option<Ending> {
         match self.writer.send(msg.clone()).await {
             Ok(()) => {
+                let wire = self.writer.encoder().wire_len(msg.len());
                 self.out
-                    .emit_paced(&self.stream, &Event::reply(self.peer, msg))
+                    .emit_paced(&self.stream, &Event::reply(self.peer, msg).on_wire(wire))
                     .await;
                 None
             }
-            Err(FrameError::Io(e)) => Some((super::reason_of(&e), Some(describe(&e)))),
+            Err(FrameError::Io(e)) => Some(super::ending_of(&e)),
             Err(e) => {
                 self.out.emit(&Event::warning(format!(
                     "[{}] reply not sent: {e}",
@@ -367,6 +380,48 @@ async fn recv_relay(
     }
 }
 
+/// The default answer, "received N bytes" like the notes' server, with what the wire
+/// carried when framing added to it. In `raw` framing a message that ends a line gets
+/// an answer that ends one too, so that `nc` shows each answer on a line of its own.
+fn ack(msg: &[u8], wire: usize, framing: Framing) -> Bytes {
+    let n = msg.len();
+    let mut text = format!("received {n} {}", if n == 1 { "byte" } else { "bytes" });
+    if wire != n {
+        text.push_str(&format!(" ({wire} on the wire)"));
+    }
+    if framing == Framing::Raw {
+        if msg.ends_with(b"\r\n") {
+            text.push_str("\r\n");
+        } else if msg.ends_with(b"\n") {
+            text.push('\n');
+        }
+    }
+    Bytes::from(text)
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue12_the_ack_counts_the_wire_and_ends_a_line_in_raw() {
+        assert_eq!(&ack(b"hello", 5, Framing::Raw)[..], b"received 5 bytes");
+        assert_eq!(&ack(b"hello\n", 6, Framing::Raw)[..], b"received 6 bytes\n");
+        assert_eq!(
+            &ack(b"hi\r\n", 4, Framing::Raw)[..],
+            b"received 4 bytes\r\n"
+        );
+        assert_eq!(
+            &ack(b"hello", 6, Framing::Line)[..],
+            b"received 5 bytes (6 on the wire)"
+        );
+        assert_eq!(
+            &ack(b"x", 5, Framing::Len)[..],
+            b"received 1 byte (5 on the wire)"
+        );
+    }
 }

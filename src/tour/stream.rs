@@ -334,8 +334,6 @@ pub async fn pacing(l: &mut Lesson) -> Demo {
         "tcp",
         "connect",
         &addr,
-        "--framing",
-        "raw",
         "--send",
         "one",
         "--send",
@@ -346,8 +344,8 @@ pub async fn pacing(l: &mut Lesson) -> Demo {
         "200ms",
     ];
     l.say(
-        format!("sockit tcp connect {addr} --framing raw --send one --send two --send three --interval 200ms"),
-        format!("sockit tcp connect {addr} --framing raw --send one --send two --send three --interval 200ms"),
+        format!("sockit tcp connect {addr} --send one --send two --send three --interval 200ms"),
+        format!("sockit tcp connect {addr} --send one --send two --send three --interval 200ms"),
     );
     let child = real::spawn(&args)?;
     let (mut conn, _) = listener.accept().await.context("accept")?;

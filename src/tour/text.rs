@@ -102,15 +102,18 @@ fn both(topic: Topic) -> (Text, Text) {
             (
                 "sticky packets and two cures",
                 "TCP is a byte stream with no message boundaries, so three quick sends can \
-                 arrive as one recv (raw framing). Structuring each message with a 4-byte \
-                 length prefix (struct.pack('!I')) or ending it with a delimiter lets the \
-                 receiver cut the stream back into the same three messages.",
+                 arrive as one recv (raw framing, sockit's default, as for nc and the notes' \
+                 programs). Structuring each message with a 4-byte length prefix \
+                 (struct.pack('!I'), --framing len) or ending it with a delimiter \
+                 (--framing line) lets the receiver cut the stream back into the same three \
+                 messages; both ends must agree on it.",
             ),
             (
                 "TCP 粘包及其处理",
-                "TCP 以字节流方式传输，消息之间没有边界，多次发送的消息会被一次性接收，这就是粘包（raw 分帧可见）。\
-                 处理方法：将消息结构化（struct.pack('!I') 的 4 字节长度前缀，len 分帧），或在消息结尾添加结束标志（分隔符），\
-                 接收端即可把字节流重新切成原来的三条消息。",
+                "TCP 以字节流方式传输，消息之间没有边界，多次发送的消息会被一次性接收，这就是粘包（raw 分帧可见，\
+                 这也是 sockit 的默认方式，与 nc 和笔记中的程序一致）。\
+                 处理方法：将消息结构化（struct.pack('!I') 的 4 字节长度前缀，--framing len），或在消息结尾添加结束标志\
+                 （分隔符，--framing line），接收端即可把字节流重新切成原来的三条消息；收发两端必须约定同一种方式。",
             ),
         ),
         Topic::Pacing => (

@@ -98,7 +98,10 @@ pub struct Receiver {
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
     datagrams: u64,
+    /// Bytes kept (what fit the buffer).
     bytes: u64,
+    /// Bytes the senders sent: more than `bytes` when datagrams were truncated.
+    size: u64,
     truncated: u64,
 }
 
@@ -148,13 +151,15 @@ impl Receiver {
             datagrams: totals.datagrams,
             bytes: totals.bytes,
             truncated: totals.truncated,
+            size: (totals.size != totals.bytes).then_some(totals.size),
         }
     }
 
     /// Counts one datagram, answers it, and queues the events that say so.
     async fn take(&self, d: Received, buf: &[u8], totals: &mut Totals, events: &mut Vec<Event>) {
         totals.datagrams += 1;
-        totals.bytes += d.size as u64;
+        totals.bytes += d.len as u64;
+        totals.size += d.size as u64;
         totals.truncated += u64::from(d.truncated());
         let kept = &buf[..d.len];
         events.push(Event::datagram(d.peer, kept, d.size));
