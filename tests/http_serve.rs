@@ -384,3 +384,39 @@ fn pipelined_large_and_small_downloads_arrive_whole_and_in_order() {
     expect(b"hello world\n");
     expect(&big);
 }
+
+/// Issue 13: a FIFO in the folder used to hold a blocking thread forever per GET (and
+/// then SIGTERM no longer ended the server). FIFOs, sockets and devices are neither
+/// served nor listed, however they are reached.
+#[test]
+fn special_files_are_not_found_and_never_opened_for_reading() {
+    let t = tree();
+    for fifo in ["pipe", "sub/pipe2"] {
+        let path = std::ffi::CString::new(t.served.join(fifo).to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    }
+    symlink("pipe", t.served.join("to-pipe")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(t.served.join("sock")).unwrap();
+    symlink("/dev/zero", t.served.join("zero")).unwrap();
+    for flags in [&[][..], &["--follow-symlinks", "--hidden"][..]] {
+        let server = start(&t, flags);
+        let started = Instant::now();
+        for _ in 0..50 {
+            for path in ["/pipe", "/sub/pipe2", "/to-pipe", "/sock", "/zero"] {
+                let status = get(&url(&server, path)).status;
+                assert!(status == 404 || status == 403, "{path} {flags:?}: {status}");
+            }
+        }
+        assert!(started.elapsed() < STEP, "{:?}", started.elapsed());
+        let listing = get(&url(&server, "/?json")).text();
+        for name in ["\"pipe\"", "\"to-pipe\"", "\"sock\"", "\"zero\""] {
+            assert!(!listing.contains(name), "{name} listed: {listing}");
+        }
+        assert!(listing.contains("a.txt"), "{listing}");
+        let sub = get(&url(&server, "/sub/?json")).text();
+        assert!(!sub.contains("pipe2"), "{sub}");
+        let (status, _) = server.interrupt();
+        assert!(status.success(), "{status:?}");
+    }
+}

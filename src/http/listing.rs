@@ -92,6 +92,10 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
+        // FIFOs, sockets and devices are not served (`Root::find`): not listed either.
+        if !meta.is_dir() && !meta.is_file() {
+            continue;
+        }
         entries.push(Entry {
             name: String::from_utf8_lossy(&raw).into_owned(),
             raw,

@@ -128,7 +128,9 @@ impl Root {
         self.find(url_path).map(|(path, _)| path)
     }
 
-    /// An existing file or folder to read, and whether it is a folder.
+    /// An existing file or folder to read, and whether it is a folder. Anything else
+    /// (a FIFO, a socket, a device) is `NotFound`: opening one could block a thread
+    /// forever or read a device, and no file server means to serve them.
     ///
     /// Walks down from the folder with one `lstat` per segment: without a symlink on the
     /// way the joined path is already canonical (segments hold no `.`, `..` or `/`).
@@ -143,6 +145,9 @@ impl Root {
             let meta = path.symlink_metadata().map_err(|_| PathError::NotFound)?;
             if meta.file_type().is_symlink() {
                 return self.resolve(&self.join(&segments));
+            }
+            if !meta.is_dir() && !meta.is_file() {
+                return Err(PathError::NotFound);
             }
             is_dir = meta.is_dir();
         }
@@ -179,8 +184,11 @@ impl Root {
             Err(e) => return Err(e),
             Ok(()) => {}
         }
-        let is_dir = canonical.is_dir();
-        Ok((canonical, is_dir))
+        let meta = canonical.metadata().map_err(|_| PathError::NotFound)?;
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(PathError::NotFound);
+        }
+        Ok((canonical, meta.is_dir()))
     }
 
     /// A path to create or replace: never through a symlink, never outside the folder
@@ -310,6 +318,22 @@ mod tests {
             "a symlink inside the folder is fine"
         );
         assert!(r.read("/sub/./").is_ok());
+    }
+
+    #[test]
+    fn special_files_are_never_found_under_any_flags() {
+        for (hidden, follow) in [(false, false), (true, true)] {
+            let (t, r) = root(hidden, follow);
+            let fifo =
+                std::ffi::CString::new(t.path().join("served/fifo").to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo(3) on a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+            std::os::unix::fs::symlink("fifo", t.path().join("served/to-fifo")).unwrap();
+            std::os::unix::fs::symlink("/dev/null", t.path().join("served/null")).unwrap();
+            for path in ["/fifo", "/to-fifo", "/null"] {
+                assert!(r.find(path).is_err(), "{path} ({hidden}, {follow})");
+            }
+        }
     }
 
     #[test]

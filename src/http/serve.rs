@@ -249,6 +249,11 @@ impl State {
         let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
             Some((path, file)) => {
                 let meta = file.metadata().map_err(Failure::io)?;
+                // Opened without blocking (`open_plain`); a FIFO, socket or device is
+                // never read (`Root::find`).
+                if !meta.is_file() && !meta.is_dir() {
+                    return Err(PathError::NotFound.into());
+                }
                 if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, Some(files)) {
                     return Ok(r);
                 }
