@@ -525,13 +525,15 @@ fn writing_into_a_reset_connection_fails_with_one_line() {
 fn wait_bounds_how_long_replies_are_awaited() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let (done, client_gone) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
-        // Never closes until the client has gone.
-        std::thread::sleep(Duration::from_secs(3));
+        // Keeps the connection open until the client has gone (or STEP passed).
+        let _ = client_gone.recv_timeout(STEP);
     });
+    let started = std::time::Instant::now();
     let out = run(
         &[
             "tcp",
@@ -544,8 +546,15 @@ fn wait_bounds_how_long_replies_are_awaited() {
         ],
         b"",
     );
+    let took = started.elapsed();
     assert_eq!(out.code(), 0, "{}", out.stderr);
-    drop(holder);
+    // The server never closes: only --wait can have ended the client.
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_secs(3),
+        "--wait 200ms took {took:?}"
+    );
+    drop(done);
+    holder.join().unwrap();
 }
 
 #[test]
