@@ -109,3 +109,64 @@ fn multicast_reaches_group_members_only() {
     );
     assert_eq!(outsider.wait_for("datagram")["text"], "marker");
 }
+
+/// Issue 12: an address configured without `brd` reports no proper broadcast address;
+/// `broadcast send` computes SUBNET.255 from the netmask instead of sending to itself.
+#[test]
+fn broadcast_without_brd_reaches_the_other_host() {
+    if !can_build_hosts() {
+        return;
+    }
+    for (tag, lan) in [
+        ("bb", Lan::new("bb", "10.78.0", 2)),
+        ("bn", Lan::without_brd("bn", "10.78.0", 2)),
+    ] {
+        let b = lan.serve(1, &["broadcast", "listen"]);
+        let out = lan.run(0, &["broadcast", "send", tag, "--count", "1"]);
+        let sent = out.events_named("sent");
+        assert_eq!(sent.len(), 1, "{tag}: {sent:?}");
+        assert_eq!(sent[0]["to"], "10.78.0.255:9999", "{tag}");
+        let got = b.wait_for("datagram");
+        assert_eq!(got["text"], tag);
+        assert_eq!(ip_of(&got), "10.78.0.1");
+    }
+}
+
+/// Issue 12: `recv` finds a `send` by its announcements on a LAN with and without `brd`.
+#[test]
+fn recv_finds_send_by_its_announcements_with_and_without_brd() {
+    if !can_build_hosts() {
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("found.txt");
+    std::fs::write(&file, "found on the LAN").unwrap();
+    let file = file.display().to_string();
+    for (tag, lan) in [
+        ("db", Lan::new("db", "10.79.0", 2)),
+        ("dn", Lan::without_brd("dn", "10.79.0", 2)),
+    ] {
+        let sender = lan.serve(0, &["send", &file, "--code", "5-amber-lantern"]);
+        sender.wait_for("ready");
+        let dst = tempfile::tempdir().unwrap();
+        let out = lan.run(
+            1,
+            &[
+                "recv",
+                "--code",
+                "5-amber-lantern",
+                "--timeout",
+                "15s",
+                "-o",
+                &dst.path().display().to_string(),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(dst.path().join("found.txt")).unwrap(),
+            "found on the LAN",
+            "{tag}: {}",
+            out.stderr
+        );
+        sender.wait_for("done");
+    }
+}
