@@ -243,9 +243,10 @@ pub struct SendArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// The TCP address to listen on (port 0: any free port).
-    #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
-    pub bind: Endpoint,
+    /// The TCP address to listen on (default: any free port; with --raw, the notes'
+    /// port: 0.0.0.0:8888).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<Endpoint>,
 
     /// Use this code instead of a random one (NUMBER-secret-words).
     #[arg(long, value_name = "CODE")]
@@ -287,7 +288,8 @@ pub struct RecvArgs {
     #[arg(long, value_name = "CODE")]
     pub code: Option<Code>,
 
-    /// The folder to write into (with --raw: the file to write).
+    /// The folder to write into (with --raw: the file to write, or a folder to write
+    /// `received` into).
     #[arg(short = 'o', long = "output", default_value = ".", value_name = "DIR")]
     pub output: PathBuf,
 
@@ -318,6 +320,17 @@ pub struct RecvArgs {
     /// The UDP port to listen for announcements on.
     #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
     pub port: u16,
+}
+
+impl SendArgs {
+    /// `--bind`, or the default: any free port, or with `--raw` the notes' port 8888
+    /// (their homework client connects there).
+    pub fn bind_addr(&self) -> Endpoint {
+        self.bind.clone().unwrap_or_else(|| {
+            let port = if self.raw { 8888 } else { 0 };
+            format!("0.0.0.0:{port}").parse().expect("a valid address")
+        })
+    }
 }
 
 impl Command {
@@ -520,6 +533,18 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn send_raw_listens_on_the_notes_port_unless_bind_says_otherwise() {
+        let send = |line: &[&str]| match Cli::try_parse_from(line).unwrap().command {
+            Command::Send(a) => a.bind_addr().to_string(),
+            _ => unreachable!(),
+        };
+        assert_eq!(send(&["sockit", "send", "--raw", "f"]), "0.0.0.0:8888");
+        assert_eq!(send(&["sockit", "send", "f"]), "0.0.0.0:0");
+        let bound = send(&["sockit", "send", "--raw", "f", "--bind", "127.0.0.1:0"]);
+        assert_eq!(bound, "127.0.0.1:0");
     }
 
     #[test]

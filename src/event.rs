@@ -202,6 +202,9 @@ pub enum Event {
         /// The file was already there, identical; nothing was sent.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         unchanged: bool,
+        /// SHA-256 as well (`recv --raw`), for comparing with `sha256sum` or `hashlib`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
     },
     /// A transfer's progress, about once a second (`--json`).
     Progress {
@@ -386,7 +389,7 @@ impl fmt::Display for Event {
                 "[{peer}] code verified, {} (verification words: {verify})",
                 if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
             ),
-            Event::File { path, bytes, blake3, resumed, unchanged } => {
+            Event::File { path, bytes, blake3, resumed, unchanged, sha256 } => {
                 let note = if *unchanged {
                     " (already there, identical)".to_owned()
                 } else if *resumed > 0 {
@@ -394,7 +397,11 @@ impl fmt::Display for Event {
                 } else {
                     String::new()
                 };
-                write!(f, "{} {} blake3:{}{note}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
+                write!(f, "{} {} blake3:{}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])?;
+                if let Some(sha) = sha256 {
+                    write!(f, " sha256:{}", &sha[..sha.len().min(16)])?;
+                }
+                f.write_str(&note)
             }
             Event::Progress { bytes, total, files, files_total, rate } => write!(f,
                 "{}{} {files}/{files_total} files {}/s",

@@ -170,3 +170,45 @@ fn recv_finds_send_by_its_announcements_with_and_without_brd() {
         sender.wait_for("done");
     }
 }
+
+/// The notes' homework client (text version) verbatim, only its file name changed: it
+/// connects to 127.0.0.1:8888.
+const NOTES_TEXT_CLIENT: &str = r#"
+from socket import *
+import sys
+file=open(sys.argv[1],'w')
+s=socket()
+s.connect(('127.0.0.1',8888))
+while True:
+    data=s.recv(4096)
+    if not data:
+        break
+    file.write(data.decode())
+s.close()
+file.close()
+"#;
+
+/// Issue 12: `send --raw FILE` with no flags listens on the notes' port 8888, so their
+/// client works unchanged. (A namespace of its own: port 8888 is free there.)
+#[test]
+fn send_raw_defaults_to_the_notes_port_for_their_client() {
+    if !can_build_hosts() {
+        return;
+    }
+    let lan = Lan::new("raw", "10.80.0", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("o.txt");
+    // ASCII: the notes' client decodes each 4096-byte recv on its own, which splits
+    // multi-byte characters (their bug, not the protocol's).
+    let text = "first line\nsecond line\n".repeat(500);
+    std::fs::write(&file, &text).unwrap();
+    let sender = lan.serve(0, &["send", "--raw", &file.display().to_string()]);
+    assert_eq!(sender.addr.to_string(), "0.0.0.0:8888");
+    let got = dir.path().join("d.txt");
+    let mut client = lan.command(0, "python3");
+    client.arg("-c").arg(NOTES_TEXT_CLIENT).arg(&got);
+    let out = crate::harness::run_with(client, b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), text);
+    sender.wait_for("done");
+}

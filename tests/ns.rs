@@ -94,6 +94,13 @@ impl Lan {
         cmd
     }
 
+    /// Any `program` inside host `i`.
+    pub fn command(&self, i: usize, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.hosts[i], program]);
+        cmd
+    }
+
     pub fn serve(&self, i: usize, args: &[&str]) -> Server {
         Server::start_command(self.sockit(i, args))
     }

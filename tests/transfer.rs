@@ -658,3 +658,206 @@ fn raw_interop_with_the_notes_homework_programs() {
         );
     }
 }
+
+/// `python3 hashlib`'s SHA-256 of `path`, as `sha256sum` prints it.
+fn hashlib_sha256(path: &Path) -> String {
+    let out = python(
+        "import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())",
+        &[&path.display().to_string()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout_text().trim().to_owned()
+}
+
+/// Issue 12: `recv --raw HOST:PORT` without `-o` writes `received` in the current
+/// folder, then `received (1)`: never over a file that is there. The SHA-256 beside
+/// the BLAKE3 is the one stock tools compute.
+#[test]
+fn raw_recv_without_o_writes_received_here_and_never_clobbers() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("homework.png");
+    fs::write(&file, b"\x89PNG not really an image").unwrap();
+    let here = tempfile::tempdir().unwrap();
+    for (i, name) in ["received", "received (1)"].iter().enumerate() {
+        let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+        let mut cmd = sockit(&["recv", "--raw", &server.addr.to_string()]);
+        cmd.current_dir(here.path());
+        let out = run_with(cmd, b"");
+        assert_eq!(out.code(), 0, "{i}: {}", out.stderr);
+        let written = here.path().join(name);
+        assert_eq!(fs::read(&written).unwrap(), fs::read(&file).unwrap());
+        let ev = &out.events_named("file")[0];
+        assert_eq!(ev["path"], format!("./{name}"), "says where the file went");
+        assert_eq!(ev["sha256"], hashlib_sha256(&written));
+        assert_eq!(
+            ev["blake3"],
+            blake3::hash(&fs::read(&file).unwrap()).to_hex().to_string()
+        );
+    }
+    // People see both hashes too.
+    let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+    let mut cmd = Command::new(bin());
+    cmd.args(["recv", "--raw", &server.addr.to_string()])
+        .current_dir(here.path());
+    let out = run_with(cmd, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let line = out.stdout_text();
+    let sha = hashlib_sha256(&file);
+    assert!(line.contains("./received (2)"), "{line}");
+    assert!(line.contains(&format!("sha256:{}", &sha[..16])), "{line}");
+}
+
+/// Issue 12: with an explicit `-o FILE` that exists, `recv --raw` stops before it
+/// connects unless `--overwrite` (or `--rename`).
+#[test]
+fn raw_recv_refuses_an_existing_file_unless_overwrite_or_rename() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("new.txt");
+    fs::write(&file, "new").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let old = dst.path().join("old.txt");
+    fs::write(&old, "old").unwrap();
+    let o = old.display().to_string();
+    let server = Server::start(&["send", "--raw", &file.display().to_string(), "--keep"]);
+    let addr = server.addr.to_string();
+    let out = run(&["recv", "--raw", &addr, "-o", &o], b"");
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("already exists") && out.stderr.contains("--overwrite"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&old).unwrap(), "old");
+    let out = run(&["recv", "--raw", &addr, "-o", &o, "--rename"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("old (1).txt")).unwrap(),
+        "new"
+    );
+    let out = run(&["recv", "--raw", &addr, "-o", &o, "--overwrite"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&old).unwrap(), "new");
+}
+
+/// Issue 12: `recv --raw` from a normal `send` recognises sockit's hello, names the
+/// fix, and writes nothing (it used to write a 0-byte file and exit 0).
+#[test]
+fn raw_recv_from_a_normal_send_names_the_fix_and_writes_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "a").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &[]);
+    let dst = tempfile::tempdir().unwrap();
+    let o = dst.path().join("got.txt");
+    let started = std::time::Instant::now();
+    let out = run(
+        &[
+            "recv",
+            "--raw",
+            &server.addr.to_string(),
+            "-o",
+            &o.display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("without --raw") && out.stderr.contains("--code"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "at once, not after a timeout"
+    );
+    assert_eq!(
+        fs::read_dir(dst.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // The sender says what connected, and still serves a real receiver.
+    let warning = server.wait_for("warning");
+    assert!(
+        warning["message"].as_str().unwrap().contains("hello"),
+        "{warning}"
+    );
+    assert_eq!(recv(&server, dst.path(), &[]).code(), 0);
+}
+
+/// Issue 12: `recv --raw` from a sender that sends nothing fails and writes nothing.
+#[test]
+fn raw_recv_of_nothing_is_an_error_not_an_empty_file() {
+    let src = tempfile::tempdir().unwrap();
+    let empty = src.path().join("empty");
+    fs::write(&empty, "").unwrap();
+    let server = Server::start(&["send", "--raw", &empty.display().to_string()]);
+    let o = src.path().join("got");
+    let out = run(
+        &[
+            "recv",
+            "--raw",
+            &server.addr.to_string(),
+            "-o",
+            &o.display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("without sending anything"),
+        "{}",
+        out.stderr
+    );
+    assert!(!o.exists() && !src.path().join("got.part").exists());
+}
+
+/// Issue 12: a normal `recv` from `send --raw` says the peer is no sockit sender and
+/// which flag takes its bytes (it used to say `frame of 1751477356 bytes exceeds …`).
+#[test]
+fn normal_recv_from_send_raw_says_the_bytes_are_not_sockits_hello() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("o.txt");
+    fs::write(&file, "hello, this is the homework\n".repeat(100)).unwrap();
+    let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+    let dst = tempfile::tempdir().unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 1);
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not a `sockit send`") && err.contains("recv --raw"),
+        "{err}"
+    );
+    assert!(err.contains(r#"began with "hell""#), "{err}");
+    assert_eq!(
+        fs::read_dir(dst.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// Issue 12: `recv -o FILE` where FILE is a file is a clear usage error, at once.
+#[test]
+fn recv_o_naming_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    fs::write(&file, "mine").unwrap();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            CODE,
+            "-o",
+            &file.display().to_string(),
+            "127.0.0.1:9",
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is a file") && out.stderr.contains("folder"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+}

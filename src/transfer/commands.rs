@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::code::Code;
 use super::discover::{self, Announcement};
-use super::files::Existing;
+use super::files::{self, Existing};
 use super::manifest::Offer;
 use super::pake::APP;
 use super::receiver::{self, RecvJob};
@@ -56,7 +56,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
         let [path] = &args.paths[..] else {
             return Err(UsageError("--raw sends exactly one file".into()).into());
         };
-        return raw::send(path, &args.bind, args.keep, ctx).await;
+        return raw::send(path, &args.bind_addr(), args.keep, ctx).await;
     }
     let offer = if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
         if args.keep {
@@ -81,11 +81,11 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
             .emit(&Event::warning(format!("not sent: {skipped}")));
     }
     let code = args.code.clone().unwrap_or_else(Code::generate);
-    let addrs = args
-        .bind
+    let bind = args.bind_addr();
+    let addrs = bind
         .resolve(ANY_HOST)
         .await
-        .map_err(|e| NetError::new(format!("resolve {}", args.bind), e))?;
+        .map_err(|e| NetError::new(format!("resolve {bind}"), e))?;
     let listener = sock::tcp_listener(addrs[0])?;
     let local = listener.local_addr()?;
     ctx.out.emit(&Event::Listening {
@@ -244,7 +244,15 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
             .target
             .as_ref()
             .ok_or_else(|| UsageError("--raw needs the sender's HOST:PORT".into()))?;
-        return raw::recv(target, &args.output, args.stdout, ctx).await;
+        return raw::recv(target, &args.output, policy(&args), args.stdout, ctx).await;
+    }
+    if !args.stdout && files::existing(&args.output).is_some_and(|m| !m.is_dir()) {
+        return Err(UsageError(format!(
+            "-o {} is a file: -o names the folder to receive into (one file under a name \
+             of your choosing: --stdout > NAME)",
+            args.output.display()
+        ))
+        .into());
     }
     let code = match &args.code {
         Some(code) => code.clone(),
@@ -268,11 +276,7 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
     }
     let stream = blocking(stream)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let policy = match (args.overwrite, args.rename) {
-        (true, _) => Existing::Overwrite,
-        (_, true) => Existing::Rename,
-        _ => Existing::Refuse,
-    };
+    let policy = policy(&args);
     let job = RecvJob {
         code,
         encrypt: !args.plain,
@@ -298,6 +302,15 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
     let done = outcome.with_context(|| format!("receive from {peer}"))?;
     ctx.out.emit(&done);
     Ok(())
+}
+
+/// What to do with a file that is already there (`--overwrite`, `--rename`).
+fn policy(args: &RecvArgs) -> Existing {
+    match (args.overwrite, args.rename) {
+        (true, _) => Existing::Overwrite,
+        (_, true) => Existing::Rename,
+        _ => Existing::Refuse,
+    }
 }
 
 /// Asks for the code on the terminal (never from a pipe: a script must pass --code).

@@ -90,6 +90,7 @@ pub fn serve<R: Read, W: Write>(
                 blake3: start.hash_hex,
                 resumed: 0,
                 unchanged: true,
+                sha256: None,
             });
             continue;
         }
@@ -116,6 +117,7 @@ pub fn serve<R: Read, W: Write>(
             blake3,
             resumed: start.offset,
             unchanged: false,
+            sha256: None,
         });
     }
     conn.send_last(&Msg::Done {

@@ -322,6 +322,7 @@ impl Disk {
                     blake3,
                     resumed: file.open.offset,
                     unchanged: false,
+                    sha256: None,
                 });
             }
             Op::Sync(ack) => {
@@ -335,6 +336,7 @@ impl Disk {
                     blake3,
                     resumed: 0,
                     unchanged: true,
+                    sha256: None,
                 });
             }
         }
