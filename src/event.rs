@@ -185,6 +185,13 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<String>,
     },
+    /// `recv` listens for the announcement of the sender whose code starts with
+    /// `nameplate`, on UDP `port`, for at most `timeout_s` seconds.
+    Looking {
+        nameplate: u32,
+        port: u16,
+        timeout_s: f64,
+    },
     /// Both sides proved they know the code.
     Verified {
         peer: SocketAddr,
@@ -385,6 +392,9 @@ impl fmt::Display for Event {
                 addr.port()
             ),
             Event::Ready { addr, code: None } => write!(f, "ready on {addr}: serving the raw bytes to whoever connects"),
+            Event::Looking { nameplate, port, timeout_s } => write!(f,
+                "looking for a sender with code {nameplate}-… on UDP port {port} (up to {timeout_s:.0} s; Ctrl-C stops)"
+            ),
             Event::Verified { peer, encrypted, verify } => write!(f,
                 "[{peer}] code verified, {} (verification words: {verify})",
                 if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
@@ -485,6 +495,7 @@ impl Event {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
+            Event::Looking { .. } => DIM,
             Event::Ready { .. }
             | Event::Verified { .. }
             | Event::File { .. }

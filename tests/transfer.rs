@@ -861,3 +861,95 @@ fn recv_o_naming_a_file_is_a_clear_error() {
     );
     assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
 }
+
+/// Issue 12: discovery says what it is doing, and Ctrl-C ends it at once with 130
+/// (it used to wait for --timeout).
+#[test]
+fn ctrl_c_during_discovery_ends_it_at_once_with_130() {
+    let port = free_udp_port().to_string();
+    let mut child = sockit(&[
+        "recv",
+        "--code",
+        "913-no-one",
+        "--port",
+        &port,
+        "--timeout",
+        "5m",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let looking: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(looking["event"], "looking", "{first}");
+    assert_eq!(looking["nameplate"], 913);
+    assert_eq!(looking["port"].to_string(), port);
+    let started = std::time::Instant::now();
+    signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+}
+
+/// Drives `sockit recv` on a pseudo-terminal: an empty line and a malformed code ask
+/// again; Ctrl-C at the prompt exits 130 at once. Prints the exit code, then what the
+/// terminal showed.
+const PROMPT_ON_A_PTY: &str = r#"
+import os, pty, signal, sys
+signal.alarm(20)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], 'recv', '--port', sys.argv[2], '--timeout', '5m'])
+seen = b''
+def until(s):
+    global seen
+    buf = b''
+    while s not in buf:
+        buf += os.read(fd, 1024)
+    seen += buf
+until(b'code: ')
+os.write(fd, b'\n')
+until(b'code: ')
+os.write(fd, b'not a code\n')
+until(b'code: ')
+os.write(fd, b'\x03')
+_, status = os.waitpid(pid, 0)
+print(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))
+try:
+    while True:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        seen += chunk
+except OSError:
+    pass
+print(seen.decode(errors='replace'))
+"#;
+
+/// Issue 12: Ctrl-C at the `code:` prompt ends `recv` at once (exit 130); an empty or
+/// malformed code asks again instead of failing or becoming the code.
+#[test]
+fn the_code_prompt_asks_again_and_ctrl_c_ends_it() {
+    let port = free_udp_port().to_string();
+    let out = python(PROMPT_ON_A_PTY, &[&bin().display().to_string(), &port], b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    let text = out.stdout_text();
+    let (code, shown) = text.split_once('\n').unwrap();
+    assert_eq!(code, "130", "{shown}");
+    assert_eq!(shown.matches("code: ").count(), 3, "{shown}");
+    assert!(shown.contains("like 7-amber-lantern"), "{shown}");
+    assert!(shown.contains("invalid code \"not a code\""), "{shown}");
+    assert!(shown.contains("interrupted"), "{shown}");
+}

@@ -21,7 +21,7 @@ use super::{raw, TransferError};
 use crate::addr::{ANY_HOST, LOCAL_HOST};
 use crate::cli::{RecvArgs, SendArgs};
 use crate::event::{Event, Proto};
-use crate::run::{Ctx, UsageError};
+use crate::run::{Ctx, Interrupted, UsageError};
 use crate::sock::{self, NetError, SocketInfo};
 
 /// Wrong codes a sender tolerates before it gives up (see docs/security.md).
@@ -134,7 +134,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     let result = loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => {
-                break if completed > 0 { Ok(()) } else { Err(anyhow::anyhow!("interrupted before any receiver finished")) };
+                break if completed > 0 { Ok(()) } else { Err(Interrupted("before any receiver finished".into()).into()) };
             }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -256,21 +256,42 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
     }
     let code = match &args.code {
         Some(code) => code.clone(),
-        None => ask_code().await?,
+        None => ask_code(&ctx).await?,
     };
     let addrs = match &args.target {
-        Some(target) => target.resolve(LOCAL_HOST).await.map_err(|e| NetError::new(format!("resolve {target}"), e))?,
-        None => match discover::find(code.nameplate, args.port, args.timeout).await? {
-            Some(addr) => vec![addr],
-            None => anyhow::bail!(
-                "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
-                code.nameplate,
-                humantime::format_duration(args.timeout)
-            ),
-        },
+        Some(target) => target
+            .resolve(LOCAL_HOST)
+            .await
+            .map_err(|e| NetError::new(format!("resolve {target}"), e))?,
+        None => {
+            ctx.out.emit(&Event::Looking {
+                nameplate: code.nameplate,
+                port: args.port,
+                timeout_s: args.timeout.as_secs_f64(),
+            });
+            let found = tokio::select! {
+                found = discover::find(code.nameplate, args.port, args.timeout) => found?,
+                _ = ctx.shutdown.cancelled() => return Err(Interrupted("no sender was found yet".into()).into()),
+            };
+            match found {
+                Some(addr) => vec![addr],
+                None => anyhow::bail!(
+                    "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
+                    code.nameplate,
+                    humantime::format_duration(args.timeout)
+                ),
+            }
+        }
     };
-    let stream = sock::tcp_connect(&addrs, Duration::from_secs(10)).await?;
+    let stream = tokio::select! {
+        stream = sock::tcp_connect(&addrs, Duration::from_secs(10)) => stream?,
+        _ = ctx.shutdown.cancelled() => return Err(Interrupted("not connected yet".into()).into()),
+    };
     let peer: SocketAddr = stream.peer_addr()?;
+    ctx.out.emit(&Event::Connected {
+        peer,
+        local: stream.local_addr()?,
+    });
     if ctx.verbose {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
     }
@@ -296,7 +317,7 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         _ = ctx.shutdown.cancelled() => {
             let _ = handle.shutdown(std::net::Shutdown::Both);
             let _ = session.await;
-            anyhow::bail!("interrupted; partial files are kept as .part: run the same command again to resume");
+            return Err(Interrupted("partial files are kept as .part: run the same command again to resume".into()).into());
         }
     };
     let done = outcome.with_context(|| format!("receive from {peer}"))?;
@@ -313,16 +334,45 @@ fn policy(args: &RecvArgs) -> Existing {
     }
 }
 
-/// Asks for the code on the terminal (never from a pipe: a script must pass --code).
-async fn ask_code() -> anyhow::Result<Code> {
+/// Asks for the code on the terminal (never from a pipe: a script must pass --code),
+/// again after an empty or malformed line. Ctrl-C ends it at once: the line is read on
+/// a thread of its own, which the process leaves behind.
+async fn ask_code(ctx: &Ctx) -> anyhow::Result<Code> {
     if !std::io::stdin().is_terminal() {
         return Err(UsageError("--code is required when stdin is not a terminal".into()).into());
     }
-    tokio::task::spawn_blocking(|| {
-        eprint!("code: ");
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<std::io::Result<String>>(1);
+    std::thread::spawn(move || loop {
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        Ok(line.trim().parse::<Code>()?)
-    })
-    .await?
+        let read = std::io::stdin().read_line(&mut line).map(|_| line);
+        let end = !matches!(&read, Ok(l) if !l.is_empty());
+        if tx.blocking_send(read).is_err() || end {
+            return;
+        }
+    });
+    loop {
+        eprint!("code: ");
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            _ = ctx.shutdown.cancelled() => {
+                eprintln!();
+                return Err(Interrupted("no code was entered".into()).into());
+            }
+        };
+        let line = match line {
+            Some(Ok(line)) if !line.is_empty() => line,
+            Some(Err(e)) => return Err(anyhow::Error::new(e).context("read the code")),
+            _ => {
+                eprintln!();
+                anyhow::bail!("no code was entered (end of input)");
+            }
+        };
+        match line.trim() {
+            "" => eprintln!("the code is what `sockit send` printed, like 7-amber-lantern"),
+            typed => match typed.parse::<Code>() {
+                Ok(code) => return Ok(code),
+                Err(e) => eprintln!("{e}"),
+            },
+        }
+    }
 }
