@@ -37,6 +37,7 @@ fn file(path: &str, size: u64) -> Entry {
         size: Some(size),
         mode: 0o644,
         mtime: 0,
+        mtime_ns: 0,
         target: None,
     }
 }

@@ -51,10 +51,12 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
                 format!("dir {:o}", meta.permissions().mode() & 0o777)
             } else {
                 let hash = blake3::hash(&fs::read(&path).unwrap());
+                // Nanoseconds too (issue 12: they used to be lost).
                 format!(
-                    "file {:o} {} {}",
+                    "file {:o} {}.{:09} {}",
                     meta.permissions().mode() & 0o777,
                     meta.mtime(),
+                    meta.mtime_nsec(),
                     hash
                 )
             };
@@ -68,6 +70,13 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
 fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("docs/empty")).unwrap();
     fs::write(root.join("notes.txt"), "sticky packets 粘包\n").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 987_654_321);
+    fs::File::options()
+        .write(true)
+        .open(root.join("notes.txt"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
     let binary: Vec<u8> = (0..2_500_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
         .collect();
@@ -952,4 +961,37 @@ fn the_code_prompt_asks_again_and_ctrl_c_ends_it() {
     assert!(shown.contains("like 7-amber-lantern"), "{shown}");
     assert!(shown.contains("invalid code \"not a code\""), "{shown}");
     assert!(shown.contains("interrupted"), "{shown}");
+}
+
+/// Issue 12: `--rename` leaves an identical file alone (as the README says) and keeps
+/// both only when they differ, also when the sizes are the same.
+#[test]
+fn rename_leaves_identical_files_alone_and_renames_only_those_that_differ() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("same.txt"), "same contents").unwrap();
+    fs::write(src.path().join("other.txt"), "new!").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    fs::write(dst.path().join("same.txt"), "same contents").unwrap();
+    fs::write(dst.path().join("other.txt"), "old!").unwrap();
+    let server = sender(
+        &[&src.path().join("same.txt"), &src.path().join("other.txt")],
+        &[],
+    );
+    let out = recv(&server, dst.path(), &["--rename"]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let files = out.events_named("file");
+    let same = files.iter().find(|f| f["path"] == "same.txt").unwrap();
+    assert_eq!(same["unchanged"], true, "{files:?}");
+    assert!(
+        !dst.path().join("same (1).txt").exists(),
+        "an identical file is not copied"
+    );
+    assert_eq!(
+        fs::read_to_string(dst.path().join("other (1).txt")).unwrap(),
+        "new!"
+    );
+    assert_eq!(
+        fs::read_to_string(dst.path().join("other.txt")).unwrap(),
+        "old!"
+    );
 }

@@ -193,6 +193,10 @@ fn decide(offer: &Offer, plan: &HashMap<u64, Have>) -> Result<HashMap<u64, Start
             .map_err(|e| disk(&entry.path, e))?;
         let same = hex == have.blake3;
         if have.complete {
+            if !(same && have.size == size) && have.send_if_differs {
+                starts.insert(index, Start::default());
+                continue;
+            }
             if !(same && have.size == size) {
                 return Err(TransferError::Conflict(format!(
                     "{} already exists on the receiver and differs (receive with --overwrite or --rename)",

@@ -47,6 +47,10 @@ pub struct Have {
     pub blake3: String,
     #[serde(default)]
     pub complete: bool,
+    /// With `complete`: when the file differs, send it anyway (the receiver keeps both,
+    /// `--rename`) instead of stopping the transfer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub send_if_differs: bool,
 }
 
 /// Every control message, tagged by `type`.

@@ -42,7 +42,7 @@ pub struct Open {
     /// No `.part` was there at the plan, so one may be created with its final mode.
     pub fresh: bool,
     pub mode: u32,
-    pub mtime: i64,
+    pub mtime: Option<std::time::SystemTime>,
 }
 
 enum Op {
