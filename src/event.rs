@@ -222,10 +222,13 @@ pub enum Event {
         files_total: u64,
         rate: f64,
     },
-    /// A transfer finished: totals and the mean rate in bytes per second.
+    /// A transfer finished: totals and the mean rate in bytes per second. Of `bytes`,
+    /// `existing` were already on the receiver (resumed, identical) and are not in `rate`.
     Done {
         files: u64,
         bytes: u64,
+        #[serde(skip_serializing_if = "is_zero")]
+        existing: u64,
         seconds: f64,
         rate: f64,
     },
@@ -414,18 +417,23 @@ impl fmt::Display for Event {
                 f.write_str(&note)
             }
             Event::Progress { bytes, total, files, files_total, rate } => write!(f,
-                "{}{} {files}/{files_total} files {}/s",
+                "{}{} {files}/{files_total} {} {}/s",
                 human_bytes(*bytes as f64),
                 total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
+                Plural(*files_total as usize, "file"),
                 human_bytes(*rate)
             ),
-            Event::Done { files, bytes, seconds, rate } => write!(f,
-                "done: {files} {} {} in {seconds:.2} s ({}/s)",
-                Plural(*files as usize, "file"),
-                human_bytes(*bytes as f64),
-                human_bytes(*rate)
-
-            ),
+            Event::Done { files, bytes, existing, seconds, rate } => {
+                write!(f,
+                    "done: {files} {} {} in {seconds:.2} s (",
+                    Plural(*files as usize, "file"),
+                    human_bytes(*bytes as f64),
+                )?;
+                if *existing > 0 {
+                    write!(f, "{} of it already here; ", human_bytes(*existing as f64))?;
+                }
+                write!(f, "{}/s)", human_bytes(*rate))
+            }
             Event::Datagram {
                 peer,
                 bytes,

@@ -273,6 +273,15 @@ fn resumes_and_starts_over(mode: &[&str]) {
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("file")[0]["resumed"], 1_234_567);
     assert!(fs::read(dst.path().join("f.bin")).unwrap() == data);
+    // Issue 12: the rate counts only what travelled, not the prefix already on disk.
+    let done = &out.events_named("done")[0];
+    assert_eq!(done["bytes"], 3_000_000);
+    assert_eq!(done["existing"], 1_234_567);
+    let moved = done["rate"].as_f64().unwrap() * done["seconds"].as_f64().unwrap();
+    assert!(
+        (moved - 1_765_433.0).abs() < 1.0,
+        "rate × seconds = {moved}"
+    );
     assert!(!dst.path().join("f.bin.part").exists());
 
     let dst = tempfile::tempdir().unwrap();

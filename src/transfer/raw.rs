@@ -208,6 +208,7 @@ fn done(files: u64, bytes: u64, started: std::time::Instant) -> Event {
     Event::Done {
         files,
         bytes,
+        existing: 0,
         seconds,
         rate: bytes as f64 / seconds.max(1e-9),
     }

@@ -108,7 +108,10 @@ pub fn receive<R: Read, W: Write>(
     if !locals.is_empty() {
         return Err(refuse(
             conn,
-            format!("the sender ended with {} files not sent", locals.len()),
+            format!(
+                "the sender ended with {} not sent",
+                count(locals.len() as u64, "file", "files")
+            ),
         ));
     }
     let progress = writer.finish().map_err(|e| refuse(conn, e.to_string()))?;
@@ -120,6 +123,11 @@ pub fn receive<R: Read, W: Write>(
         bytes: progress.bytes,
     })?;
     Ok(progress.done())
+}
+
+/// `1 entry`, `2 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Tells the sender why this side stops, and returns the error for this side.
@@ -146,7 +154,8 @@ fn read_manifest<R: Read, W: Write>(
             Msg::ManifestEnd { count, bytes } => {
                 if count != entries.len() as u64 {
                     return Err(WireError::Malformed(format!(
-                        "manifest_end counts {count} entries, {} arrived",
+                        "manifest_end counts {}, {} arrived",
+                        self::count(count, "entry", "entries"),
                         entries.len()
                     ))
                     .into());

@@ -83,7 +83,7 @@ pub fn serve<R: Read, W: Write>(
         let start = starts.get(&index).cloned().unwrap_or_default();
         if start.unchanged {
             conn.send(&Msg::Skip { index })?;
-            progress.add(entry.size.unwrap_or(0));
+            progress.add_existing(entry.size.unwrap_or(0));
             progress.file(Event::File {
                 path: entry.path.clone(),
                 bytes: entry.size.unwrap_or(0),
@@ -99,7 +99,8 @@ pub fn serve<R: Read, W: Write>(
             offset: start.offset,
             restart: start.restart,
         })?;
-        progress.add(start.offset);
+        progress.start_file(&entry.path);
+        progress.add_existing(start.offset);
         let mut hasher = start.hasher;
         let input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
         let sent = send_body(conn, input, start.offset, entry, &mut hasher, &mut progress)?;

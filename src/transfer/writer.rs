@@ -274,7 +274,8 @@ impl Disk {
                     Some(dest) => Some(self.open_part(dest, &open)?),
                     None => None,
                 };
-                self.progress().add(open.offset);
+                self.progress().start_file(&open.path);
+                self.progress().add_existing(open.offset);
                 self.file = Some(Current {
                     written: open.offset,
                     open,
@@ -329,7 +330,7 @@ impl Disk {
                 let _ = ack.send(());
             }
             Op::Skip { path, size, blake3 } => {
-                self.progress().add(size);
+                self.progress().add_existing(size);
                 self.progress().file(Event::File {
                     path,
                     bytes: size,
