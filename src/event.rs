@@ -179,9 +179,13 @@ pub enum Event {
     Shutdown { clients: usize },
     /// Something went wrong that does not stop the command.
     Warning { message: String },
-    /// `send` can be reached at `addr`; receivers need `code` (none with `--raw`).
+    /// `send` can be reached at `addr` (as bound); `addrs` are what a receiver can type:
+    /// this machine's interface addresses with that port. Receivers need `code` (none
+    /// with `--raw`).
     Ready {
         addr: SocketAddr,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        addrs: Vec<SocketAddr>,
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<String>,
     },
@@ -389,12 +393,7 @@ impl fmt::Display for Event {
                 )
             }
             Event::Warning { message } => write!(f, "warning: {}", Escaped(message.as_bytes())),
-            Event::Ready { addr, code: Some(code) } => write!(f,
-                "ready on {addr}, code {code}: on the other machine run `sockit recv --code {code}` \
-                 (or `sockit recv HOST:{} --code {code}`)",
-                addr.port()
-            ),
-            Event::Ready { addr, code: None } => write!(f, "ready on {addr}: serving the raw bytes to whoever connects"),
+            Event::Ready { addr, addrs, code } => ready(f, *addr, addrs, code.as_deref()),
             Event::Looking { nameplate, port, timeout_s } => write!(f,
                 "looking for a sender with code {nameplate}-… on UDP port {port} (up to {timeout_s:.0} s; Ctrl-C stops)"
             ),
@@ -519,6 +518,50 @@ impl Event {
             _ => YELLOW,
         }
     }
+}
+
+/// How wide the lines of `ready` may be: a terminal's 80 columns.
+const READY_WIDTH: usize = 80;
+
+/// `ready` for people: what to run on the other machine, by code and by address, in
+/// lines that fit 80 columns (for generated codes and IPv4 addresses).
+fn ready(
+    f: &mut fmt::Formatter<'_>,
+    addr: SocketAddr,
+    addrs: &[SocketAddr],
+    code: Option<&str>,
+) -> fmt::Result {
+    let first = addrs.first().copied().unwrap_or(addr);
+    match code {
+        Some(code) => {
+            write!(
+                f,
+                "ready: on the other machine run `sockit recv --code {code}`"
+            )?;
+            write!(f, "\n  or `sockit recv {first} --code {code}`")?;
+        }
+        None => write!(
+            f,
+            "ready: serving the raw bytes to whoever connects: `sockit recv --raw {first}`"
+        )?,
+    }
+    let mut also = String::new();
+    for (i, a) in addrs.iter().skip(1).enumerate() {
+        let item = if i == 0 {
+            format!("{}", a.ip())
+        } else {
+            format!(", {}", a.ip())
+        };
+        if "\n  (also )".len() + also.len() + item.len() + 3 > READY_WIDTH {
+            also.push_str(", …");
+            break;
+        }
+        also.push_str(&item);
+    }
+    if !also.is_empty() {
+        write!(f, "\n  (also {also})")?;
+    }
+    Ok(())
 }
 
 const GREEN: &str = "\x1b[32m";
@@ -662,5 +705,53 @@ mod tests {
             r#"{"event":"disconnect","peer":"127.0.0.1:5000","reason":"closed"}"#
         );
         assert!(ev.human().contains("recv returned 0 bytes"));
+    }
+
+    #[test]
+    fn ready_names_addresses_to_type_in_lines_of_80_columns() {
+        let addrs: Vec<SocketAddr> = [
+            "192.168.100.200:65535",
+            "10.0.0.5:65535",
+            "172.17.0.1:65535",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let ev = Event::Ready {
+            addr: "0.0.0.0:65535".parse().unwrap(),
+            addrs: addrs.clone(),
+            code: Some("999-umbrella-fountain".into()),
+        };
+        let text = ev.human();
+        assert!(!text.contains("0.0.0.0"), "{text}");
+        assert!(
+            text.contains("`sockit recv --code 999-umbrella-fountain`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`sockit recv 192.168.100.200:65535 --code 999-umbrella-fountain`"),
+            "{text}"
+        );
+        assert!(text.contains("(also 10.0.0.5, 172.17.0.1)"), "{text}");
+        let many: Vec<SocketAddr> = (0..40)
+            .map(|i| format!("10.0.{i}.1:9").parse().unwrap())
+            .collect();
+        for (addrs, code) in [(addrs, Some("999-umbrella-fountain")), (many, None)] {
+            let ev = Event::Ready {
+                addr: "0.0.0.0:9".parse().unwrap(),
+                addrs,
+                code: code.map(Into::into),
+            };
+            for line in ev.human().lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{} columns: {line}",
+                    line.chars().count()
+                );
+            }
+        }
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["addr"], "0.0.0.0:65535");
+        assert_eq!(json["addrs"][0], "192.168.100.200:65535");
     }
 }

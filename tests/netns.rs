@@ -147,7 +147,13 @@ fn recv_finds_send_by_its_announcements_with_and_without_brd() {
         ("dn", Lan::without_brd("dn", "10.79.0", 2)),
     ] {
         let sender = lan.serve(0, &["send", &file, "--code", "5-amber-lantern"]);
-        sender.wait_for("ready");
+        let ready = sender.wait_for("ready");
+        // What a receiver can type: the host's address, not 0.0.0.0.
+        let port = sender.addr.port();
+        assert_eq!(
+            ready["addrs"],
+            serde_json::json!([format!("10.79.0.1:{port}")])
+        );
         let dst = tempfile::tempdir().unwrap();
         let out = lan.run(
             1,
@@ -204,6 +210,10 @@ fn send_raw_defaults_to_the_notes_port_for_their_client() {
     std::fs::write(&file, &text).unwrap();
     let sender = lan.serve(0, &["send", "--raw", &file.display().to_string()]);
     assert_eq!(sender.addr.to_string(), "0.0.0.0:8888");
+    assert_eq!(
+        sender.wait_for("ready")["addrs"],
+        serde_json::json!(["10.80.0.1:8888"])
+    );
     let got = dir.path().join("d.txt");
     let mut client = lan.command(0, "python3");
     client.arg("-c").arg(NOTES_TEXT_CLIENT).arg(&got);

@@ -97,6 +97,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     }
     ctx.out.emit(&Event::Ready {
         addr: local,
+        addrs: discover::reachable(local),
         code: Some(code.to_string()),
     });
 

@@ -46,6 +46,7 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     });
     ctx.out.emit(&Event::Ready {
         addr: local,
+        addrs: super::discover::reachable(local),
         code: None,
     });
     loop {
