@@ -222,3 +222,34 @@ fn send_raw_defaults_to_the_notes_port_for_their_client() {
     assert_eq!(std::fs::read_to_string(&got).unwrap(), text);
     sender.wait_for("done");
 }
+
+/// Issue 12: a multicast send that fails is said once, as the error, not also as a
+/// warning just before it.
+#[test]
+fn a_failed_multicast_send_is_reported_once() {
+    if !can_build_hosts() {
+        return;
+    }
+    let lan = Lan::new("mf", "10.81.0", 1);
+    let mut del = lan.command(0, "ip");
+    del.args(["route", "del", "default"]);
+    assert!(crate::harness::run_with(del, b"").status.success());
+    let args = [
+        "broadcast",
+        "send",
+        "x",
+        "--group",
+        "239.81.0.1",
+        "--count",
+        "1",
+    ];
+    let out = crate::harness::run_with(lan.sockit(0, &args), b"");
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("send to 239.81.0.1:9999"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.events_named("warning").is_empty(), "{:?}", out.events());
+}

@@ -65,22 +65,22 @@ pub async fn send(args: BroadcastSend, ctx: Ctx) -> anyhow::Result<()> {
             .message
             .clone()
             .unwrap_or_else(|| format!("sockit broadcast {round}"));
-        let (mut failure, mut failed) = (None, 0);
+        let mut failures = Vec::new();
         for &to in &dests {
             match socket.send_to(text.as_bytes(), to).await {
                 Ok(bytes) => ctx.out.emit(&Event::Sent { to, bytes }),
-                Err(e) => {
-                    ctx.out
-                        .emit(&Event::warning(format!("send to {to}: {}", describe(&e))));
-                    failure = Some(NetError::new(format!("send to {to}"), e));
-                    failed += 1;
-                }
+                Err(e) => failures.push(NetError::new(format!("send to {to}"), e)),
             }
         }
-        // One network down is worth a warning; all of them, an error.
-        match failure {
-            Some(e) if failed == dests.len() => return Err(e.into()),
-            _ => {}
+        // One network down is worth a warning; all of them, an error (said once: not
+        // also as a warning first).
+        if failures.len() == dests.len() {
+            if let Some(e) = failures.pop() {
+                return Err(e.into());
+            }
+        }
+        for e in failures {
+            ctx.out.emit(&Event::warning(e.to_string()));
         }
     }
     Ok(())
