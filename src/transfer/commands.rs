@@ -342,17 +342,22 @@ async fn ask_code(ctx: &Ctx) -> anyhow::Result<Code> {
     if !std::io::stdin().is_terminal() {
         return Err(UsageError("--code is required when stdin is not a terminal".into()).into());
     }
+    // One line read per request: once the code is taken, nothing more of the terminal's
+    // input is consumed.
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
     let (tx, mut lines) = tokio::sync::mpsc::channel::<std::io::Result<String>>(1);
-    std::thread::spawn(move || loop {
-        let mut line = String::new();
-        let read = std::io::stdin().read_line(&mut line).map(|_| line);
-        let end = !matches!(&read, Ok(l) if !l.is_empty());
-        if tx.blocking_send(read).is_err() || end {
-            return;
+    std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            let mut line = String::new();
+            let read = std::io::stdin().read_line(&mut line).map(|_| line);
+            if tx.blocking_send(read).is_err() {
+                return;
+            }
         }
     });
     loop {
         eprint!("code: ");
+        let _ = ask.send(());
         let line = tokio::select! {
             line = lines.recv() => line,
             _ = ctx.shutdown.cancelled() => {
