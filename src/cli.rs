@@ -36,12 +36,12 @@ pub enum Command {
     Tcp(TcpCommand),
     /// Send files or folders to another machine: verified, resumable, encrypted.
     #[command(
-        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol (nc-compatible)"
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)"
     )]
     Send(SendArgs),
     /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
     #[command(
-        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server"
+        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server\n  sockit recv --raw 127.0.0.1:8888                # writes ./received (or received (1), …)"
     )]
     Recv(RecvArgs),
     /// UDP datagrams: a server for many peers and a sender.

@@ -712,6 +712,10 @@ fn raw_recv_without_o_writes_received_here_and_never_clobbers() {
             ev["blake3"],
             blake3::hash(&fs::read(&file).unwrap()).to_hex().to_string()
         );
+        // The sender shows the same hashes, for the other machine to compare with.
+        let sent = server.wait_for("file");
+        assert_eq!(sent["sha256"], ev["sha256"]);
+        assert_eq!(sent["path"], file.display().to_string());
     }
     // People see both hashes too.
     let server = Server::start(&["send", "--raw", &file.display().to_string()]);

@@ -61,14 +61,15 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
         let mut file = tokio::fs::File::open(path)
             .await
             .with_context(|| format!("open {}", path.display()))?;
-        let sent = tokio::io::copy_buf(
-            &mut tokio::io::BufReader::with_capacity(BUF, &mut file),
-            &mut stream,
-        )
-        .await;
+        let mut hashes = Hashes::new();
+        let sent = send_hashed(&mut file, &mut stream, &mut hashes).await;
         let _ = stream.shutdown().await;
         match sent {
             Ok(bytes) => {
+                // The same hashes `recv --raw`, `sha256sum` or `hashlib` show on the
+                // other side, for comparing by hand.
+                ctx.out
+                    .emit(&hashes.file_event(path.display().to_string(), bytes));
                 ctx.out.emit(&done(1, bytes, started));
                 if !keep {
                     return Ok(());
@@ -78,6 +79,57 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
                 .out
                 .emit(&Event::warning(format!("[{peer}] {}", describe(&e)))),
         }
+    }
+}
+
+/// BLAKE3 and SHA-256 of the bytes that went by: the raw protocol verifies nothing, so
+/// both sides show them (SHA-256 for `sha256sum` and Python's `hashlib`).
+struct Hashes {
+    blake3: blake3::Hasher,
+    sha256: Sha256,
+}
+
+impl Hashes {
+    fn new() -> Hashes {
+        Hashes {
+            blake3: blake3::Hasher::new(),
+            sha256: Sha256::new(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.blake3.update(data);
+        self.sha256.update(data);
+    }
+
+    fn file_event(self, path: String, bytes: u64) -> Event {
+        Event::File {
+            path,
+            bytes,
+            blake3: self.blake3.finalize().to_hex().to_string(),
+            resumed: 0,
+            unchanged: false,
+            sha256: Some(hex::encode(self.sha256.finalize())),
+        }
+    }
+}
+
+/// Copies `file` to `stream`, hashing what goes; returns the bytes sent.
+async fn send_hashed(
+    file: &mut tokio::fs::File,
+    stream: &mut tokio::net::TcpStream,
+    hashes: &mut Hashes,
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; BUF];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(bytes);
+        }
+        hashes.update(&buf[..n]);
+        stream.write_all(&buf[..n]).await?;
+        bytes += n as u64;
     }
 }
 
@@ -165,16 +217,14 @@ pub async fn recv(
         ),
     };
     let shown_part = part.as_deref().unwrap_or(Path::new("-")).display();
-    let mut blake3 = blake3::Hasher::new();
-    let mut sha256 = Sha256::new();
+    let mut hashes = Hashes::new();
     let mut bytes = 0u64;
     let mut n = head;
     while n > 0 {
         sink.write_all(&buf[..n])
             .await
             .with_context(|| format!("write {shown_part}"))?;
-        blake3.update(&buf[..n]);
-        sha256.update(&buf[..n]);
+        hashes.update(&buf[..n]);
         bytes += n as u64;
         n = tokio::select! {
             _ = ctx.shutdown.cancelled() => return Err(Interrupted(format!("{shown_part} holds what arrived")).into()),
@@ -192,14 +242,7 @@ pub async fn recv(
         }
         _ => "-".to_owned(),
     };
-    ctx.out.emit(&Event::File {
-        path: shown,
-        bytes,
-        blake3: blake3.finalize().to_hex().to_string(),
-        resumed: 0,
-        unchanged: false,
-        sha256: Some(hex::encode(sha256.finalize())),
-    });
+    ctx.out.emit(&hashes.file_event(shown, bytes));
     ctx.out.emit(&done(1, bytes, started));
     Ok(())
 }
