@@ -202,6 +202,8 @@ fn serve_one(
     {
         let mut failures = gate.lock().expect("not poisoned");
         if *failures >= MAX_WRONG_CODES {
+            // Said, not just closed: a close before any hello reads as "not a sockit".
+            conn.send_error("too many wrong codes: this sender is giving up");
             return Err(TransferError::Refused("too many wrong codes".into()));
         }
         stream
