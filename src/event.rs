@@ -213,7 +213,7 @@ pub enum Event {
         /// The file was already there, identical; nothing was sent.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         unchanged: bool,
-        /// SHA-256 as well (`recv --raw`), for comparing with `sha256sum` or `hashlib`.
+        /// SHA-256 as well (`--raw`, both sides), for comparing with `sha256sum` or `hashlib`.
         #[serde(skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,
     },
