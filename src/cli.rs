@@ -36,12 +36,12 @@ pub enum Command {
     Tcp(TcpCommand),
     /// Send files or folders to another machine: verified, resumable, encrypted.
     #[command(
-        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol (nc-compatible)"
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)"
     )]
     Send(SendArgs),
     /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
     #[command(
-        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server"
+        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server\n  sockit recv --raw 127.0.0.1:8888                # writes ./received (or received (1), …)"
     )]
     Recv(RecvArgs),
     /// UDP datagrams: a server for many peers and a sender.
@@ -245,9 +245,10 @@ pub struct SendArgs {
     #[arg(long)]
     pub name: Option<String>,
 
-    /// The TCP address to listen on (port 0: any free port).
-    #[arg(long, default_value = "0.0.0.0:0", value_name = "ADDR")]
-    pub bind: Endpoint,
+    /// The TCP address to listen on (default: any free port; with --raw, the notes'
+    /// port: 0.0.0.0:8888).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<Endpoint>,
 
     /// Use this code instead of a random one (NUMBER-secret-words).
     #[arg(long, value_name = "CODE")]
@@ -289,7 +290,8 @@ pub struct RecvArgs {
     #[arg(long, value_name = "CODE")]
     pub code: Option<Code>,
 
-    /// The folder to write into (with --raw: the file to write).
+    /// The folder to write into (with --raw: the file to write, or a folder to write
+    /// `received` into).
     #[arg(short = 'o', long = "output", default_value = ".", value_name = "DIR")]
     pub output: PathBuf,
 
@@ -320,6 +322,17 @@ pub struct RecvArgs {
     /// The UDP port to listen for announcements on.
     #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
     pub port: u16,
+}
+
+impl SendArgs {
+    /// `--bind`, or the default: any free port, or with `--raw` the notes' port 8888
+    /// (their homework client connects there).
+    pub fn bind_addr(&self) -> Endpoint {
+        self.bind.clone().unwrap_or_else(|| {
+            let port = if self.raw { 8888 } else { 0 };
+            format!("0.0.0.0:{port}").parse().expect("a valid address")
+        })
+    }
 }
 
 impl Command {
@@ -674,6 +687,18 @@ mod tests {
             tip(&args(&["sockit", "tcp", "connect", "127.0.0.1:1", "2"])),
             None
         );
+    }
+
+    #[test]
+    fn send_raw_listens_on_the_notes_port_unless_bind_says_otherwise() {
+        let send = |line: &[&str]| match Cli::try_parse_from(line).unwrap().command {
+            Command::Send(a) => a.bind_addr().to_string(),
+            _ => unreachable!(),
+        };
+        assert_eq!(send(&["sockit", "send", "--raw", "f"]), "0.0.0.0:8888");
+        assert_eq!(send(&["sockit", "send", "f"]), "0.0.0.0:0");
+        let bound = send(&["sockit", "send", "--raw", "f", "--bind", "127.0.0.1:0"]);
+        assert_eq!(bound, "127.0.0.1:0");
     }
 
     #[test]

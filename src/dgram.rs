@@ -188,7 +188,7 @@ pub fn up_interfaces_v4() -> io::Result<Vec<(String, if_addrs::Ifv4Addr)>> {
 pub fn broadcast_addresses(port: u16) -> io::Result<Vec<SocketAddr>> {
     let mut dests: Vec<SocketAddr> = up_interfaces_v4()?
         .into_iter()
-        .filter_map(|(_, v4)| v4.broadcast)
+        .filter_map(|(_, v4)| directed_broadcast(v4.ip, v4.netmask))
         .map(|b| SocketAddr::from((b, port)))
         .collect();
     dests.sort();
@@ -196,9 +196,52 @@ pub fn broadcast_addresses(port: u16) -> io::Result<Vec<SocketAddr>> {
     Ok(dests)
 }
 
+/// The directed broadcast address of `ip`'s subnet, computed from the netmask. What the
+/// interface reports is not used: an address configured without `brd` (`ip addr add
+/// 10.1.2.3/24 dev eth0`) reports none, or its own address, and sending there would
+/// only reach this host; where it is right, it equals this. `None` for /31 and /32,
+/// which have no broadcast address (RFC 3021).
+pub fn directed_broadcast(ip: Ipv4Addr, netmask: Ipv4Addr) -> Option<Ipv4Addr> {
+    let mask = u32::from(netmask);
+    if mask.leading_ones() >= 31 || mask.count_ones() != mask.leading_ones() {
+        return None;
+    }
+    Some(Ipv4Addr::from(u32::from(ip) | !mask))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_broadcast_address_is_the_top_of_the_subnet() {
+        let b = |ip: &str, mask: &str| {
+            directed_broadcast(ip.parse().unwrap(), mask.parse().unwrap()).map(|a| a.to_string())
+        };
+        // The top of the subnet, whatever the interface reports (`brd` or not).
+        assert_eq!(
+            b("10.1.2.3", "255.255.255.0").as_deref(),
+            Some("10.1.2.255")
+        );
+        assert_eq!(
+            b("10.1.2.255", "255.255.255.0").as_deref(),
+            Some("10.1.2.255")
+        );
+        assert_eq!(
+            b("192.168.77.9", "255.255.248.0").as_deref(),
+            Some("192.168.79.255")
+        );
+        assert_eq!(
+            b("172.16.5.4", "255.240.0.0").as_deref(),
+            Some("172.31.255.255")
+        );
+        assert_eq!(b("10.9.8.7", "0.0.0.0").as_deref(), Some("255.255.255.255"));
+        // Point-to-point and host routes have no broadcast address.
+        assert_eq!(b("10.0.0.1", "255.255.255.254"), None);
+        assert_eq!(b("10.0.0.1", "255.255.255.255"), None);
+        // A netmask that is not a prefix is not a subnet.
+        assert_eq!(b("10.0.0.1", "255.0.255.0"), None);
+    }
 
     #[tokio::test]
     async fn truncation_reports_the_real_size() {

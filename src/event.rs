@@ -188,11 +188,22 @@ pub enum Event {
     Shutdown { clients: usize },
     /// Something went wrong that does not stop the command.
     Warning { message: String },
-    /// `send` can be reached at `addr`; receivers need `code` (none with `--raw`).
+    /// `send` can be reached at `addr` (as bound); `addrs` are what a receiver can type:
+    /// this machine's interface addresses with that port. Receivers need `code` (none
+    /// with `--raw`).
     Ready {
         addr: SocketAddr,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        addrs: Vec<SocketAddr>,
         #[serde(skip_serializing_if = "Option::is_none")]
         code: Option<String>,
+    },
+    /// `recv` listens for the announcement of the sender whose code starts with
+    /// `nameplate`, on UDP `port`, for at most `timeout_s` seconds.
+    Looking {
+        nameplate: u32,
+        port: u16,
+        timeout_s: f64,
     },
     /// Both sides proved they know the code.
     Verified {
@@ -211,6 +222,9 @@ pub enum Event {
         /// The file was already there, identical; nothing was sent.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         unchanged: bool,
+        /// SHA-256 as well (`--raw`, both sides), for comparing with `sha256sum` or `hashlib`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
     },
     /// A transfer's progress, about once a second (`--json`).
     Progress {
@@ -221,10 +235,13 @@ pub enum Event {
         files_total: u64,
         rate: f64,
     },
-    /// A transfer finished: totals and the mean rate in bytes per second.
+    /// A transfer finished: totals and the mean rate in bytes per second. Of `bytes`,
+    /// `existing` were already on the receiver (resumed, identical) and are not in `rate`.
     Done {
         files: u64,
         bytes: u64,
+        #[serde(skip_serializing_if = "is_zero")]
+        existing: u64,
         #[serde(serialize_with = "three_decimals")]
         seconds: f64,
         rate: f64,
@@ -416,17 +433,15 @@ impl fmt::Display for Event {
                 )
             }
             Event::Warning { message } => write!(f, "warning: {}", Escaped(message.as_bytes())),
-            Event::Ready { addr, code: Some(code) } => write!(f,
-                "ready on {addr}, code {code}: on the other machine run `sockit recv --code {code}` \
-                 (or `sockit recv HOST:{} --code {code}`)",
-                addr.port()
+            Event::Ready { addr, addrs, code } => ready(f, *addr, addrs, code.as_deref()),
+            Event::Looking { nameplate, port, timeout_s } => write!(f,
+                "looking for a sender with code {nameplate}-… on UDP port {port} (up to {timeout_s:.0} s; Ctrl-C stops)"
             ),
-            Event::Ready { addr, code: None } => write!(f, "ready on {addr}: serving the raw bytes to whoever connects"),
             Event::Verified { peer, encrypted, verify } => write!(f,
                 "[{peer}] code verified, {} (verification words: {verify})",
                 if *encrypted { "encrypted" } else { "NOT encrypted (--plain)" }
             ),
-            Event::File { path, bytes, blake3, resumed, unchanged } => {
+            Event::File { path, bytes, blake3, resumed, unchanged, sha256 } => {
                 let note = if *unchanged {
                     " (already there, identical)".to_owned()
                 } else if *resumed > 0 {
@@ -434,21 +449,30 @@ impl fmt::Display for Event {
                 } else {
                     String::new()
                 };
-                write!(f, "{} {} blake3:{}{note}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])
+                write!(f, "{} {} blake3:{}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])?;
+                if let Some(sha) = sha256 {
+                    write!(f, " sha256:{}", &sha[..sha.len().min(16)])?;
+                }
+                f.write_str(&note)
             }
             Event::Progress { bytes, total, files, files_total, rate } => write!(f,
-                "{}{} {files}/{files_total} files {}/s",
+                "{}{} {files}/{files_total} {} {}/s",
                 human_bytes(*bytes as f64),
                 total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
+                Plural(*files_total as usize, "file"),
                 human_bytes(*rate)
             ),
-            Event::Done { files, bytes, seconds, rate } => write!(f,
-                "done: {files} {} {} in {seconds:.2} s ({}/s)",
-                Plural(*files as usize, "file"),
-                human_bytes(*bytes as f64),
-                human_bytes(*rate)
-
-            ),
+            Event::Done { files, bytes, existing, seconds, rate } => {
+                write!(f,
+                    "done: {files} {} {} in {seconds:.2} s (",
+                    Plural(*files as usize, "file"),
+                    human_bytes(*bytes as f64),
+                )?;
+                if *existing > 0 {
+                    write!(f, "{} of it already here; ", human_bytes(*existing as f64))?;
+                }
+                write!(f, "{}/s)", human_bytes(*rate))
+            }
             Event::Datagram {
                 peer,
                 bytes,
@@ -535,6 +559,7 @@ impl Event {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
+            Event::Looking { .. } => DIM,
             Event::Ready { .. }
             | Event::Verified { .. }
             | Event::File { .. }
@@ -550,6 +575,50 @@ impl Event {
             _ => YELLOW,
         }
     }
+}
+
+/// How wide the lines of `ready` may be: a terminal's 80 columns.
+const READY_WIDTH: usize = 80;
+
+/// `ready` for people: what to run on the other machine, by code and by address, in
+/// lines that fit 80 columns (for generated codes and IPv4 addresses).
+fn ready(
+    f: &mut fmt::Formatter<'_>,
+    addr: SocketAddr,
+    addrs: &[SocketAddr],
+    code: Option<&str>,
+) -> fmt::Result {
+    let first = addrs.first().copied().unwrap_or(addr);
+    match code {
+        Some(code) => {
+            write!(
+                f,
+                "ready: on the other machine run `sockit recv --code {code}`"
+            )?;
+            write!(f, "\n  or `sockit recv {first} --code {code}`")?;
+        }
+        None => write!(
+            f,
+            "ready: serving the raw bytes to whoever connects: `sockit recv --raw {first}`"
+        )?,
+    }
+    let mut also = String::new();
+    for (i, a) in addrs.iter().skip(1).enumerate() {
+        let item = if i == 0 {
+            format!("{}", a.ip())
+        } else {
+            format!(", {}", a.ip())
+        };
+        if "\n  (also )".len() + also.len() + item.len() + 3 > READY_WIDTH {
+            also.push_str(", …");
+            break;
+        }
+        also.push_str(&item);
+    }
+    if !also.is_empty() {
+        write!(f, "\n  (also {also})")?;
+    }
+    Ok(())
 }
 
 const GREEN: &str = "\x1b[32m";
@@ -791,6 +860,7 @@ mod tests {
         let done = Event::Done {
             files: 1,
             bytes: 1,
+            existing: 0,
             seconds: 1.234_567_89,
             rate: 1.0,
         };
@@ -835,5 +905,53 @@ mod tests {
             r#"{"event":"disconnect","peer":"127.0.0.1:5000","reason":"closed"}"#
         );
         assert!(ev.human().contains("recv returned 0 bytes"));
+    }
+
+    #[test]
+    fn ready_names_addresses_to_type_in_lines_of_80_columns() {
+        let addrs: Vec<SocketAddr> = [
+            "192.168.100.200:65535",
+            "10.0.0.5:65535",
+            "172.17.0.1:65535",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let ev = Event::Ready {
+            addr: "0.0.0.0:65535".parse().unwrap(),
+            addrs: addrs.clone(),
+            code: Some("999-umbrella-fountain".into()),
+        };
+        let text = ev.human();
+        assert!(!text.contains("0.0.0.0"), "{text}");
+        assert!(
+            text.contains("`sockit recv --code 999-umbrella-fountain`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`sockit recv 192.168.100.200:65535 --code 999-umbrella-fountain`"),
+            "{text}"
+        );
+        assert!(text.contains("(also 10.0.0.5, 172.17.0.1)"), "{text}");
+        let many: Vec<SocketAddr> = (0..40)
+            .map(|i| format!("10.0.{i}.1:9").parse().unwrap())
+            .collect();
+        for (addrs, code) in [(addrs, Some("999-umbrella-fountain")), (many, None)] {
+            let ev = Event::Ready {
+                addr: "0.0.0.0:9".parse().unwrap(),
+                addrs,
+                code: code.map(Into::into),
+            };
+            for line in ev.human().lines() {
+                assert!(
+                    line.chars().count() <= 80,
+                    "{} columns: {line}",
+                    line.chars().count()
+                );
+            }
+        }
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["addr"], "0.0.0.0:65535");
+        assert_eq!(json["addrs"][0], "192.168.100.200:65535");
     }
 }

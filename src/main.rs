@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use sockit::run::UsageError;
+use sockit::run::{Interrupted, UsageError};
 
 fn main() -> ExitCode {
     let cli = sockit::cli::parse();
@@ -10,6 +10,8 @@ fn main() -> ExitCode {
             eprintln!("sockit: {}", sockit::sock::error_line(&e));
             if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
+            } else if e.downcast_ref::<Interrupted>().is_some() {
+                ExitCode::from(130)
             } else {
                 ExitCode::FAILURE
             }

@@ -21,6 +21,19 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Ctrl-C (or SIGTERM) ended a command that had not finished its work; `main` exits
+/// with 130, as a shell does for a command killed by SIGINT. The text says what is left.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "interrupted: {}", self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 /// What every command is given.
 #[derive(Clone)]
 pub struct Ctx {

@@ -9,25 +9,30 @@ use tokio_util::task::TaskTracker;
 /// How long a server waits for its connections to finish after Ctrl-C.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Cancels `token` on the first Ctrl-C (SIGINT) or SIGTERM.
+/// Cancels `token` on the first Ctrl-C (SIGINT) or SIGTERM. The handlers are in place
+/// when this returns (a Ctrl-C right after the first line printed must not kill the
+/// process the default way); only the waiting happens in a task.
 pub fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).ok();
+    let mut term = signal(SignalKind::terminate()).ok();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let terminated = async {
-            match term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminated => {}
+            _ = next(int.as_mut()) => {}
+            _ = next(term.as_mut()) => {}
         }
         token.cancel();
     });
+}
+
+/// The next delivery of a signal (never, for one that could not be registered).
+async fn next(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Closes `tracker` and waits for its tasks, at most `timeout`; says whether all ended.

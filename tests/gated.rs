@@ -98,6 +98,9 @@ fn main() {
             recv_finds_a_sender_on_another_host_by_its_announcement,
             issue12_a_port_below_1024_without_privilege_says_why,
             issue12_multicast_that_cannot_go_out_fails_once_not_warning_and_error,
+            broadcast_without_brd_reaches_the_other_host,
+            recv_finds_send_by_its_announcements_with_and_without_brd,
+            send_raw_defaults_to_the_notes_port_for_their_client,
         },
         Need::Mount => full_disk::{
             a_full_disk_fails_clearly_keeps_the_part_and_resumes_once_there_is_room,

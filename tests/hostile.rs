@@ -37,6 +37,7 @@ fn file(path: &str, size: u64) -> Entry {
         size: Some(size),
         mode: 0o644,
         mtime: 0,
+        mtime_ns: 0,
         target: None,
     }
 }
@@ -443,4 +444,19 @@ fn a_peer_error_message_cannot_paint_the_terminal() {
     });
     scene.refused(&out, "the other side reports: bad");
     assert!(out.stderr.len() < 1000, "{} bytes", out.stderr.len());
+}
+
+/// Issue 12: the count in a wrong `manifest_end` is shown with its right plural.
+#[test]
+fn a_wrong_manifest_count_says_1_entry() {
+    let mut scene = Scene::new();
+    let out = scene.recv_from(|c| {
+        let _ = c.send(&Msg::Manifest {
+            entries: vec![file("a", 1), file("b", 1)],
+        });
+        let _ = c.send(&Msg::ManifestEnd { count: 1, bytes: 2 });
+        let _ = c.flush();
+        let _ = c.recv_msg();
+    });
+    scene.refused(&out, "manifest_end counts 1 entry, 2 arrived");
 }

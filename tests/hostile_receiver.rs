@@ -49,6 +49,7 @@ fn a_hostile_receiver_cannot_crash_the_sender() {
         size,
         blake3: "0".repeat(64),
         complete,
+        send_if_differs: false,
     };
 
     for (plan, why) in [

@@ -200,3 +200,104 @@ pub fn issue12_multicast_that_cannot_go_out_fails_once_not_warning_and_error() {
         "{err}"
     );
 }
+
+/// Issue 12: an address configured without `brd` reports no proper broadcast address;
+/// `broadcast send` computes SUBNET.255 from the netmask instead of sending to itself.
+pub fn broadcast_without_brd_reaches_the_other_host() {
+    for (tag, lan) in [
+        ("bb", Lan::new("bb", "10.78.0", 2)),
+        ("bn", Lan::without_brd("bn", "10.78.0", 2)),
+    ] {
+        let b = lan.serve(1, &["broadcast", "listen"]);
+        let out = lan.run(0, &["broadcast", "send", tag, "--count", "1"]);
+        let sent = out.events_named("sent");
+        assert_eq!(sent.len(), 1, "{tag}: {sent:?}");
+        assert_eq!(sent[0]["to"], "10.78.0.255:9999", "{tag}");
+        let got = b.wait_for("datagram");
+        assert_eq!(got["text"], tag);
+        assert_eq!(ip_of(&got), "10.78.0.1");
+    }
+}
+
+/// Issue 12: `recv` finds a `send` by its announcements on a LAN with and without `brd`.
+pub fn recv_finds_send_by_its_announcements_with_and_without_brd() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("found.txt");
+    std::fs::write(&file, "found on the LAN").unwrap();
+    let file = file.display().to_string();
+    for (tag, lan) in [
+        ("db", Lan::new("db", "10.79.0", 2)),
+        ("dn", Lan::without_brd("dn", "10.79.0", 2)),
+    ] {
+        let sender = lan.serve(0, &["send", &file, "--code", "5-amber-lantern"]);
+        let ready = sender.wait_for("ready");
+        // What a receiver can type: the host's address, not 0.0.0.0.
+        let port = sender.addr.port();
+        assert_eq!(
+            ready["addrs"],
+            serde_json::json!([format!("10.79.0.1:{port}")])
+        );
+        let dst = tempfile::tempdir().unwrap();
+        let out = lan.run(
+            1,
+            &[
+                "recv",
+                "--code",
+                "5-amber-lantern",
+                "--timeout",
+                "15s",
+                "-o",
+                &dst.path().display().to_string(),
+            ],
+        );
+        assert_eq!(
+            std::fs::read_to_string(dst.path().join("found.txt")).unwrap(),
+            "found on the LAN",
+            "{tag}: {}",
+            out.stderr
+        );
+        sender.wait_for("done");
+    }
+}
+
+/// The notes' homework client (text version) verbatim, only its file name changed: it
+/// connects to 127.0.0.1:8888.
+const NOTES_TEXT_CLIENT: &str = r#"
+from socket import *
+import sys
+file=open(sys.argv[1],'w')
+s=socket()
+s.connect(('127.0.0.1',8888))
+while True:
+    data=s.recv(4096)
+    if not data:
+        break
+    file.write(data.decode())
+s.close()
+file.close()
+"#;
+
+/// Issue 12: `send --raw FILE` with no flags listens on the notes' port 8888, so their
+/// client works unchanged. (A namespace of its own: port 8888 is free there.)
+pub fn send_raw_defaults_to_the_notes_port_for_their_client() {
+    let lan = Lan::new("raw", "10.80.0", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("o.txt");
+    // ASCII: the notes' client decodes each 4096-byte recv on its own, which splits
+    // multi-byte characters (their bug, not the protocol's).
+    let text = "first line\nsecond line\n".repeat(500);
+    std::fs::write(&file, &text).unwrap();
+    let sender = lan.serve(0, &["send", "--raw", &file.display().to_string()]);
+    assert_eq!(sender.addr.to_string(), "0.0.0.0:8888");
+    assert_eq!(
+        sender.wait_for("ready")["addrs"],
+        serde_json::json!(["10.80.0.1:8888"])
+    );
+    let got = dir.path().join("d.txt");
+    let mut client = lan.command(0, "python3");
+    client.arg("-c").arg(NOTES_TEXT_CLIENT).arg(&got);
+    let out = crate::harness::run_with(client, b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), text);
+    sender.wait_for("done");
+}

@@ -26,6 +26,17 @@ fn ip(args: &[&str]) {
 impl Lan {
     /// `count` hosts on `subnet` (the first three octets, e.g. `10.77.0`).
     pub fn new(tag: &str, subnet: &str, count: usize) -> Lan {
+        Lan::build(tag, subnet, count, true)
+    }
+
+    /// The same, but each address configured without `brd` (`ip addr add
+    /// 10.77.0.1/24 dev eth0`), as hand-made and some DHCP/VM set-ups do: the
+    /// interface then reports no proper broadcast address.
+    pub fn without_brd(tag: &str, subnet: &str, count: usize) -> Lan {
+        Lan::build(tag, subnet, count, false)
+    }
+
+    fn build(tag: &str, subnet: &str, count: usize, brd: bool) -> Lan {
         let prefix = format!("sockit-{}-{tag}", std::process::id());
         let mut lan = Lan {
             switch: format!("{prefix}-sw"),
@@ -60,7 +71,11 @@ impl Lan {
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"]);
             let addr = format!("{subnet}.{}/24", i + 1);
             // `brd +` gives the interface its broadcast address, SUBNET.255.
-            ip(&["-n", &ns, "addr", "add", &addr, "brd", "+", "dev", "eth0"]);
+            if brd {
+                ip(&["-n", &ns, "addr", "add", &addr, "brd", "+", "dev", "eth0"]);
+            } else {
+                ip(&["-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
+            }
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
             ip(&["-n", &ns, "link", "set", "lo", "up"]);
             ip(&["-n", &ns, "route", "add", "default", "dev", "eth0"]);
@@ -76,6 +91,13 @@ impl Lan {
             .arg("--json")
             .args(args)
             .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Any `program` inside host `i`.
+    pub fn command(&self, i: usize, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.hosts[i], program]);
         cmd
     }
 

@@ -51,10 +51,12 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
                 format!("dir {:o}", meta.permissions().mode() & 0o777)
             } else {
                 let hash = blake3::hash(&fs::read(&path).unwrap());
+                // Nanoseconds too (issue 12: they used to be lost).
                 format!(
-                    "file {:o} {} {}",
+                    "file {:o} {}.{:09} {}",
                     meta.permissions().mode() & 0o777,
                     meta.mtime(),
+                    meta.mtime_nsec(),
                     hash
                 )
             };
@@ -68,6 +70,13 @@ fn snapshot(root: &Path) -> Vec<(String, String)> {
 fn make_tree(root: &Path) {
     fs::create_dir_all(root.join("docs/empty")).unwrap();
     fs::write(root.join("notes.txt"), "sticky packets 粘包\n").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 987_654_321);
+    fs::File::options()
+        .write(true)
+        .open(root.join("notes.txt"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
     let binary: Vec<u8> = (0..2_500_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
         .collect();
@@ -264,6 +273,15 @@ fn resumes_and_starts_over(mode: &[&str]) {
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("file")[0]["resumed"], 1_234_567);
     assert!(fs::read(dst.path().join("f.bin")).unwrap() == data);
+    // Issue 12: the rate counts only what travelled, not the prefix already on disk.
+    let done = &out.events_named("done")[0];
+    assert_eq!(done["bytes"], 3_000_000);
+    assert_eq!(done["existing"], 1_234_567);
+    let moved = done["rate"].as_f64().unwrap() * done["seconds"].as_f64().unwrap();
+    assert!(
+        (moved - 1_765_433.0).abs() < 1.0,
+        "rate × seconds = {moved}"
+    );
     assert!(!dst.path().join("f.bin.part").exists());
 
     let dst = tempfile::tempdir().unwrap();
@@ -602,4 +620,336 @@ fn raw_interop_with_the_notes_homework_programs() {
             "{name} via the notes' server"
         );
     }
+}
+
+/// `python3 hashlib`'s SHA-256 of `path`, as `sha256sum` prints it.
+fn hashlib_sha256(path: &Path) -> String {
+    let out = python(
+        "import hashlib,sys;print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())",
+        &[&path.display().to_string()],
+        b"",
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout_text().trim().to_owned()
+}
+
+/// Issue 12: `recv --raw HOST:PORT` without `-o` writes `received` in the current
+/// folder, then `received (1)`: never over a file that is there. The SHA-256 beside
+/// the BLAKE3 is the one stock tools compute.
+#[test]
+fn raw_recv_without_o_writes_received_here_and_never_clobbers() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("homework.png");
+    fs::write(&file, b"\x89PNG not really an image").unwrap();
+    let here = tempfile::tempdir().unwrap();
+    for (i, name) in ["received", "received (1)"].iter().enumerate() {
+        let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+        let mut cmd = sockit(&["recv", "--raw", &server.addr.to_string()]);
+        cmd.current_dir(here.path());
+        let out = run_with(cmd, b"");
+        assert_eq!(out.code(), 0, "{i}: {}", out.stderr);
+        let written = here.path().join(name);
+        assert_eq!(fs::read(&written).unwrap(), fs::read(&file).unwrap());
+        let ev = &out.events_named("file")[0];
+        assert_eq!(ev["path"], format!("./{name}"), "says where the file went");
+        assert_eq!(ev["sha256"], hashlib_sha256(&written));
+        assert_eq!(
+            ev["blake3"],
+            blake3::hash(&fs::read(&file).unwrap()).to_hex().to_string()
+        );
+        // The sender shows the same hashes, for the other machine to compare with.
+        let sent = server.wait_for("file");
+        assert_eq!(sent["sha256"], ev["sha256"]);
+        assert_eq!(sent["path"], file.display().to_string());
+    }
+    // People see both hashes too.
+    let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+    let mut cmd = Command::new(bin());
+    cmd.args(["recv", "--raw", &server.addr.to_string()])
+        .current_dir(here.path());
+    let out = run_with(cmd, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let line = out.stdout_text();
+    let sha = hashlib_sha256(&file);
+    assert!(line.contains("./received (2)"), "{line}");
+    assert!(line.contains(&format!("sha256:{}", &sha[..16])), "{line}");
+}
+
+/// Issue 12: with an explicit `-o FILE` that exists, `recv --raw` stops before it
+/// connects unless `--overwrite` (or `--rename`).
+#[test]
+fn raw_recv_refuses_an_existing_file_unless_overwrite_or_rename() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("new.txt");
+    fs::write(&file, "new").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let old = dst.path().join("old.txt");
+    fs::write(&old, "old").unwrap();
+    let o = old.display().to_string();
+    let server = Server::start(&["send", "--raw", &file.display().to_string(), "--keep"]);
+    let addr = server.addr.to_string();
+    let out = run(&["recv", "--raw", &addr, "-o", &o], b"");
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("already exists") && out.stderr.contains("--overwrite"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&old).unwrap(), "old");
+    let out = run(&["recv", "--raw", &addr, "-o", &o, "--rename"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.path().join("old (1).txt")).unwrap(),
+        "new"
+    );
+    let out = run(&["recv", "--raw", &addr, "-o", &o, "--overwrite"], b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(fs::read_to_string(&old).unwrap(), "new");
+}
+
+/// Issue 12: `recv --raw` from a normal `send` recognises sockit's hello, names the
+/// fix, and writes nothing (it used to write a 0-byte file and exit 0).
+#[test]
+fn raw_recv_from_a_normal_send_names_the_fix_and_writes_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("a.txt"), "a").unwrap();
+    let server = sender(&[&src.path().join("a.txt")], &[]);
+    let dst = tempfile::tempdir().unwrap();
+    let o = dst.path().join("got.txt");
+    let started = std::time::Instant::now();
+    let out = run(
+        &[
+            "recv",
+            "--raw",
+            &server.addr.to_string(),
+            "-o",
+            &o.display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("without --raw") && out.stderr.contains("--code"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "at once, not after a timeout"
+    );
+    assert_eq!(
+        fs::read_dir(dst.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    // The sender says what connected, and still serves a real receiver.
+    let warning = server.wait_for("warning");
+    assert!(
+        warning["message"].as_str().unwrap().contains("hello"),
+        "{warning}"
+    );
+    assert_eq!(recv(&server, dst.path(), &[]).code(), 0);
+}
+
+/// Issue 12: `recv --raw` from a sender that sends nothing fails and writes nothing.
+#[test]
+fn raw_recv_of_nothing_is_an_error_not_an_empty_file() {
+    let src = tempfile::tempdir().unwrap();
+    let empty = src.path().join("empty");
+    fs::write(&empty, "").unwrap();
+    let server = Server::start(&["send", "--raw", &empty.display().to_string()]);
+    let o = src.path().join("got");
+    let out = run(
+        &[
+            "recv",
+            "--raw",
+            &server.addr.to_string(),
+            "-o",
+            &o.display().to_string(),
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("without sending anything"),
+        "{}",
+        out.stderr
+    );
+    assert!(!o.exists() && !src.path().join("got.part").exists());
+}
+
+/// Issue 12: a normal `recv` from `send --raw` says the peer is no sockit sender and
+/// which flag takes its bytes (it used to say `frame of 1751477356 bytes exceeds …`).
+#[test]
+fn normal_recv_from_send_raw_says_the_bytes_are_not_sockits_hello() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("o.txt");
+    fs::write(&file, "hello, this is the homework\n".repeat(100)).unwrap();
+    let server = Server::start(&["send", "--raw", &file.display().to_string()]);
+    let dst = tempfile::tempdir().unwrap();
+    let out = recv(&server, dst.path(), &[]);
+    assert_eq!(out.code(), 1);
+    let err = out.stderr.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not a `sockit send`") && err.contains("recv --raw"),
+        "{err}"
+    );
+    assert!(err.contains(r#"began with "hell""#), "{err}");
+    assert_eq!(
+        fs::read_dir(dst.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+/// Issue 12: `recv -o FILE` where FILE is a file is a clear usage error, at once.
+#[test]
+fn recv_o_naming_a_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    fs::write(&file, "mine").unwrap();
+    let out = run(
+        &[
+            "recv",
+            "--code",
+            CODE,
+            "-o",
+            &file.display().to_string(),
+            "127.0.0.1:9",
+        ],
+        b"",
+    );
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is a file") && out.stderr.contains("folder"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+}
+
+/// Issue 12: discovery says what it is doing, and Ctrl-C ends it at once with 130
+/// (it used to wait for --timeout).
+#[test]
+fn ctrl_c_during_discovery_ends_it_at_once_with_130() {
+    let port = free_udp_port().to_string();
+    let mut child = sockit(&[
+        "recv",
+        "--code",
+        "913-no-one",
+        "--port",
+        &port,
+        "--timeout",
+        "5m",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let looking: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(looking["event"], "looking", "{first}");
+    assert_eq!(looking["nameplate"], 913);
+    assert_eq!(looking["port"].to_string(), port);
+    let started = std::time::Instant::now();
+    signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("interrupted"), "{err}");
+}
+
+/// Drives `sockit recv` on a pseudo-terminal: an empty line and a malformed code ask
+/// again; Ctrl-C at the prompt exits 130 at once. Prints the exit code, then what the
+/// terminal showed.
+const PROMPT_ON_A_PTY: &str = r#"
+import os, pty, signal, sys
+signal.alarm(20)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], 'recv', '--port', sys.argv[2], '--timeout', '5m'])
+seen = b''
+def until(s):
+    global seen
+    buf = b''
+    while s not in buf:
+        buf += os.read(fd, 1024)
+    seen += buf
+until(b'code: ')
+os.write(fd, b'\n')
+until(b'code: ')
+os.write(fd, b'not a code\n')
+until(b'code: ')
+os.write(fd, b'\x03')
+_, status = os.waitpid(pid, 0)
+print(os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status))
+try:
+    while True:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        seen += chunk
+except OSError:
+    pass
+print(seen.decode(errors='replace'))
+"#;
+
+/// Issue 12: Ctrl-C at the `code:` prompt ends `recv` at once (exit 130); an empty or
+/// malformed code asks again instead of failing or becoming the code.
+#[test]
+fn the_code_prompt_asks_again_and_ctrl_c_ends_it() {
+    let port = free_udp_port().to_string();
+    let out = python(PROMPT_ON_A_PTY, &[&bin().display().to_string(), &port], b"");
+    assert!(out.status.success(), "{}", out.stderr);
+    let text = out.stdout_text();
+    let (code, shown) = text.split_once('\n').unwrap();
+    assert_eq!(code, "130", "{shown}");
+    assert_eq!(shown.matches("code: ").count(), 3, "{shown}");
+    assert!(shown.contains("like 7-amber-lantern"), "{shown}");
+    assert!(shown.contains("invalid code \"not a code\""), "{shown}");
+    assert!(shown.contains("interrupted"), "{shown}");
+}
+
+/// Issue 12: `--rename` leaves an identical file alone (as the README says) and keeps
+/// both only when they differ, also when the sizes are the same.
+#[test]
+fn rename_leaves_identical_files_alone_and_renames_only_those_that_differ() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("same.txt"), "same contents").unwrap();
+    fs::write(src.path().join("other.txt"), "new!").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    fs::write(dst.path().join("same.txt"), "same contents").unwrap();
+    fs::write(dst.path().join("other.txt"), "old!").unwrap();
+    let server = sender(
+        &[&src.path().join("same.txt"), &src.path().join("other.txt")],
+        &[],
+    );
+    let out = recv(&server, dst.path(), &["--rename"]);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let files = out.events_named("file");
+    let same = files.iter().find(|f| f["path"] == "same.txt").unwrap();
+    assert_eq!(same["unchanged"], true, "{files:?}");
+    assert!(
+        !dst.path().join("same (1).txt").exists(),
+        "an identical file is not copied"
+    );
+    assert_eq!(
+        fs::read_to_string(dst.path().join("other (1).txt")).unwrap(),
+        "new!"
+    );
+    assert_eq!(
+        fs::read_to_string(dst.path().join("other.txt")).unwrap(),
+        "old!"
+    );
 }

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::code::Code;
 use super::discover::{self, Announcement};
-use super::files::Existing;
+use super::files::{self, Existing};
 use super::manifest::Offer;
 use super::pake::APP;
 use super::receiver::{self, RecvJob};
@@ -21,7 +21,7 @@ use super::{raw, TransferError};
 use crate::addr::{ANY_HOST, LOCAL_HOST};
 use crate::cli::{RecvArgs, SendArgs};
 use crate::event::{Event, Proto};
-use crate::run::{Ctx, UsageError};
+use crate::run::{Ctx, Interrupted, UsageError};
 use crate::sock::{self, NetError, SocketInfo};
 
 /// Wrong codes a sender tolerates before it gives up (see docs/security.md).
@@ -56,7 +56,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
         let [path] = &args.paths[..] else {
             return Err(UsageError("--raw sends exactly one file".into()).into());
         };
-        return raw::send(path, &args.bind, args.keep, ctx).await;
+        return raw::send(path, &args.bind_addr(), args.keep, ctx).await;
     }
     let offer = if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
         if args.keep {
@@ -81,11 +81,11 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
             .emit(&Event::warning(format!("not sent: {skipped}")));
     }
     let code = args.code.clone().unwrap_or_else(Code::generate);
-    let addrs = args
-        .bind
+    let bind = args.bind_addr();
+    let addrs = bind
         .resolve(ANY_HOST)
         .await
-        .map_err(|e| NetError::new(format!("resolve {}", args.bind), e))?;
+        .map_err(|e| NetError::new(format!("resolve {bind}"), e))?;
     let listener = sock::tcp_listener(addrs[0])?;
     let local = listener.local_addr()?;
     ctx.out.emit(&Event::Listening {
@@ -97,6 +97,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     }
     ctx.out.emit(&Event::Ready {
         addr: local,
+        addrs: discover::reachable(local),
         code: Some(code.to_string()),
     });
 
@@ -134,7 +135,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     let result = loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => {
-                break if completed > 0 { Ok(()) } else { Err(anyhow::anyhow!("interrupted before any receiver finished")) };
+                break if completed > 0 { Ok(()) } else { Err(Interrupted("before any receiver finished".into()).into()) };
             }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -201,6 +202,8 @@ fn serve_one(
     {
         let mut failures = gate.lock().expect("not poisoned");
         if *failures >= MAX_WRONG_CODES {
+            // Said, not just closed: a close before any hello reads as "not a sockit".
+            conn.send_error("too many wrong codes: this sender is giving up");
             return Err(TransferError::Refused("too many wrong codes".into()));
         }
         stream
@@ -244,35 +247,60 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
             .target
             .as_ref()
             .ok_or_else(|| UsageError("--raw needs the sender's HOST:PORT".into()))?;
-        return raw::recv(target, &args.output, args.stdout, ctx).await;
+        return raw::recv(target, &args.output, policy(&args), args.stdout, ctx).await;
+    }
+    if !args.stdout && files::existing(&args.output).is_some_and(|m| !m.is_dir()) {
+        return Err(UsageError(format!(
+            "-o {} is a file: -o names the folder to receive into (one file under a name \
+             of your choosing: --stdout > NAME)",
+            args.output.display()
+        ))
+        .into());
     }
     let code = match &args.code {
         Some(code) => code.clone(),
-        None => ask_code().await?,
+        None => ask_code(&ctx).await?,
     };
     let addrs = match &args.target {
-        Some(target) => target.resolve(LOCAL_HOST).await.map_err(|e| NetError::new(format!("resolve {target}"), e))?,
-        None => match discover::find(code.nameplate, args.port, args.timeout).await? {
-            Some(addr) => vec![addr],
-            None => anyhow::bail!(
-                "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
-                code.nameplate,
-                humantime::format_duration(args.timeout)
-            ),
-        },
+        Some(target) => target
+            .resolve(LOCAL_HOST)
+            .await
+            .map_err(|e| NetError::new(format!("resolve {target}"), e))?,
+        None => {
+            ctx.out.emit(&Event::Looking {
+                nameplate: code.nameplate,
+                port: args.port,
+                timeout_s: args.timeout.as_secs_f64(),
+            });
+            let found = tokio::select! {
+                found = discover::find(code.nameplate, args.port, args.timeout) => found?,
+                _ = ctx.shutdown.cancelled() => return Err(Interrupted("no sender was found yet".into()).into()),
+            };
+            match found {
+                Some(addr) => vec![addr],
+                None => anyhow::bail!(
+                    "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
+                    code.nameplate,
+                    humantime::format_duration(args.timeout)
+                ),
+            }
+        }
     };
-    let stream = sock::tcp_connect(&addrs, Duration::from_secs(10)).await?;
+    let stream = tokio::select! {
+        stream = sock::tcp_connect(&addrs, Duration::from_secs(10)) => stream?,
+        _ = ctx.shutdown.cancelled() => return Err(Interrupted("not connected yet".into()).into()),
+    };
     let peer: SocketAddr = stream.peer_addr()?;
+    ctx.out.emit(&Event::Connected {
+        peer,
+        local: stream.local_addr()?,
+    });
     if ctx.verbose {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
     }
     let stream = blocking(stream)?;
     stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-    let policy = match (args.overwrite, args.rename) {
-        (true, _) => Existing::Overwrite,
-        (_, true) => Existing::Rename,
-        _ => Existing::Refuse,
-    };
+    let policy = policy(&args);
     let job = RecvJob {
         code,
         encrypt: !args.plain,
@@ -292,7 +320,7 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         _ = ctx.shutdown.cancelled() => {
             let _ = handle.shutdown(std::net::Shutdown::Both);
             let _ = session.await;
-            anyhow::bail!("interrupted; partial files are kept as .part: run the same command again to resume");
+            return Err(Interrupted("partial files are kept as .part: run the same command again to resume".into()).into());
         }
     };
     let done = outcome.with_context(|| format!("receive from {peer}"))?;
@@ -300,16 +328,59 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Asks for the code on the terminal (never from a pipe: a script must pass --code).
-async fn ask_code() -> anyhow::Result<Code> {
+/// What to do with a file that is already there (`--overwrite`, `--rename`).
+fn policy(args: &RecvArgs) -> Existing {
+    match (args.overwrite, args.rename) {
+        (true, _) => Existing::Overwrite,
+        (_, true) => Existing::Rename,
+        _ => Existing::Refuse,
+    }
+}
+
+/// Asks for the code on the terminal (never from a pipe: a script must pass --code),
+/// again after an empty or malformed line. Ctrl-C ends it at once: the line is read on
+/// a thread of its own, which the process leaves behind.
+async fn ask_code(ctx: &Ctx) -> anyhow::Result<Code> {
     if !std::io::stdin().is_terminal() {
         return Err(UsageError("--code is required when stdin is not a terminal".into()).into());
     }
-    tokio::task::spawn_blocking(|| {
+    // One line read per request: once the code is taken, nothing more of the terminal's
+    // input is consumed.
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let (tx, mut lines) = tokio::sync::mpsc::channel::<std::io::Result<String>>(1);
+    std::thread::spawn(move || {
+        while asked.recv().is_ok() {
+            let mut line = String::new();
+            let read = std::io::stdin().read_line(&mut line).map(|_| line);
+            if tx.blocking_send(read).is_err() {
+                return;
+            }
+        }
+    });
+    loop {
         eprint!("code: ");
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        Ok(line.trim().parse::<Code>()?)
-    })
-    .await?
+        let _ = ask.send(());
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            _ = ctx.shutdown.cancelled() => {
+                eprintln!();
+                return Err(Interrupted("no code was entered".into()).into());
+            }
+        };
+        let line = match line {
+            Some(Ok(line)) if !line.is_empty() => line,
+            Some(Err(e)) => return Err(anyhow::Error::new(e).context("read the code")),
+            _ => {
+                eprintln!();
+                anyhow::bail!("no code was entered (end of input)");
+            }
+        };
+        match line.trim() {
+            "" => eprintln!("the code is what `sockit send` printed, like 7-amber-lantern"),
+            typed => match typed.parse::<Code>() {
+                Ok(code) => return Ok(code),
+                Err(e) => eprintln!("{e}"),
+            },
+        }
+    }
 }

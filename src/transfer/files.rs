@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::TransferError;
 
@@ -204,7 +204,7 @@ impl Folder {
         part_name: &OsStr,
         dest: &OsStr,
         mode: u32,
-        mtime: i64,
+        mtime: Option<SystemTime>,
         policy: Existing,
     ) -> Result<PathBuf, TransferError> {
         let part_path = self.path.join(part_name);
@@ -214,7 +214,7 @@ impl Folder {
                 .set_permissions(fs::Permissions::from_mode(mode & 0o777))
                 .map_err(|e| fail("setting the mode of", e))?;
         }
-        if let Some(t) = epoch_time(mtime) {
+        if let Some(t) = mtime {
             part.file
                 .set_modified(t)
                 .map_err(|e| fail("setting the time of", e))?;
@@ -282,15 +282,10 @@ pub fn free_name(dest: &Path) -> PathBuf {
         .expect("some number is free")
 }
 
-pub fn epoch_time(secs: i64) -> Option<std::time::SystemTime> {
-    let secs = u64::try_from(secs).ok()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
 /// Gives a folder its mode and time once its contents are written.
-pub fn finish_dir(path: &Path, mode: u32, mtime: i64) {
+pub fn finish_dir(path: &Path, mode: u32, mtime: Option<SystemTime>) {
     let _ = fs::set_permissions(path, fs::Permissions::from_mode((mode & 0o777) | 0o700));
-    if let (Some(t), Ok(dir)) = (epoch_time(mtime), File::open(path)) {
+    if let (Some(t), Ok(dir)) = (mtime, File::open(path)) {
         let _ = dir.set_modified(t);
     }
 }
@@ -331,16 +326,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = Folder::open(dir.path()).unwrap();
         let (part, name) = (OsStr::new("f.part"), OsStr::new("f"));
+        let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
         for mode in [0o644, 0o600, 0o755, 0o400, 0o666, 0o000, 0o777] {
             for fresh in [true, false] {
                 let mut p = folder.open_part(part, 0, mode, fresh).unwrap();
                 io::Write::write_all(p.file(), b"data").unwrap();
                 let dest = folder
-                    .finish(p, part, name, mode, 1_700_000_000, Existing::Overwrite)
+                    .finish(p, part, name, mode, Some(when), Existing::Overwrite)
                     .unwrap();
                 let m = fs::symlink_metadata(&dest).unwrap();
                 assert_eq!(m.permissions().mode() & 0o777, mode, "{mode:o} {fresh}");
-                assert_eq!((m.mtime(), m.len()), (1_700_000_000, 4));
+                assert_eq!(
+                    (m.mtime(), m.mtime_nsec(), m.len()),
+                    (1_700_000_000, 123_456_789, 4)
+                );
                 assert!(!dir.path().join(part).exists());
                 fs::remove_file(&dest).unwrap();
             }
@@ -349,7 +348,7 @@ mod tests {
         fs::write(dir.path().join(part), "stale bytes").unwrap();
         let p = folder.open_part(part, 0, 0o640, true).unwrap();
         let dest = folder
-            .finish(p, part, name, 0o640, 0, Existing::Overwrite)
+            .finish(p, part, name, 0o640, None, Existing::Overwrite)
             .unwrap();
         let m = fs::symlink_metadata(dest).unwrap();
         assert_eq!((m.permissions().mode() & 0o777, m.len()), (0o640, 0));

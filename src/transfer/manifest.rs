@@ -37,9 +37,31 @@ pub struct Entry {
     pub mode: u32,
     /// Modification time, seconds since the Unix epoch.
     pub mtime: i64,
+    /// The nanoseconds within that second (0 to 999,999,999); absent means 0, so a
+    /// manifest from a sender that does not send it still parses.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mtime_ns: u32,
     /// A symlink's target, relative to the link's own directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Entry {
+    /// The modification time to give the received copy: `mtime` and `mtime_ns`, the
+    /// nanoseconds ignored when out of range; `None` before 1970 (not applied).
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        let nanos = if self.mtime_ns < 1_000_000_000 {
+            self.mtime_ns
+        } else {
+            0
+        };
+        let secs = u64::try_from(self.mtime).ok()?;
+        std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos))
+    }
 }
 
 /// Where the sender reads an entry's bytes.
@@ -101,15 +123,15 @@ impl Offer {
     pub fn stdin(name: &str) -> Offer {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+            .unwrap_or_default();
         Offer {
             entries: vec![Entry {
                 path: name.to_owned(),
                 kind: Kind::File,
                 size: None,
                 mode: 0o644,
-                mtime: now,
+                mtime: now.as_secs() as i64,
+                mtime_ns: now.subsec_nanos(),
                 target: None,
             }],
             sources: vec![Source::Stdin],
@@ -152,6 +174,7 @@ impl Offer {
             size: (kind == Kind::File).then_some(meta.len()),
             mode: meta.permissions().mode() & 0o777,
             mtime: meta.mtime(),
+            mtime_ns: meta.mtime_nsec() as u32,
             target: None,
         });
         self.sources.push(if kind == Kind::File {
@@ -186,6 +209,7 @@ impl Offer {
                         size: None,
                         mode: 0o777,
                         mtime: meta.mtime(),
+                        mtime_ns: meta.mtime_nsec() as u32,
                         target: Some(target),
                     }),
                     None => {
@@ -374,6 +398,7 @@ mod tests {
             size: Some(0),
             mode: 0o644,
             mtime: 0,
+            mtime_ns: 0,
             target: None,
         }
     }

@@ -29,6 +29,10 @@ pub enum HandshakeError {
     BadConfirmation,
     #[error("{0}")]
     Incompatible(String),
+    /// The peer's first bytes are not a sockit hello: it is another program, or a
+    /// sockit speaking `--raw`.
+    #[error("{0}")]
+    NotSockit(String),
     #[error(transparent)]
     Wire(#[from] WireError),
 }
@@ -128,6 +132,29 @@ fn read_hello<R: Read, W: Write>(
     Ok((pake, encrypt))
 }
 
+/// A first message that is no sockit frame at all (raw bytes read as a length, JSON
+/// that is not ours, or a close before any hello) becomes `NotSockit(why)`, with the
+/// first bytes shown when they are text: `frame of 1751477356 bytes` is "hell…".
+fn not_sockit(e: HandshakeError, why: &str) -> HandshakeError {
+    let began = match &e {
+        HandshakeError::Wire(WireError::TooLarge { header, .. }) => {
+            let text = header.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+            text.then(|| format!(" (it began with {:?})", String::from_utf8_lossy(header)))
+        }
+        _ => None,
+    };
+    match e {
+        HandshakeError::Wire(
+            WireError::TooLarge { .. }
+            | WireError::Malformed(_)
+            | WireError::Closed
+            | WireError::Truncated
+            | WireError::Unexpected { .. },
+        ) => HandshakeError::NotSockit(format!("{why}{}", began.unwrap_or_default())),
+        other => other,
+    }
+}
+
 fn read_confirm<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Vec<u8>, HandshakeError> {
     match conn.recv_msg() {
         Ok(Msg::Confirm { mac }) => hex::decode(mac)
@@ -145,7 +172,18 @@ pub fn as_sender<R: Read, W: Write>(
     code: &Code,
     encrypt: bool,
 ) -> Result<Session, HandshakeError> {
-    let (theirs, their_encrypt) = read_hello(conn, Role::Recv)?;
+    // The sender speaks first (its PAKE message does not depend on the receiver's), so
+    // a client that reads without writing (`recv --raw`, nc) sees what this is at once.
+    let (state, ours) = spake(code, Role::Send);
+    conn.send(&hello(Role::Send, &ours, encrypt))?;
+    conn.flush()?;
+    let (theirs, their_encrypt) = read_hello(conn, Role::Recv).map_err(|e| {
+        not_sockit(
+            e,
+            "the client did not start with sockit's hello: not a `sockit recv` \
+             (`recv --raw`, nc or a browser?)",
+        )
+    })?;
     if their_encrypt != encrypt {
         let msg = if encrypt {
             "the receiver asked for --plain but this sender encrypts; use --plain on both sides or neither"
@@ -155,9 +193,6 @@ pub fn as_sender<R: Read, W: Write>(
         conn.send_error(msg);
         return Err(HandshakeError::Incompatible(msg.into()));
     }
-    let (state, ours) = spake(code, Role::Send);
-    conn.send(&hello(Role::Send, &ours, encrypt))?;
-    conn.flush()?;
     let shared = state
         .finish(&theirs)
         .map_err(|_| WireError::Malformed("the receiver's PAKE message is invalid".into()))?;
@@ -183,7 +218,21 @@ pub fn as_receiver<R: Read, W: Write>(
     let (state, ours) = spake(code, Role::Recv);
     conn.send(&hello(Role::Recv, &ours, encrypt))?;
     conn.flush()?;
-    let (theirs, _) = read_hello(conn, Role::Send)?;
+    let (theirs, their_encrypt) = read_hello(conn, Role::Send).map_err(|e| {
+        not_sockit(
+            e,
+            "the sender did not answer with sockit's hello: it is not a `sockit send` \
+             (`send --raw`, nc or the notes' server?); to take its raw bytes, run \
+             `sockit recv --raw HOST:PORT`",
+        )
+    })?;
+    if their_encrypt != encrypt {
+        return Err(HandshakeError::Incompatible(if encrypt {
+            "this sender uses --plain but this receiver encrypts; use --plain on both sides or neither".into()
+        } else {
+            "this receiver asked for --plain but the sender encrypts; use --plain on both sides or neither".into()
+        }));
+    }
     let shared = state
         .finish(&theirs)
         .map_err(|_| WireError::Malformed("the sender's PAKE message is invalid".into()))?;

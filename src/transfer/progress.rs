@@ -23,6 +23,9 @@ pub struct Progress {
     total: Option<u64>,
     files_total: u64,
     pub bytes: u64,
+    /// Of `bytes`, those the receiver already had (resumed prefixes, identical files):
+    /// counted in the totals, not in the rate.
+    pub existing: u64,
     pub files: u64,
     start: Instant,
     last_event: Instant,
@@ -43,7 +46,7 @@ impl Progress {
                 )
                 .expect("a valid template"),
             );
-            bar.set_message(format!("0/{files_total} files"));
+            bar.set_message(bar_message(0, files_total, ""));
             bar
         });
         let now = Instant::now();
@@ -53,12 +56,23 @@ impl Progress {
             total,
             files_total,
             bytes: 0,
+            existing: 0,
             files: 0,
             start: now,
             last_event: now,
             pending: Vec::new(),
             // As if a batch had just gone long ago: the first file is shown at once.
             last_batch: now.checked_sub(FILE_BATCH_AGE).unwrap_or(now),
+        }
+    }
+
+    /// Counts `n` bytes that did not travel: the receiver already had them.
+    pub fn add_existing(&mut self, n: u64) {
+        self.existing += n;
+        self.add(n);
+        if let Some(bar) = &self.bar {
+            // The bar's rate and ETA are for what travels, not for this jump.
+            bar.reset_eta();
         }
     }
 
@@ -83,12 +97,19 @@ impl Progress {
         }
     }
 
+    /// Names the file now travelling in the bar.
+    pub fn start_file(&mut self, path: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(bar_message(self.files, self.files_total, path));
+        }
+    }
+
     /// Reports one finished file (above the bar, which stays at the bottom).
     pub fn file(&mut self, event: Event) {
         self.files += 1;
         match &self.bar {
             Some(bar) => {
-                bar.set_message(format!("{}/{} files", self.files, self.files_total));
+                bar.set_message(bar_message(self.files, self.files_total, ""));
                 bar.suspend(|| self.out.emit(&event));
             }
             None => {
@@ -106,8 +127,12 @@ impl Progress {
         self.last_batch = Instant::now();
     }
 
+    /// Bytes per second that travelled (what was already there is left out).
     fn rate(&self) -> f64 {
-        self.bytes as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
+        rate(
+            self.bytes - self.existing,
+            self.start.elapsed().as_secs_f64(),
+        )
     }
 
     /// Clears the bar and reports the totals.
@@ -116,11 +141,59 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        let seconds = self.start.elapsed().as_secs_f64();
         Event::Done {
             files: self.files,
             bytes: self.bytes,
-            seconds: self.start.elapsed().as_secs_f64(),
-            rate: self.rate(),
+            existing: self.existing,
+            seconds,
+            rate: rate(self.bytes - self.existing, seconds),
         }
+    }
+}
+
+/// Most characters of the current file's path shown in the bar (its end: the name).
+const BAR_PATH: usize = 32;
+
+/// `3/10 files: …/album/photo.jpg`: the count and the file now travelling.
+fn bar_message(files: u64, files_total: u64, current: &str) -> String {
+    let count = format!(
+        "{files}/{files_total} file{}",
+        if files_total == 1 { "" } else { "s" }
+    );
+    if current.is_empty() {
+        return count;
+    }
+    let current = crate::event::escape(current.as_bytes());
+    let chars = current.chars().count();
+    let shown: String = if chars > BAR_PATH {
+        let tail: String = current.chars().skip(chars - (BAR_PATH - 1)).collect();
+        format!("…{tail}")
+    } else {
+        current
+    };
+    format!("{count}: {shown}")
+}
+
+fn rate(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / seconds.max(1e-9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_names_the_current_file_by_its_end() {
+        assert_eq!(bar_message(0, 1, ""), "0/1 file");
+        assert_eq!(
+            bar_message(2, 5, "album/photo.jpg"),
+            "2/5 files: album/photo.jpg"
+        );
+        let long = format!("{}/photo.jpg", "deep/".repeat(20));
+        let msg = bar_message(0, 2, &long);
+        assert!(msg.ends_with("/photo.jpg") && msg.contains(": …"), "{msg}");
+        assert_eq!(msg.chars().count(), "0/2 files: ".len() + BAR_PATH);
+        assert_eq!(bar_message(0, 1, "a\x1bb"), "0/1 file: a\\u{1b}b");
     }
 }

@@ -1,16 +1,21 @@
 //! `--raw`: the notes' homework protocol, for interop with `nc` and the notes' Python
 //! programs. The sender writes one file's bytes to each client and closes; the
 //! receiver writes everything until the end of the stream. There is no name, no
-//! size, no code and no verification: the BLAKE3 shown is for comparing by hand.
+//! size, no code and no verification: the BLAKE3 and SHA-256 shown are for comparing
+//! by hand (`sha256sum`, Python's `hashlib`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use sha2::{Digest, Sha256};
+
+use super::files::{self, Existing};
+use super::wire::{is_hello, HELLO_SNIFF};
 use crate::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
 use crate::event::{Event, Proto};
-use crate::run::{Ctx, UsageError};
+use crate::run::{Ctx, Interrupted, UsageError};
 use crate::sock::{self, describe, NetError, SocketInfo};
 
 /// Bytes moved per read.
@@ -41,6 +46,7 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     });
     ctx.out.emit(&Event::Ready {
         addr: local,
+        addrs: super::discover::reachable(local),
         code: None,
     });
     loop {
@@ -55,14 +61,15 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
         let mut file = tokio::fs::File::open(path)
             .await
             .with_context(|| format!("open {}", path.display()))?;
-        let sent = tokio::io::copy_buf(
-            &mut tokio::io::BufReader::with_capacity(BUF, &mut file),
-            &mut stream,
-        )
-        .await;
+        let mut hashes = Hashes::new();
+        let sent = send_hashed(&mut file, &mut stream, &mut hashes).await;
         let _ = stream.shutdown().await;
         match sent {
             Ok(bytes) => {
+                // The same hashes `recv --raw`, `sha256sum` or `hashlib` show on the
+                // other side, for comparing by hand.
+                ctx.out
+                    .emit(&hashes.file_event(path.display().to_string(), bytes));
                 ctx.out.emit(&done(1, bytes, started));
                 if !keep {
                     return Ok(());
@@ -75,21 +82,98 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     }
 }
 
-/// `recv --raw HOST:PORT -o FILE`: everything until the end of the stream, written to
-/// `FILE.part` and renamed when the sender closes cleanly.
+/// BLAKE3 and SHA-256 of the bytes that went by: the raw protocol verifies nothing, so
+/// both sides show them (SHA-256 for `sha256sum` and Python's `hashlib`).
+struct Hashes {
+    blake3: blake3::Hasher,
+    sha256: Sha256,
+}
+
+impl Hashes {
+    fn new() -> Hashes {
+        Hashes {
+            blake3: blake3::Hasher::new(),
+            sha256: Sha256::new(),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.blake3.update(data);
+        self.sha256.update(data);
+    }
+
+    fn file_event(self, path: String, bytes: u64) -> Event {
+        Event::File {
+            path,
+            bytes,
+            blake3: self.blake3.finalize().to_hex().to_string(),
+            resumed: 0,
+            unchanged: false,
+            sha256: Some(hex::encode(self.sha256.finalize())),
+        }
+    }
+}
+
+/// Copies `file` to `stream`, hashing what goes; returns the bytes sent.
+async fn send_hashed(
+    file: &mut tokio::fs::File,
+    stream: &mut tokio::net::TcpStream,
+    hashes: &mut Hashes,
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; BUF];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(bytes);
+        }
+        hashes.update(&buf[..n]);
+        stream.write_all(&buf[..n]).await?;
+        bytes += n as u64;
+    }
+}
+
+/// The file `recv --raw` writes into a folder (the default `-o .`): the raw protocol
+/// carries no name. Never an existing file: `received (1)`, `received (2)`, … instead.
+pub const DEFAULT_NAME: &str = "received";
+
+/// Where `recv --raw` writes: into a folder as `DEFAULT_NAME` (the first free one,
+/// unless `--overwrite`), or the file `-o` names, which must not exist unless
+/// `--overwrite` (or `--rename`: the first free `name (N).ext`).
+pub fn destination(output: &Path, policy: Existing) -> anyhow::Result<PathBuf> {
+    if output.is_dir() {
+        let dest = output.join(DEFAULT_NAME);
+        return Ok(match policy {
+            Existing::Overwrite => dest,
+            _ => files::free_name(&dest),
+        });
+    }
+    match (files::existing(output), policy) {
+        (None, _) | (Some(_), Existing::Overwrite) => Ok(output.to_owned()),
+        (Some(_), Existing::Rename) => Ok(files::free_name(output)),
+        (Some(_), Existing::Refuse) => anyhow::bail!(
+            "{} already exists (receive with --overwrite or --rename)",
+            output.display()
+        ),
+    }
+}
+
+/// `recv --raw HOST:PORT [-o FILE|DIR]`: everything until the end of the stream,
+/// written to `FILE.part` and renamed when the sender closes cleanly. A sockit sender
+/// speaking the transfer protocol, and a sender that sends nothing, are errors: no
+/// file is written for them.
 pub async fn recv(
     target: &Endpoint,
     output: &Path,
+    policy: Existing,
     to_stdout: bool,
     ctx: Ctx,
 ) -> anyhow::Result<()> {
-    if !to_stdout && output.is_dir() {
-        return Err(UsageError(format!(
-            "with --raw, -o names the file to write (the raw protocol carries no name); {} is a folder",
-            output.display()
-        ))
-        .into());
-    }
+    let dest = if to_stdout {
+        None
+    } else {
+        Some(destination(output, policy)?)
+    };
     let addrs = target
         .resolve(LOCAL_HOST)
         .await
@@ -100,51 +184,65 @@ pub async fn recv(
         ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
     }
     let started = std::time::Instant::now();
-    let part = PathBuf::from(format!("{}{}", output.display(), super::files::PART_SUFFIX));
-    let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stdout {
-        Box::new(tokio::io::stdout())
-    } else {
-        Box::new(
-            tokio::fs::File::create(&part)
-                .await
-                .with_context(|| format!("create {}", part.display()))?,
-        )
-    };
-    let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; BUF];
-    let mut bytes = 0u64;
-    loop {
+    let read_fail = |e| NetError::new(format!("receive from {peer}"), e);
+    // The first bytes decide what the peer is, before any file exists.
+    let mut head = 0;
+    while head < HELLO_SNIFF {
         let n = tokio::select! {
-            _ = ctx.shutdown.cancelled() => anyhow::bail!("interrupted; {} holds what arrived", part.display()),
-            n = stream.read(&mut buf) => n.map_err(|e| NetError::new(format!("receive from {peer}"), e))?,
+            _ = ctx.shutdown.cancelled() => return Err(Interrupted("nothing was written".into()).into()),
+            n = stream.read(&mut buf[head..]) => n.map_err(read_fail)?,
         };
         if n == 0 {
             break;
         }
+        head += n;
+    }
+    if is_hello(&buf[..head]) {
+        anyhow::bail!(
+            "{peer} is a sockit sender without --raw: it speaks the transfer protocol, not \
+             raw bytes; run `sockit recv {target} --code CODE` (without --raw); nothing was written"
+        );
+    }
+    if head == 0 {
+        anyhow::bail!("{peer} closed without sending anything; nothing was written");
+    }
+    let part = dest.as_deref().map(files::part_path);
+    let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &part {
+        None => Box::new(tokio::io::stdout()),
+        Some(part) => Box::new(
+            tokio::fs::File::create(part)
+                .await
+                .with_context(|| format!("create {}", part.display()))?,
+        ),
+    };
+    let shown_part = part.as_deref().unwrap_or(Path::new("-")).display();
+    let mut hashes = Hashes::new();
+    let mut bytes = 0u64;
+    let mut n = head;
+    while n > 0 {
         sink.write_all(&buf[..n])
             .await
-            .with_context(|| format!("write {}", part.display()))?;
-        hasher.update(&buf[..n]);
+            .with_context(|| format!("write {shown_part}"))?;
+        hashes.update(&buf[..n]);
         bytes += n as u64;
+        n = tokio::select! {
+            _ = ctx.shutdown.cancelled() => return Err(Interrupted(format!("{shown_part} holds what arrived")).into()),
+            n = stream.read(&mut buf) => n.map_err(read_fail)?,
+        };
     }
     sink.flush().await?;
     drop(sink);
-    let shown = if to_stdout {
-        "-".to_owned()
-    } else {
-        tokio::fs::rename(&part, output)
-            .await
-            .with_context(|| format!("rename {} to {}", part.display(), output.display()))?;
-        output.display().to_string()
+    let shown = match (&part, &dest) {
+        (Some(part), Some(dest)) => {
+            tokio::fs::rename(part, dest)
+                .await
+                .with_context(|| format!("rename {} to {}", part.display(), dest.display()))?;
+            dest.display().to_string()
+        }
+        _ => "-".to_owned(),
     };
-    let blake3 = hasher.finalize().to_hex().to_string();
-    ctx.out.emit(&Event::File {
-        path: shown,
-        bytes,
-        blake3,
-        resumed: 0,
-        unchanged: false,
-    });
+    ctx.out.emit(&hashes.file_event(shown, bytes));
     ctx.out.emit(&done(1, bytes, started));
     Ok(())
 }
@@ -154,6 +252,7 @@ fn done(files: u64, bytes: u64, started: std::time::Instant) -> Event {
     Event::Done {
         files,
         bytes,
+        existing: 0,
         seconds,
         rate: bytes as f64 / seconds.max(1e-9),
     }

@@ -80,10 +80,11 @@ pub fn receive<R: Read, W: Write>(
                 size: *size,
                 blake3: hasher.finalize().to_hex().to_string(),
                 complete: false,
+                send_if_differs: false,
             })
         })
         .collect();
-    have.extend(offered_complete(&locals)?);
+    have.extend(offered_complete(&locals, job.policy)?);
     have.sort_by_key(|h| h.index);
     for chunk in batches(&have) {
         conn.send(&Msg::Plan {
@@ -107,7 +108,10 @@ pub fn receive<R: Read, W: Write>(
     if !locals.is_empty() {
         return Err(refuse(
             conn,
-            format!("the sender ended with {} files not sent", locals.len()),
+            format!(
+                "the sender ended with {} not sent",
+                count(locals.len() as u64, "file", "files")
+            ),
         ));
     }
     let progress = writer.finish().map_err(|e| refuse(conn, e.to_string()))?;
@@ -119,6 +123,11 @@ pub fn receive<R: Read, W: Write>(
         bytes: progress.bytes,
     })?;
     Ok(progress.done())
+}
+
+/// `1 entry`, `2 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Tells the sender why this side stops, and returns the error for this side.
@@ -145,7 +154,8 @@ fn read_manifest<R: Read, W: Write>(
             Msg::ManifestEnd { count, bytes } => {
                 if count != entries.len() as u64 {
                     return Err(WireError::Malformed(format!(
-                        "manifest_end counts {count} entries, {} arrived",
+                        "manifest_end counts {}, {} arrived",
+                        self::count(count, "entry", "entries"),
                         entries.len()
                     ))
                     .into());
@@ -192,11 +202,19 @@ fn plan(
             continue;
         }
         let mut offered_complete = false;
-        if let (Some(m), Existing::Refuse) = (&found, job.policy) {
-            if !m.is_file() || Some(m.len()) != e.size {
-                return Err(in_the_way(" and differs"));
+        match (&found, job.policy) {
+            (Some(m), Existing::Refuse) => {
+                if !m.is_file() || Some(m.len()) != e.size {
+                    return Err(in_the_way(" and differs"));
+                }
+                offered_complete = true;
             }
-            offered_complete = true;
+            // `--rename` keeps both only when they differ: a same-size file is offered
+            // for comparison, and the sender sends it only if it is not the same.
+            (Some(m), Existing::Rename) if m.is_file() && Some(m.len()) == e.size => {
+                offered_complete = true;
+            }
+            _ => {}
         }
         let part = files::part_path(&dest);
         let resume = match (&part_found, e.size) {
@@ -222,7 +240,10 @@ fn plan(
 }
 
 /// `have` entries for finished files, hashed only now (after every cheaper check).
-fn offered_complete(locals: &HashMap<u64, Local>) -> Result<Vec<Have>, TransferError> {
+fn offered_complete(
+    locals: &HashMap<u64, Local>,
+    policy: Existing,
+) -> Result<Vec<Have>, TransferError> {
     let mut have = Vec::new();
     for (&index, l) in locals.iter().filter(|(_, l)| l.offered_complete) {
         let (_, hex, len) = files::hash_file(&l.dest)?;
@@ -231,6 +252,7 @@ fn offered_complete(locals: &HashMap<u64, Local>) -> Result<Vec<Have>, TransferE
             size: len,
             blake3: hex,
             complete: true,
+            send_if_differs: policy == Existing::Rename,
         });
     }
     Ok(have)
@@ -341,7 +363,7 @@ fn start_file<'e>(
     let local = locals
         .remove(&index)
         .ok_or_else(|| TransferError::Refused("a file was sent twice".into()))?;
-    if local.offered_complete {
+    if local.offered_complete && job.policy != Existing::Rename {
         return Err(TransferError::Conflict(format!(
             "{} already exists and differs (receive with --overwrite or --rename)",
             local.dest.display()
@@ -369,7 +391,7 @@ fn start_file<'e>(
         offset: resumed,
         fresh: !local.part_exists,
         mode: entry.mode,
-        mtime: entry.mtime,
+        mtime: entry.modified(),
     };
     writer.open(open, entry.size)?;
     Ok(Current {
@@ -446,7 +468,7 @@ fn finish_tree(entries: &[Entry], target: &Target, policy: Existing) -> Result<(
         })?;
     }
     for e in entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
-        files::finish_dir(&target.resolve(&e.path)?, e.mode, e.mtime);
+        files::finish_dir(&target.resolve(&e.path)?, e.mode, e.modified());
     }
     Ok(())
 }

@@ -83,13 +83,14 @@ pub fn serve<R: Read, W: Write>(
         let start = starts.get(&index).cloned().unwrap_or_default();
         if start.unchanged {
             conn.send(&Msg::Skip { index })?;
-            progress.add(entry.size.unwrap_or(0));
+            progress.add_existing(entry.size.unwrap_or(0));
             progress.file(Event::File {
                 path: entry.path.clone(),
                 bytes: entry.size.unwrap_or(0),
                 blake3: start.hash_hex,
                 resumed: 0,
                 unchanged: true,
+                sha256: None,
             });
             continue;
         }
@@ -98,7 +99,8 @@ pub fn serve<R: Read, W: Write>(
             offset: start.offset,
             restart: start.restart,
         })?;
-        progress.add(start.offset);
+        progress.start_file(&entry.path);
+        progress.add_existing(start.offset);
         let mut hasher = start.hasher;
         let input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
         let sent = send_body(conn, input, start.offset, entry, &mut hasher, &mut progress)?;
@@ -116,6 +118,7 @@ pub fn serve<R: Read, W: Write>(
             blake3,
             resumed: start.offset,
             unchanged: false,
+            sha256: None,
         });
     }
     conn.send_last(&Msg::Done {
@@ -191,6 +194,10 @@ fn decide(offer: &Offer, plan: &HashMap<u64, Have>) -> Result<HashMap<u64, Start
             .map_err(|e| disk(&entry.path, e))?;
         let same = hex == have.blake3;
         if have.complete {
+            if !(same && have.size == size) && have.send_if_differs {
+                starts.insert(index, Start::default());
+                continue;
+            }
             if !(same && have.size == size) {
                 return Err(TransferError::Conflict(format!(
                     "{} already exists on the receiver and differs (receive with --overwrite or --rename)",

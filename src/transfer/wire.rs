@@ -47,6 +47,10 @@ pub struct Have {
     pub blake3: String,
     #[serde(default)]
     pub complete: bool,
+    /// With `complete`: when the file differs, send it anyway (the receiver keeps both,
+    /// `--rename`) instead of stopping the transfer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub send_if_differs: bool,
 }
 
 /// Every control message, tagged by `type`.
@@ -127,7 +131,12 @@ pub enum WireError {
     #[error("the connection ended inside a frame")]
     Truncated,
     #[error("frame of {len} bytes exceeds the {max}-byte limit")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+        /// The frame header as it arrived (all zero for a record's inner limit).
+        header: [u8; 4],
+    },
     #[error(transparent)]
     Tampered(#[from] Tampered),
     #[error("malformed message: {0}")]
@@ -283,15 +292,16 @@ impl<R: Read, W: Write> Conn<R, W> {
 
     /// The next record. A peer's `error` message becomes `WireError::Peer`.
     pub fn recv(&mut self) -> Result<Record<'_>, WireError> {
-        let mut header = [0u8; 4];
-        read_exact_or_closed(&mut self.r, &mut header)?;
-        let header = u32::from_be_bytes(header);
+        let mut bytes = [0u8; 4];
+        read_exact_or_closed(&mut self.r, &mut bytes)?;
+        let header = u32::from_be_bytes(bytes);
         let last = header & LAST_FLAG != 0;
         let len = (header & !LAST_FLAG) as usize;
         if len > MAX_FRAME {
             return Err(WireError::TooLarge {
                 len,
                 max: MAX_FRAME,
+                header: bytes,
             });
         }
         // The buffer only grows (to at most MAX_FRAME), so it is zeroed once, not per frame.
@@ -319,6 +329,7 @@ impl<R: Read, W: Write> Conn<R, W> {
                     return Err(WireError::TooLarge {
                         len: json.len(),
                         max: MAX_CONTROL,
+                        header: [0; 4],
                     });
                 }
                 match serde_json::from_slice(json) {
@@ -353,6 +364,19 @@ impl<R: Read, W: Write> Conn<R, W> {
         );
         let _ = self.flush();
     }
+}
+
+/// How many bytes `is_hello` needs to see.
+pub const HELLO_SNIFF: usize = DATA_AT + HELLO_JSON.len();
+const HELLO_JSON: &[u8] = br#"{"type":"hello""#;
+
+/// Whether `first` (the first bytes a peer sent, at least `HELLO_SNIFF` of them) is an
+/// unsealed frame holding a `hello`: a sockit speaking the transfer protocol, which a
+/// `--raw` receiver must not save as the file.
+pub fn is_hello(first: &[u8]) -> bool {
+    first.len() >= HELLO_SNIFF
+        && first[DATA_AT - 1] == KIND_CONTROL
+        && first[DATA_AT..].starts_with(HELLO_JSON)
 }
 
 /// Text from the peer made safe for one terminal line: control characters escaped

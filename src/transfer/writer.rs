@@ -42,7 +42,7 @@ pub struct Open {
     /// No `.part` was there at the plan, so one may be created with its final mode.
     pub fresh: bool,
     pub mode: u32,
-    pub mtime: i64,
+    pub mtime: Option<std::time::SystemTime>,
 }
 
 enum Op {
@@ -274,7 +274,8 @@ impl Disk {
                     Some(dest) => Some(self.open_part(dest, &open)?),
                     None => None,
                 };
-                self.progress().add(open.offset);
+                self.progress().start_file(&open.path);
+                self.progress().add_existing(open.offset);
                 self.file = Some(Current {
                     written: open.offset,
                     open,
@@ -322,19 +323,21 @@ impl Disk {
                     blake3,
                     resumed: file.open.offset,
                     unchanged: false,
+                    sha256: None,
                 });
             }
             Op::Sync(ack) => {
                 let _ = ack.send(());
             }
             Op::Skip { path, size, blake3 } => {
-                self.progress().add(size);
+                self.progress().add_existing(size);
                 self.progress().file(Event::File {
                     path,
                     bytes: size,
                     blake3,
                     resumed: 0,
                     unchanged: true,
+                    sha256: None,
                 });
             }
         }
