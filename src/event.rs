@@ -242,7 +242,7 @@ pub enum Event {
         bytes: u64,
         #[serde(skip_serializing_if = "is_zero")]
         existing: u64,
-        #[serde(serialize_with = "three_decimals")]
+        #[serde(serialize_with = "microseconds")]
         seconds: f64,
         rate: f64,
     },
@@ -304,10 +304,16 @@ pub enum Event {
     },
 }
 
-/// A duration with three decimals (µs for `duration_ms`, ms for `seconds`): `0.100118`,
-/// not the float's every digit (`0.10011800000000001`).
+/// Milliseconds to the microsecond (`duration_ms`): `0.1`, not the float's every digit
+/// (`0.10011800000000001`).
 fn three_decimals<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((v * 1000.0).round() / 1000.0)
+}
+
+/// Seconds to the microsecond (`seconds`), precise enough to recompute a short
+/// transfer's rate from.
+fn microseconds<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((v * 1e6).round() / 1e6)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -866,7 +872,7 @@ mod tests {
         };
         assert!(serde_json::to_string(&done)
             .unwrap()
-            .contains(r#""seconds":1.235,"#));
+            .contains(r#""seconds":1.234568,"#));
     }
 
     #[test]
