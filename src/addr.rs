@@ -27,11 +27,43 @@ pub enum AddrError {
     UnclosedBracket(String),
     #[error("{0:?} is not a valid IPv4 address (four numbers from 0 to 255, like 127.0.0.1)")]
     BadIpv4(String),
+    #[error("[{0}] is not an IPv6 address (brackets hold one, like [::1]:8888)")]
+    BadIpv6(String),
+    #[error("{0:?} is not a host name or address (letters, digits, '-', '.' and '_')")]
+    BadHost(String),
     #[error(
         "{host}:{port} is ambiguous: an IPv6 address with a port is written in brackets, \
          [{host}]:{port}"
     )]
     Ipv6NeedsBrackets { host: String, port: String },
+}
+
+/// A host outside brackets is a name or an IPv4 address: what else could reach the
+/// resolver (spaces, control characters, `[`) would only come back as "name or service
+/// not known", and would not print back as the same address.
+fn check_host(host: &str) -> Result<(), AddrError> {
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
+    if host.is_empty() || !host.bytes().all(name_byte) {
+        return Err(AddrError::BadHost(host.to_owned()));
+    }
+    check_dotted(host)
+}
+
+/// What brackets hold: an IPv6 address, perhaps with a zone (`fe80::1%eth0`).
+fn check_ipv6(host: &str) -> Result<(), AddrError> {
+    let (addr, zone) = match host.split_once('%') {
+        Some((addr, zone)) => (addr, Some(zone)),
+        None => (host, None),
+    };
+    let zone_ok = zone.is_none_or(|z| {
+        !z.is_empty()
+            && z.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    if addr.parse::<std::net::Ipv6Addr>().is_err() || !zone_ok {
+        return Err(AddrError::BadIpv6(host.to_owned()));
+    }
+    Ok(())
 }
 
 /// A host written like an IPv4 address (digits and dots) must be one: `300.1.1.1` would
@@ -63,6 +95,7 @@ impl FromStr for Endpoint {
             let p = after
                 .strip_prefix(':')
                 .ok_or_else(|| AddrError::MissingPort(s.to_owned()))?;
+            check_ipv6(host)?;
             return Ok(Endpoint {
                 host: Some(host.to_owned()),
                 port: port(p)?,
@@ -88,7 +121,7 @@ impl FromStr for Endpoint {
                 port: port(p)?,
             }),
             Some((host, p)) => {
-                check_dotted(host)?;
+                check_host(host)?;
                 Ok(Endpoint {
                     host: Some(host.to_owned()),
                     port: port(p)?,
@@ -99,7 +132,7 @@ impl FromStr for Endpoint {
                 port: port(s)?,
             }),
             None => {
-                check_dotted(s)?;
+                check_host(s)?;
                 Err(AddrError::MissingPort(s.to_owned()))
             }
         }
@@ -230,9 +263,29 @@ mod tests {
 
     #[test]
     fn endpoint_display_round_trips() {
-        for s in ["h:1", "[::1]:2", ":3"] {
+        for s in [
+            "h:1",
+            "[::1]:2",
+            ":3",
+            "[fe80::1%eth0]:4",
+            "my_host-2.lan:5",
+        ] {
             assert_eq!(s.parse::<Endpoint>().unwrap().to_string(), s);
         }
+    }
+
+    /// Issue 15: what brackets hold must be an IPv6 address, and a host a host, or the
+    /// endpoint would not print back as itself (`[]:80` printed as `:80`).
+    #[test]
+    fn brackets_hold_ipv6_and_hosts_are_hosts() {
+        for bad in ["[[x]:40", "[]:80", "[x]:1", "[1.2.3.4]:5", "[::1%]:6"] {
+            let e = bad.parse::<Endpoint>().unwrap_err();
+            assert!(matches!(e, AddrError::BadIpv6(_)), "{bad}: {e}");
+        }
+        for bad in ["a b:1", "\x01h:2", "h\t:3", "[x:4]:5x", "é:6", "a/b:7"] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad:?}");
+        }
+        assert_eq!(" h:1 ".parse(), Ok(ep(Some("h"), 1)));
     }
 
     #[test]
