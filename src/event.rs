@@ -122,6 +122,8 @@ pub enum Reason {
     Shutdown,
     /// Any other I/O failure.
     Error,
+    /// `--broker`: the client read too slowly and fell `BROKER_BACKLOG` behind.
+    Slow,
 }
 
 impl Reason {
@@ -133,6 +135,7 @@ impl Reason {
             Reason::Protocol => "protocol error",
             Reason::Shutdown => "server shutting down",
             Reason::Error => "error",
+            Reason::Slow => "too slow to read what the others sent",
         }
     }
 }
