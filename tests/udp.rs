@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::UdpSocket;
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
@@ -395,6 +396,27 @@ fn issue13_kernel_drops_are_reported_and_what_was_sent_is_accounted_for() {
             break;
         }
     }
+    // Datagrams still queued at Ctrl-C would be neither received nor dropped: send a
+    // last one until it is seen, so that everything before it has been taken.
+    let mut seen_end = false;
+    for _ in 0..50 {
+        udp.send_to(b"end", server.addr).unwrap();
+        sent += 1;
+        let wait_until = Instant::now() + Duration::from_millis(200);
+        while let Some(ev) =
+            server.event_within(wait_until.saturating_duration_since(Instant::now()))
+        {
+            count(&ev);
+            if ev["event"] == "datagram" && ev["text"] == "end" {
+                seen_end = true;
+                break;
+            }
+        }
+        if seen_end {
+            break;
+        }
+    }
+    assert!(seen_end, "the last datagram never came through");
     let (status, rest) = server.interrupt();
     assert!(status.success());
     rest.iter().for_each(&mut count);

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::broker::{Broker, Inbox, Pending, SLOW_AFTER};
+use crate::accept::Backoff;
 use crate::addr::ANY_HOST;
 use crate::cli::{ReplyArgs, TcpServe};
 use crate::event::{Event, Printer, Proto, Reason};
@@ -125,10 +126,11 @@ struct Listener {
 impl Listener {
     async fn run(self) {
         let shutdown = self.ctx.shutdown.clone();
+        let mut backoff = Backoff::default();
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                accepted = self.accept() => accepted,
+                accepted = self.accept(&mut backoff) => accepted,
             };
             self.admit(stream, peer);
         }
@@ -143,19 +145,24 @@ impl Listener {
         }
     }
 
-    /// The next connection. A failed accept (out of file descriptors, say) is reported
-    /// and retried after a pause that doubles up to a second, instead of spinning.
-    async fn accept(&self) -> (TcpStream, SocketAddr) {
-        let mut pause = Duration::from_millis(10);
+    /// The next connection. A failed accept (out of file descriptors, say) is retried
+    /// after a pause that doubles up to a second, instead of spinning; a burst of them
+    /// is reported once, and its end once.
+    async fn accept(&self, backoff: &mut Backoff) -> (TcpStream, SocketAddr) {
         loop {
             match self.listener.accept().await {
-                Ok(accepted) => return accepted,
+                Ok(accepted) => {
+                    if let Some(ev) = backoff.succeeded() {
+                        self.ctx.out.emit(&ev);
+                    }
+                    return accepted;
+                }
                 Err(e) => {
-                    self.ctx
-                        .out
-                        .emit(&Event::warning(format!("accept: {}", describe(&e))));
+                    let (pause, warning) = backoff.failed(&e);
+                    if let Some(ev) = warning {
+                        self.ctx.out.emit(&ev);
+                    }
                     sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
             }
         }
