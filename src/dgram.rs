@@ -1,11 +1,12 @@
 //! UDP sockets: builders for servers, clients, broadcast and multicast, and a receive
-//! that reports truncation with the datagram's real size (Linux `MSG_TRUNC`).
+//! that reports truncation with the datagram's real size (Linux `MSG_TRUNC`) and the
+//! socket's count of datagrams the kernel dropped (`SO_RXQ_OVFL`).
 //!
 //! Kept apart from `sock.rs` (TCP and `SocketInfo`) so UDP code has one home.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
@@ -114,6 +115,59 @@ pub struct Received {
     pub len: usize,
     /// The datagram's length on the wire; larger than `len` when it was truncated.
     pub size: usize,
+    /// With `count_kernel_drops`: how many datagrams the kernel had dropped on this
+    /// socket (its receive queue full) when this one was queued; a 32-bit counter that
+    /// wraps. `None` until the first drop.
+    pub kernel_drops: Option<u32>,
+}
+
+// The asm-generic values (x86, arm, riscv, …); libc 0.2 exports neither for glibc.
+const SO_RXQ_OVFL: libc::c_int = 40;
+const SO_MEMINFO: libc::c_int = 55;
+
+/// Asks the kernel to attach its count of dropped datagrams to each one received
+/// (`SO_RXQ_OVFL`), so that `recv` can report what a full receive queue lost.
+pub fn count_kernel_drops(socket: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to an int with its true size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_RXQ_OVFL,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The socket's drop counter as it is now (`SO_MEMINFO`), including drops after the
+/// last datagram received, which no control message has reported yet.
+pub fn kernel_drops_now(socket: &UdpSocket) -> io::Result<u32> {
+    let mut info = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: a valid socket descriptor; `info` is writable for `len` bytes, and the
+    // kernel writes at most `len` (fewer fields on older kernels, which `len` says).
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if (len as usize) < std::mem::size_of_val(&info) {
+        return Err(io::Error::other("SO_MEMINFO without a drop count"));
+    }
+    Ok(info[libc::SK_MEMINFO_DROPS as usize])
 }
 
 impl Received {
@@ -141,10 +195,44 @@ pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
 }
 
 fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
-    // SAFETY: `buf` is initialised memory viewed as possibly-uninitialised bytes;
-    // socket2 promises `recv*` only ever writes initialised bytes into it.
-    let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-    let (size, from) = SockRef::from(socket).recv_from_with_flags(uninit, libc::MSG_TRUNC)?;
+    // By hand: neither socket2 nor rustix parses an `SO_RXQ_OVFL` control message.
+    // SAFETY: all-zero is a valid `sockaddr_storage` and `msghdr`.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for a few control messages; u64s align it as `cmsghdr` needs.
+    let mut control = [0u64; 8];
+    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` is to live memory of the length it states. With
+    // `MSG_TRUNC` Linux returns the datagram's real length, writing at most `buf.len()`.
+    let size = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
+    if size < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let size = size as usize;
+    let mut kernel_drops = None;
+    // SAFETY: the kernel filled `msg_control` up to `msg_controllen` with well-formed
+    // control messages; the CMSG macros stay within it, and the data of an
+    // `SO_RXQ_OVFL` message is one u32, read unaligned to be safe.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == SO_RXQ_OVFL {
+                kernel_drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes into `addr`.
+    let from = unsafe { socket2::SockAddr::new(addr, msg.msg_namelen) };
     let peer = from
         .as_socket()
         .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
@@ -152,6 +240,7 @@ fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
         peer,
         len: size.min(buf.len()),
         size,
+        kernel_drops,
     })
 }
 
@@ -271,6 +360,29 @@ mod tests {
         let mut buf = [0u8; 16];
         let err = recv(&client, &mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[tokio::test]
+    async fn issue13_kernel_drops_come_with_the_next_datagram() {
+        let server = udp_bind("127.0.0.1:0".parse().unwrap(), UdpOptions::default()).unwrap();
+        count_kernel_drops(&server).unwrap();
+        // The smallest receive queue: a burst of 200 datagrams of 1000 bytes cannot fit.
+        SockRef::from(&server).set_recv_buffer_size(1).unwrap();
+        let client = udp_connect(server.local_addr().unwrap(), UdpOptions::default()).unwrap();
+        for _ in 0..200 {
+            client.send(&[1u8; 1000]).await.unwrap();
+        }
+        let mut buf = vec![0u8; 2000];
+        let mut got = 0u32;
+        let mut last = None;
+        while let Ok(d) = try_recv(&server, &mut buf) {
+            got += 1;
+            last = d.kernel_drops.or(last);
+        }
+        let dropped = kernel_drops_now(&server).unwrap();
+        assert!(dropped > 0 && got + dropped == 200, "{got} + {dropped}");
+        // The control message tells what was dropped before the datagram was queued.
+        assert!(last.unwrap_or(0) <= dropped);
     }
 
     #[test]

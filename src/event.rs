@@ -122,6 +122,8 @@ pub enum Reason {
     Shutdown,
     /// Any other I/O failure.
     Error,
+    /// `--broker`: the client read too slowly and fell `BROKER_BACKLOG` behind.
+    Slow,
 }
 
 impl Reason {
@@ -133,6 +135,7 @@ impl Reason {
             Reason::Protocol => "protocol error",
             Reason::Shutdown => "server shutting down",
             Reason::Error => "error",
+            Reason::Slow => "too slow to read what the others sent",
         }
     }
 }
@@ -267,7 +270,13 @@ pub enum Event {
         truncated: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
+        /// Datagrams that never arrived: the kernel dropped them, the socket's receive
+        /// queue being full (`SO_RXQ_OVFL`). Not the printer's `dropped`.
+        dropped_by_kernel: u64,
     },
+    /// The kernel dropped `datagrams` for this socket since the last such event (its
+    /// receive queue was full; `total` so far). At most one a second.
+    KernelDropped { datagrams: u64, total: u64 },
     /// Output was slower than the input: this many events, carrying `bytes` of payload,
     /// were not printed (`printer::OUTPUT_BUDGET`). Printed once output has caught up.
     Dropped { events: u64, bytes: u64 },
@@ -504,20 +513,30 @@ impl fmt::Display for Event {
                 bytes,
                 truncated,
                 size: Some(size),
+                dropped_by_kernel,
             } => write!(f,
                 "stopped: {datagrams} {}, {bytes} of {size} bytes kept ({truncated} truncated: \
-                 larger than the buffer)",
+                 larger than the buffer){}",
                 Plural(*datagrams as usize, "datagram"),
+                KernelLoss(*dropped_by_kernel),
             ),
             Event::Totals {
                 datagrams,
                 bytes,
                 size: None,
+                dropped_by_kernel,
                 ..
             } => write!(f,
-                "stopped: {datagrams} {}, {bytes} {} received (0 truncated)",
+                "stopped: {datagrams} {}, {bytes} {} received (0 truncated){}",
                 Plural(*datagrams as usize, "datagram"),
-                Plural(*bytes as usize, "byte")
+                Plural(*bytes as usize, "byte"),
+                KernelLoss(*dropped_by_kernel),
+            ),
+            Event::KernelDropped { datagrams, total } => write!(
+                f,
+                "the kernel dropped {datagrams} {} (receive queue full; {total} in all): \
+                 raise --rcvbuf or send more slowly",
+                Plural(*datagrams as usize, "datagram"),
             ),
             Event::Dropped { events, bytes } => write!(
                 f,
@@ -658,6 +677,18 @@ impl fmt::Display for Plural<'_> {
             f.write_str("s")?;
         }
         Ok(())
+    }
+}
+
+/// `; N more dropped by the kernel …` after totals, or nothing when none were.
+struct KernelLoss(u64);
+
+impl fmt::Display for KernelLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, "; {n} more dropped by the kernel (receive queue full)"),
+        }
     }
 }
 
@@ -882,6 +913,7 @@ mod tests {
             bytes: 1029,
             truncated: 1,
             size: Some(3005),
+            dropped_by_kernel: 0,
         };
         assert_eq!(
             ev.human(),
@@ -892,10 +924,23 @@ mod tests {
             bytes: 1,
             truncated: 0,
             size: None,
+            dropped_by_kernel: 0,
         };
         assert_eq!(
             whole.human(),
             "stopped: 1 datagram, 1 byte received (0 truncated)"
+        );
+        let lossy = Event::Totals {
+            datagrams: 1,
+            bytes: 1,
+            truncated: 0,
+            size: None,
+            dropped_by_kernel: 3,
+        };
+        assert_eq!(
+            lossy.human(),
+            "stopped: 1 datagram, 1 byte received (0 truncated); 3 more dropped by the kernel \
+             (receive queue full)"
         );
     }
 

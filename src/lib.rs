@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) only parses the command line and maps errors to exit
 //! codes; everything else lives here.
 
+pub mod accept; // accept loops that back off on errors and say so once per burst
 pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
 pub mod broadcast; // `broadcast send` and `broadcast listen` (and multicast)
 pub mod cli; // the command line (clap types), one struct per command

@@ -186,3 +186,90 @@ fn udp_serve_with_stdout_unread_drops_datagrams_and_says_how_many_once_read() {
     let took = server.terminate();
     assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
 }
+
+/// Writes one `len` frame.
+fn write_frame(s: &mut TcpStream, msg: &[u8]) {
+    s.write_all(&(msg.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(msg).unwrap();
+}
+
+/// Reads one `len` frame.
+fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut got = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut got).unwrap();
+    got
+}
+
+#[test]
+fn issue13_a_broker_client_that_never_reads_is_cut_off_as_slow_and_the_others_chat_on() {
+    let mut server = Unread::start(&["tcp", "serve", "--broker", "--framing", "len"]);
+    // Only the small events are parsed: the message and reply lines carry 2 MiB each.
+    let stdout = server.stdout.take().unwrap();
+    let (tx, events) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in stdout.split(b'\n') {
+            let Ok(line) = line else { return };
+            let head = &line[..line.len().min(24)];
+            if head.starts_with(b"{\"event\":\"message\"")
+                || head.starts_with(b"{\"event\":\"reply\"")
+            {
+                continue;
+            }
+            if tx.send(serde_json::from_slice(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let next = |name: &str| loop {
+        let ev = events.recv_timeout(STEP).expect("an event");
+        if ev["event"] == name {
+            return ev;
+        }
+    };
+    let idle = TcpStream::connect(server.addr).unwrap();
+    next("connect");
+    let mut alice = TcpStream::connect(server.addr).unwrap();
+    next("connect");
+    let mut bob = TcpStream::connect(server.addr).unwrap();
+    next("connect");
+    for s in [&alice, &bob] {
+        s.set_read_timeout(Some(STEP)).unwrap();
+    }
+    // 200 frames of 2 MiB (400 MiB) from alice; bob answers each with a short one.
+    const FRAMES: usize = 200;
+    let big = vec![b'a'; 2 << 20];
+    let mut bob_reads = bob.try_clone().unwrap();
+    let bob_side = std::thread::spawn(move || {
+        for _ in 0..FRAMES {
+            assert_eq!(read_frame(&mut bob_reads).len(), 2 << 20);
+            write_frame(&mut bob, b"got it");
+        }
+    });
+    let mut alice_reads = alice.try_clone().unwrap();
+    let alice_side = std::thread::spawn(move || {
+        for _ in 0..FRAMES {
+            assert_eq!(read_frame(&mut alice_reads), b"got it");
+        }
+    });
+    let started = Instant::now();
+    for _ in 0..FRAMES {
+        write_frame(&mut alice, &big);
+    }
+    bob_side.join().unwrap();
+    alice_side.join().unwrap();
+    let took = started.elapsed();
+    let rss = server.peak_rss();
+    assert!(rss < RSS_LIMIT, "peak RSS {} MiB", rss >> 20);
+    let gone = next("disconnect");
+    assert_eq!(
+        gone["peer"],
+        idle.local_addr().unwrap().to_string(),
+        "{gone}"
+    );
+    assert_eq!(gone["reason"], "slow", "{gone}");
+    eprintln!("400 MiB relayed in {took:?}, peak RSS {} MiB", rss >> 20);
+    let took = server.terminate();
+    assert!(took < Duration::from_secs(3), "SIGTERM took {took:?}");
+}

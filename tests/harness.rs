@@ -82,6 +82,11 @@ impl Server {
         }
     }
 
+    /// The next event if one comes within `wait`.
+    pub fn event_within(&self, wait: Duration) -> Option<Value> {
+        self.events.recv_timeout(wait).ok()
+    }
+
     /// Skips events until one named `name` arrives, and returns it.
     pub fn wait_for(&self, name: &str) -> Value {
         loop {

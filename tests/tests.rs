@@ -1,6 +1,7 @@
 //! The integration tests that need nothing but loopback: every test starts the real
 //! `sockit`. (Those that need root, Chromium, `nc` or IPv6 are in `gated.rs`.)
 
+mod accept_errors;
 mod bounded;
 mod broadcast;
 mod harness;

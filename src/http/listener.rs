@@ -3,14 +3,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::sleep;
 use tokio_util::task::TaskTracker;
 
+use crate::accept::Backoff;
 use crate::addr::{Endpoint, ANY_HOST};
 use crate::event::{Event, Proto};
 use crate::run::Ctx;
@@ -43,6 +44,8 @@ pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
 struct Shared {
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
+    /// Whether an accept error is being reported (`Backoff::sharing`).
+    accept_errors: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -50,6 +53,7 @@ impl Shared {
         Shared {
             limit: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
             tracker: TaskTracker::new(),
+            accept_errors: Arc::default(),
         }
     }
 }
@@ -125,7 +129,7 @@ where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut pause = Duration::from_millis(10);
+    let mut backoff = Backoff::sharing(shared.accept_errors.clone());
     loop {
         let accepted = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
@@ -134,15 +138,20 @@ where
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors, say: report and retry later instead of spinning.
-                ctx.out
-                    .emit(&Event::warning(format!("accept: {}", describe(&e))));
-                sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(1));
-                continue;
+                // Out of file descriptors, say: retry later instead of spinning.
+                let (pause, warning) = backoff.failed(&e);
+                if let Some(ev) = warning {
+                    ctx.out.emit(&ev);
+                }
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => break,
+                    _ = sleep(pause) => continue,
+                }
             }
         };
-        pause = Duration::from_millis(10);
+        if let Some(ev) = backoff.succeeded() {
+            ctx.out.emit(&ev);
+        }
         let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
             ctx.out.emit(&Event::Rejected {
                 peer,

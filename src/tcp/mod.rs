@@ -1,5 +1,6 @@
 //! `tcp serve` and `tcp connect`: framed message exchange over TCP.
 
+mod broker;
 mod client;
 mod server;
 

@@ -10,12 +10,14 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::broker::{Broker, Inbox, Pending, SLOW_AFTER};
+use crate::accept::Backoff;
 use crate::addr::ANY_HOST;
 use crate::cli::{ReplyArgs, TcpServe};
 use crate::event::{Event, Printer, Proto, Reason};
@@ -49,18 +51,8 @@ impl From<&ReplyArgs> for Reply {
     }
 }
 
-/// Messages a slow broker client may fall behind by before it misses some.
-const BROKER_BACKLOG: usize = 1024;
-
 /// How long Ctrl-C waits for clients to close after being told.
 const DRAIN: Duration = Duration::from_secs(2);
-
-/// A message relayed by the broker, tagged with its sender so it is not echoed back.
-#[derive(Clone)]
-struct Relay {
-    from: u64,
-    bytes: Bytes,
-}
 
 /// Everything a server needs besides its socket.
 #[derive(Clone)]
@@ -103,8 +95,7 @@ impl Server {
     /// Serves clients of an already bound `listener` until `ctx.shutdown`, then tells
     /// every client (by closing its write side) and waits for them to finish.
     pub async fn run(self, listener: TcpListener, ctx: Ctx) {
-        let broker =
-            matches!(self.reply, Reply::Broker).then(|| broadcast::channel(BROKER_BACKLOG).0);
+        let broker = matches!(self.reply, Reply::Broker).then(Arc::<Broker>::default);
         let listener = Listener {
             listener,
             server: Arc::new(self),
@@ -125,7 +116,7 @@ struct Listener {
     server: Arc<Server>,
     /// One permit per client slot: taken on accept, returned when the handler ends.
     limit: Arc<Semaphore>,
-    broker: Option<broadcast::Sender<Relay>>,
+    broker: Option<Arc<Broker>>,
     clients: Arc<AtomicUsize>,
     next_id: AtomicU64,
     tracker: TaskTracker,
@@ -135,10 +126,11 @@ struct Listener {
 impl Listener {
     async fn run(self) {
         let shutdown = self.ctx.shutdown.clone();
+        let mut backoff = Backoff::default();
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                accepted = self.accept() => accepted,
+                accepted = self.accept(&mut backoff) => accepted,
             };
             self.admit(stream, peer);
         }
@@ -153,19 +145,24 @@ impl Listener {
         }
     }
 
-    /// The next connection. A failed accept (out of file descriptors, say) is reported
-    /// and retried after a pause that doubles up to a second, instead of spinning.
-    async fn accept(&self) -> (TcpStream, SocketAddr) {
-        let mut pause = Duration::from_millis(10);
+    /// The next connection. A failed accept (out of file descriptors, say) is retried
+    /// after a pause that doubles up to a second, instead of spinning; a burst of them
+    /// is reported once, and its end once.
+    async fn accept(&self, backoff: &mut Backoff) -> (TcpStream, SocketAddr) {
         loop {
             match self.listener.accept().await {
-                Ok(accepted) => return accepted,
+                Ok(accepted) => {
+                    if let Some(ev) = backoff.succeeded() {
+                        self.ctx.out.emit(&ev);
+                    }
+                    return accepted;
+                }
                 Err(e) => {
-                    self.ctx
-                        .out
-                        .emit(&Event::warning(format!("accept: {}", describe(&e))));
+                    let (pause, warning) = backoff.failed(&e);
+                    if let Some(ev) = warning {
+                        self.ctx.out.emit(&ev);
+                    }
                     sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
             }
         }
@@ -191,14 +188,16 @@ impl Listener {
             out.emit(&Event::Socket(SocketInfo::of(&stream)));
         }
         let (rd, wr) = stream.into_split();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let handler = Handler {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            id,
             peer,
             reader: FramedRead::new(rd, self.server.codec.clone()),
             writer: FramedWrite::new(wr, self.server.codec.clone()),
             server: self.server.clone(),
-            relay_rx: self.broker.as_ref().map(|b| b.subscribe()),
-            relay_tx: self.broker.clone(),
+            inbox: self.broker.as_ref().map(|b| b.join(id)),
+            broker: self.broker.clone(),
+            pending: None,
             out: out.clone(),
             stream: Stream::default(),
             shutdown: self.ctx.shutdown.clone(),
@@ -223,8 +222,11 @@ struct Handler {
     reader: FramedRead<OwnedReadHalf, FrameCodec>,
     writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
     server: Arc<Server>,
-    relay_rx: Option<broadcast::Receiver<Relay>>,
-    relay_tx: Option<broadcast::Sender<Relay>>,
+    /// `--broker`: this client's queue of messages from the others, and the broker.
+    inbox: Option<Inbox>,
+    broker: Option<Arc<Broker>>,
+    /// A relayed message some clients had no room for: the next frame waits for it.
+    pending: Option<Pending>,
     out: Printer,
     /// This connection's share of the printer's queue.
     stream: Stream,
@@ -240,6 +242,8 @@ impl Handler {
         if reason == Reason::Shutdown {
             self.close_gracefully().await;
         }
+        // What was waiting for this client is freed now, not when its task ends.
+        self.inbox = None;
         self.out.emit(&Event::Disconnect {
             peer: self.peer,
             reason,
@@ -252,12 +256,20 @@ impl Handler {
         // Both futures live as long as the connection: made once, not once per message.
         let shutdown = self.shutdown.clone().cancelled_owned();
         let timeout = sleep_until(idle.map_or_else(far_future, |d| Instant::now() + d));
-        tokio::pin!(shutdown, timeout);
+        let slow = self.inbox.as_ref().map(Inbox::slow);
+        let slow = async move {
+            match slow {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(shutdown, timeout, slow);
         let mut watch = super::DelimiterWatch::new(self.reader.decoder());
         let mut ticker = super::watch_ticker(&watch);
         loop {
             tokio::select! {
                 _ = &mut shutdown => return (Reason::Shutdown, None),
+                _ = &mut slow => return slow_ending(),
                 _ = &mut timeout, if idle.is_some() => return (Reason::Timeout, None),
                 _ = super::watch_tick(&mut ticker, &watch) => {
                     let held = self.reader.read_buffer().len();
@@ -265,12 +277,21 @@ impl Handler {
                         self.out.emit(&Event::Hint { peer: self.peer, message });
                     }
                 }
-                relay = recv_relay(&mut self.relay_rx) => {
-                    if let Some(ending) = self.relay(relay).await {
+                Some(msg) = recv_relay(&mut self.inbox) => {
+                    // Writing to a client that does not read waits for ever: the
+                    // broker's verdict must still end it.
+                    let ending = tokio::select! {
+                        _ = &mut slow => Some(slow_ending()),
+                        ending = self.relay(msg) => ending,
+                    };
+                    if let Some(ending) = ending {
                         return ending;
                     }
                 }
-                frame = self.reader.next() => {
+                _ = wait_pending(&mut self.pending), if self.pending.is_some() => {
+                    self.pending = None;
+                }
+                frame = self.reader.next(), if self.pending.is_none() => {
                     if let Some(d) = idle {
                         timeout.as_mut().reset(Instant::now() + d);
                     }
@@ -311,12 +332,8 @@ impl Handler {
             Reply::Text(t) => t.clone(),
             Reply::Echo => msg,
             Reply::Broker => {
-                if let Some(tx) = &self.relay_tx {
-                    // Err only means nobody else is connected.
-                    let _ = tx.send(Relay {
-                        from: self.id,
-                        bytes: msg,
-                    });
+                if let Some(broker) = &self.broker {
+                    self.pending = broker.relay(self.id, msg);
                 }
                 return None;
             }
@@ -325,19 +342,13 @@ impl Handler {
         self.send(answer).await
     }
 
-    async fn relay(&mut self, relay: Result<Relay, broadcast::error::RecvError>) -> Option<Ending> {
-        match relay {
-            Ok(r) if r.from == self.id => None,
-            Ok(r) => self.send(r.bytes).await,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                self.out.emit(&Event::warning(format!(
-                    "[{}] too slow: missed {n} relayed messages",
-                    self.peer
-                )));
-                None
-            }
-            Err(broadcast::error::RecvError::Closed) => None,
+    async fn relay(&mut self, msg: Bytes) -> Option<Ending> {
+        let len = msg.len();
+        let ending = self.send(msg).await;
+        if let Some(inbox) = &self.inbox {
+            inbox.written(len);
         }
+        ending
     }
 
     async fn send(&mut self, msg: Bytes) -> Option<Ending> {
@@ -371,13 +382,27 @@ impl Handler {
     }
 }
 
-async fn recv_relay(
-    rx: &mut Option<broadcast::Receiver<Relay>>,
-) -> Result<Relay, broadcast::error::RecvError> {
-    match rx {
-        Some(rx) => rx.recv().await,
+async fn wait_pending(pending: &mut Option<Pending>) {
+    if let Some(p) = pending {
+        p.wait().await;
+    }
+}
+
+async fn recv_relay(inbox: &mut Option<Inbox>) -> Option<Bytes> {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The end of a client that fell `BROKER_BACKLOG` behind what the others sent.
+fn slow_ending() -> Ending {
+    let detail = format!(
+        "its backlog of relayed messages ({} MiB, BROKER_BACKLOG) had no room for {} s",
+        super::broker::BROKER_BACKLOG >> 20,
+        SLOW_AFTER.as_secs()
+    );
+    (Reason::Slow, Some(detail))
 }
 
 /// The default answer, "received N bytes" like the notes' server, with what the wire
