@@ -1,10 +1,14 @@
 //! Uploads (`--upload`): `PUT /path` and the listing page's multipart form. Both stream
-//! into a hidden temporary file in the target folder and rename it when complete, so
-//! a reader never sees half a file and an aborted upload leaves nothing behind.
+//! into a temporary file in the target folder and rename it when complete, so a reader
+//! never sees half a file and an aborted upload leaves nothing behind: neither the file
+//! nor the folders the upload created.
+//!
+//! Temporaries are named `.sockit-upload-<128 random bits>.part` and created with
+//! `O_EXCL`; no request can list, read, replace or delete such a name, whatever the
+//! flags (`safepath::is_temporary`).
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +18,53 @@ use http_body_util::{BodyExt, BodyStream};
 use hyper::body::{Body as _, Incoming};
 use tokio::io::AsyncWriteExt;
 
+use super::safepath::{is_temporary, TEMPORARY_PREFIX};
 use super::serve::{empty, typed, with_header, Body, Failure, State};
+
+/// The folders an upload created for its file: removed on drop (deepest first, and only
+/// those still empty) unless `keep` says the upload succeeded.
+struct Folders(Vec<PathBuf>);
+
+impl Folders {
+    /// Creates `dir` and any missing parents, remembering which it created.
+    async fn create(dir: &Path) -> Result<Folders, Failure> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at {
+            match tokio::fs::symlink_metadata(d).await {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d.to_path_buf()),
+                Err(e) => return Err(Failure::io(e)),
+            }
+            at = d.parent();
+        }
+        let mut made = Folders(Vec::with_capacity(missing.len()));
+        for d in missing.into_iter().rev() {
+            match tokio::fs::create_dir(&d).await {
+                Ok(()) => made.0.push(d),
+                // Made by a concurrent upload at the same moment: not ours to remove.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Failure::io(e)),
+            }
+        }
+        Ok(made)
+    }
+
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Folders {
+    fn drop(&mut self) {
+        // `remove_dir` fails on a folder that is not empty: someone else's file stays.
+        for d in self.0.iter().rev() {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+}
 
 /// A file being written: removed on drop unless `commit` renamed it into place.
 struct Part {
@@ -27,12 +77,8 @@ struct Part {
 
 impl Part {
     async fn create(dir: &Path, max: u64) -> Result<Part, Failure> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            ".sockit-upload-{}-{}.part",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        // Unpredictable, so that nobody can aim at an upload's temporary name.
+        let name = format!("{TEMPORARY_PREFIX}{:032x}.part", rand::random::<u128>());
         let path = dir.join(name);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -113,13 +159,25 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
     if req.body().size_hint().lower() > state.max_upload {
         return Err(too_large(state.max_upload));
     }
+    let segments = state.root.segments(req.uri().path())?;
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| String::from_utf8_lossy(s).chars().any(char::is_control))
+    {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "bad file name {:?}: control characters",
+                String::from_utf8_lossy(bad)
+            ),
+        ));
+    }
     let path = state.root.write(req.uri().path())?;
     let parent = path
         .parent()
         .ok_or_else(|| Failure::new(StatusCode::FORBIDDEN, "forbidden: no parent folder"))?;
-    tokio::fs::create_dir_all(parent)
-        .await
-        .map_err(Failure::io)?;
+    // Declared before the part, so dropped after it: the file goes, then the folders.
+    let folders = Folders::create(parent).await?;
     // Re-check now that the folders exist: nothing may have led them outside.
     let path = state.root.write(req.uri().path())?;
     let existed = check_target(&path).await?;
@@ -134,6 +192,7 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
         }
     }
     part.commit(&path).await?;
+    folders.keep();
     Ok(empty(if existed {
         StatusCode::NO_CONTENT
     } else {
@@ -226,6 +285,12 @@ pub fn file_name(name: &str, hidden: bool) -> Result<String, Failure> {
     }
     if base.chars().any(char::is_control) {
         return Err(bad("control characters"));
+    }
+    if is_temporary(base.as_bytes()) {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            format!("forbidden: {name:?} is an upload's temporary name"),
+        ));
     }
     if base.starts_with('.') && !hidden {
         return Err(Failure::new(
