@@ -1,27 +1,30 @@
-//! The accept loop shared by `http dump` and `http serve`: TCP_NODELAY, a connection
-//! limit, back-off on failed accepts, and a drain on Ctrl-C.
+//! The accept loop shared by `http dump` and `http serve`: TCP_NODELAY, a fair
+//! connection limit (`slow`), back-off on failed accepts, and a drain on Ctrl-C.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::sleep;
 use tokio_util::task::TaskTracker;
 
+use super::slow::{Conns, Slot, MAX_CONNECTIONS};
 use crate::addr::{Endpoint, ANY_HOST};
 use crate::event::{Event, Proto};
 use crate::run::Ctx;
 use crate::shutdown::{drain, DRAIN_TIMEOUT};
 use crate::sock::{self, describe, SocketInfo};
 
-/// Connections served at once; more are accepted and closed at once.
-pub const MAX_CONNECTIONS: usize = 1024;
-
 /// Binds `bind` (SO_REUSEADDR), prints the `listening` event, and returns the listener.
 pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
+    if let Some(e) = super::slow::raise_nofile() {
+        ctx.out.emit(&Event::warning(format!(
+            "could not raise the open-file limit: {e}"
+        )));
+    }
     let addrs = bind
         .resolve(ANY_HOST)
         .await
@@ -41,14 +44,14 @@ pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
 /// the connection tasks (on whichever thread they run).
 #[derive(Clone)]
 struct Shared {
-    limit: Arc<Semaphore>,
+    conns: Arc<Conns>,
     tracker: TaskTracker,
 }
 
 impl Shared {
     fn new() -> Self {
         Shared {
-            limit: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            conns: Conns::new(),
             tracker: TaskTracker::new(),
         }
     }
@@ -59,7 +62,7 @@ impl Shared {
 /// the same token and finish the request they are in.
 pub async fn accept_loop<F, Fut>(listener: TcpListener, ctx: &Ctx, serve: F)
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let shared = Shared::new();
@@ -78,7 +81,7 @@ pub async fn accept_loop_per_core<F, Fut>(
     serve: F,
 ) -> anyhow::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Clone + Send + 'static,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -122,7 +125,7 @@ where
 /// Accepts until `ctx.shutdown`.
 async fn accept<F, Fut>(listener: TcpListener, ctx: &Ctx, shared: &Shared, serve: &F)
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut pause = Duration::from_millis(10);
@@ -143,13 +146,19 @@ where
             }
         };
         pause = Duration::from_millis(10);
-        let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
-            ctx.out.emit(&Event::Rejected {
+        let Ok((admitted, evicted)) = shared.conns.admit(stream.as_raw_fd(), peer) else {
+            ctx.out.offer(&Event::Rejected {
                 peer,
-                reason: format!("server full ({MAX_CONNECTIONS} connections)"),
+                reason: format!("server full ({MAX_CONNECTIONS} connections, all busy)"),
             });
             continue;
         };
+        if let Some(e) = evicted {
+            ctx.out.offer(&Event::warning(format!(
+                "[{}] closed to make room for {peer} ({MAX_CONNECTIONS} connections): {}",
+                e.peer, e.why
+            )));
+        }
         // Without it a response's last segment can wait ~40 ms for the client's delayed ACK.
         if let Err(e) = stream.set_nodelay(true) {
             ctx.out.emit(&Event::warning(format!(
@@ -160,11 +169,13 @@ where
         if ctx.verbose {
             ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
         }
-        let task = serve(stream, peer);
-        shared.tracker.spawn(async move {
+        let task = serve(stream, peer, admitted.slot.clone());
+        let id = admitted.id();
+        let handle = shared.tracker.spawn(async move {
             task.await;
-            drop(permit);
+            drop(admitted);
         });
+        shared.conns.set_abort(id, handle.abort_handle());
     }
 }
 

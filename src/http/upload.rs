@@ -9,7 +9,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -20,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::safepath::{is_temporary, TEMPORARY_PREFIX};
 use super::serve::{empty, typed, with_header, Body, Failure, State};
+use super::slow::{BodyClock, Slot};
 
 /// The folders an upload created for its file: removed on drop (deepest first, and only
 /// those still empty) unless `keep` says the upload succeeded.
@@ -121,17 +121,21 @@ impl Drop for Part {
     }
 }
 
-/// How long an upload may pause between two pieces of its body; then 408 and the
-/// partial file is removed.
-pub const UPLOAD_IDLE: Duration = Duration::from_secs(30);
+/// The next piece of an upload's body by the body's deadline (`slow::BodyClock`: a
+/// pause limit and a minimum rate); then 408 and the partial file is removed.
+async fn timed<T>(
+    clock: &BodyClock,
+    next: impl std::future::Future<Output = T>,
+) -> Result<T, Failure> {
+    tokio::time::timeout_at(clock.deadline(), next)
+        .await
+        .map_err(|_| Failure::new(StatusCode::REQUEST_TIMEOUT, clock.reason()))
+}
 
-async fn idle<T>(next: impl std::future::Future<Output = T>) -> Result<T, Failure> {
-    tokio::time::timeout(UPLOAD_IDLE, next).await.map_err(|_| {
-        Failure::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("no upload data for {UPLOAD_IDLE:?}"),
-        )
-    })
+/// Counts `n` body bytes for the deadline and for the fair connection limit.
+fn got(clock: &mut BodyClock, slot: &Slot, n: usize) {
+    clock.got(n);
+    slot.body_bytes(clock.bytes());
 }
 
 fn too_large(max: u64) -> Failure {
@@ -155,7 +159,11 @@ async fn check_target(path: &Path) -> Result<bool, Failure> {
 }
 
 /// `PUT /path`: creates missing parent folders, replaces an existing file; 201 or 204.
-pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+pub async fn put(
+    state: &State,
+    req: Request<Incoming>,
+    slot: &Slot,
+) -> Result<Response<Body>, Failure> {
     if req.body().size_hint().lower() > state.max_upload {
         return Err(too_large(state.max_upload));
     }
@@ -183,11 +191,14 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
     let existed = check_target(&path).await?;
     let mut part = Part::create(parent, state.max_upload).await?;
     let mut body = req.into_body();
-    while let Some(frame) = idle(body.frame()).await? {
+    let mut clock = BodyClock::start();
+    slot.body(&clock);
+    while let Some(frame) = timed(&clock, body.frame()).await? {
         let frame = frame.map_err(|e| {
             Failure::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
         })?;
         if let Ok(data) = frame.into_data() {
+            got(&mut clock, slot, data.len());
             part.write(&data).await?;
         }
     }
@@ -202,7 +213,11 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
 
 /// `POST /folder/` with `multipart/form-data`: every file field is saved in the folder
 /// under its own name. Browsers are sent back to the listing (303).
-pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+pub async fn form(
+    state: &State,
+    req: Request<Incoming>,
+    slot: &Slot,
+) -> Result<Response<Body>, Failure> {
     let dir = state.root.read(req.uri().path())?;
     if !dir.is_dir() || !dir.starts_with(state.root.dir()) {
         return Err(Failure::new(
@@ -229,7 +244,12 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
     let listing = req.uri().path().to_owned();
     let mut multipart = multer::Multipart::new(data_stream(req.into_body()), boundary);
     let mut saved = Vec::new();
-    while let Some(mut field) = idle(multipart.next_field()).await?.map_err(bad_form)? {
+    let mut clock = BodyClock::start();
+    slot.body(&clock);
+    while let Some(mut field) = timed(&clock, multipart.next_field())
+        .await?
+        .map_err(bad_form)?
+    {
         let Some(name) = field.file_name().filter(|n| !n.is_empty()) else {
             continue;
         };
@@ -237,7 +257,8 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
         let target = dir.join(&name);
         check_target(&target).await?;
         let mut part = Part::create(&dir, state.max_upload).await?;
-        while let Some(chunk) = idle(field.chunk()).await?.map_err(bad_form)? {
+        while let Some(chunk) = timed(&clock, field.chunk()).await?.map_err(bad_form)? {
+            got(&mut clock, slot, chunk.len());
             part.write(&chunk).await?;
         }
         part.commit(&target).await?;
