@@ -146,12 +146,15 @@ where
             }
         };
         pause = Duration::from_millis(10);
-        let Ok((admitted, evicted)) = shared.conns.admit(stream.as_raw_fd(), peer) else {
-            ctx.out.offer(&Event::Rejected {
-                peer,
-                reason: format!("server full ({MAX_CONNECTIONS} connections, all busy)"),
-            });
-            continue;
+        let (admitted, evicted) = match shared.conns.admit(stream.as_raw_fd(), peer) {
+            Ok(a) => a,
+            Err(busy) => {
+                ctx.out.offer(&Event::Rejected {
+                    peer,
+                    reason: format!("server full ({MAX_CONNECTIONS} connections: {busy})"),
+                });
+                continue;
+            }
         };
         if let Some(e) = evicted {
             ctx.out.offer(&Event::warning(format!(

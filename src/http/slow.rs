@@ -27,8 +27,8 @@ pub const BODY_GRACE: Duration = Duration::from_secs(20);
 /// The slowest body kept past `BODY_GRACE`, in bytes per second (Apache's default).
 pub const BODY_MIN_RATE: u64 = 500;
 
-/// A connection that started waiting (or its body) less than this ago is never closed
-/// to make room: every connection gets this long to show it is not idle or slow.
+/// A body that started less than this ago is never closed to make room, however slow
+/// so far: every upload gets this long to show its rate.
 pub const EVICT_AGE: Duration = Duration::from_secs(1);
 
 /// The body limits in force: the constants, or what the hidden test settings say
@@ -116,6 +116,9 @@ impl BodyClock {
         }
     }
 }
+
+/// How many of the best candidates `Conns::victim` checks with system calls.
+const CHECKED: usize = 32;
 
 const WAITING: u8 = 0;
 const BUSY: u8 = 1;
@@ -229,11 +232,11 @@ impl Conns {
         self: &Arc<Self>,
         fd: RawFd,
         peer: SocketAddr,
-    ) -> Result<(Admitted, Option<Evicted>), ()> {
+    ) -> Result<(Admitted, Option<Evicted>), String> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut evicted = None;
         if inner.open.len() >= MAX_CONNECTIONS {
-            let (id, why) = self.victim(&inner).ok_or(())?;
+            let (id, why) = self.victim(&inner)?;
             let e = inner.open.remove(&id).expect("the victim is open");
             if let Some(abort) = e.abort {
                 abort.abort();
@@ -266,65 +269,112 @@ impl Conns {
         Ok((admitted, evicted))
     }
 
-    /// The connection to close, among those in their phase for at least `EVICT_AGE`:
-    /// the one waiting longest for a request (or for the rest of one's head) with
-    /// nothing left to send, else the slowest body under the minimum rate.
-    fn victim(&self, inner: &Inner) -> Option<(u64, String)> {
+    /// The connection to close: the one waiting longest for a request (or for the rest
+    /// of its head) with nothing unread or unsent in its socket, else the slowest body
+    /// under the minimum rate that started at least `EVICT_AGE` ago.
+    fn victim(&self, inner: &Inner) -> Result<(u64, String), String> {
         let now = Instant::now()
             .saturating_duration_since(self.epoch)
             .as_millis() as u64;
-        let mut waiting: Vec<(u64, u64, RawFd)> = Vec::new();
-        let mut slowest: Option<(u64, u64, u64)> = None;
         let l = limits();
+        let mut waiting: Vec<(u64, u64, RawFd)> = Vec::new();
+        // (id, bytes, age, fd) of bodies under the rate.
+        let mut slow: Vec<(u64, u64, u64, RawFd)> = Vec::new();
+        let (mut busy, mut bodies) = (0, 0);
         for (&id, e) in &inner.open {
             let since = e.slot.since.load(Ordering::Relaxed);
             let age = now.saturating_sub(since);
-            if age < l.evict_age.as_millis() as u64 {
-                continue;
-            }
             match e.slot.phase.load(Ordering::Relaxed) {
                 WAITING => waiting.push((age, id, e.fd)),
-                BODY => {
+                BODY if age >= l.evict_age.as_millis() as u64 => {
                     let bytes = e.slot.bytes.load(Ordering::Relaxed);
-                    let below = bytes.saturating_mul(1000) < l.min_rate.saturating_mul(age);
-                    // Slowest first: fewest bytes per millisecond (compared crosswise).
-                    let slower = |(_, b, a): (u64, u64, u64)| {
-                        u128::from(bytes) * u128::from(a) < u128::from(b) * u128::from(age)
-                    };
-                    if below && slowest.is_none_or(slower) {
-                        slowest = Some((id, bytes, age));
+                    if bytes.saturating_mul(1000) < l.min_rate.saturating_mul(age) {
+                        slow.push((id, bytes, age, e.fd));
+                    } else {
+                        bodies += 1;
                     }
                 }
-                _ => {}
+                BODY => bodies += 1,
+                _ => busy += 1,
             }
         }
+        // Longest waiting first. Bytes not yet read mean the server is behind, not the
+        // client; a response still unsent is a download in progress.
         waiting.sort_unstable_by_key(|&(age, _, _)| std::cmp::Reverse(age));
-        // A response still in the socket's send queue is a download in progress.
-        if let Some(&(age, id, _)) = waiting.iter().find(|&&(_, _, fd)| unsent(fd) == 0) {
-            return Some((id, format!("idle for {:.1} s", age as f64 / 1000.0)));
+        // A connection that has received nothing yet is a client about to send its
+        // request (it connected half a round trip ago): it gets `EVICT_AGE` too.
+        let evict_ms = l.evict_age.as_millis() as u64;
+        // The checks cost system calls under the registry's lock: a few candidates only.
+        if let Some(&(age, id, _)) = waiting.iter().take(CHECKED).find(|&&(age, _, fd)| {
+            queued(fd, libc::TIOCOUTQ) == 0
+                && queued(fd, libc::FIONREAD) == 0
+                && (age >= evict_ms || received(fd) > 0)
+        }) {
+            return Ok((id, format!("idle for {:.1} s", age as f64 / 1000.0)));
         }
-        slowest.map(|(id, bytes, age)| {
-            (
-                id,
+        // Slowest first: fewest bytes per millisecond (compared crosswise).
+        slow.sort_unstable_by(|a, b| {
+            (u128::from(a.1) * u128::from(b.2)).cmp(&(u128::from(b.1) * u128::from(a.2)))
+        });
+        let (w, s) = (waiting.len(), slow.len());
+        slow.iter()
+            .take(CHECKED)
+            .find(|&&(_, _, _, fd)| queued(fd, libc::FIONREAD) == 0)
+            .ok_or_else(|| {
                 format!(
-                    "body of {bytes} bytes in {:.1} s, under {} bytes/s",
-                    age as f64 / 1000.0,
-                    l.min_rate
-                ),
-            )
-        })
+                    "{busy} answering, {} reading bodies above the rate or younger than \
+                     {:?}, {w} waiting with bytes still queued",
+                    bodies + s,
+                    l.evict_age
+                )
+            })
+            .map(|&(id, bytes, age, _)| {
+                (
+                    id,
+                    format!(
+                        "body of {bytes} bytes in {:.1} s, under {} bytes/s",
+                        age as f64 / 1000.0,
+                        l.min_rate
+                    ),
+                )
+            })
     }
 }
 
-/// Bytes written to a socket and not yet acknowledged (`SIOCOUTQ`); 0 on error.
-fn unsent(fd: RawFd) -> i32 {
+/// Bytes in a socket's queue: `TIOCOUTQ` (= `SIOCOUTQ`) written and not yet
+/// acknowledged, `FIONREAD` (= `SIOCINQ`) received and not yet read; 0 on error.
+fn queued(fd: RawFd, request: libc::Ioctl) -> i32 {
     let mut n: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ writes one c_int through the pointer, which points at `n`. The fd
-    // may have been closed and reused since it was registered: the answer is then wrong
-    // for this purpose, never unsafe (a bad fd gives EBADF, a non-socket ENOTTY).
-    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+    // SAFETY: both requests write one c_int through the pointer, which points at `n`.
+    // The fd may have been closed and reused since it was registered: the answer is
+    // then wrong for this purpose, never unsafe (a bad fd gives EBADF, a non-socket
+    // ENOTTY or the size of a file).
+    let rc = unsafe { libc::ioctl(fd, request, &mut n) };
     if rc == 0 {
         n
+    } else {
+        0
+    }
+}
+
+/// Bytes this TCP socket has received in its life (`tcpi_bytes_received`); 0 on error.
+fn received(fd: RawFd) -> u64 {
+    // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable tcp_info and `len` its size; the kernel writes at most
+    // `len` bytes. A reused fd gives a wrong answer for this purpose, never unsafety.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        info.tcpi_bytes_received
     } else {
         0
     }
