@@ -82,9 +82,14 @@ impl Server {
         }
     }
 
-    /// The next event if one comes within `wait`.
-    pub fn event_within(&self, wait: Duration) -> Option<Value> {
-        self.events.recv_timeout(wait).ok()
+    /// The next event if one comes within `d`.
+    pub fn event_within(&self, d: Duration) -> Option<Value> {
+        self.events.recv_timeout(d).ok()
+    }
+
+    /// The events printed so far and not yet read.
+    pub fn events_so_far(&self) -> Vec<Value> {
+        self.events.try_iter().collect()
     }
 
     /// Skips events until one named `name` arrives, and returns it.

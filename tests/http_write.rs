@@ -165,7 +165,8 @@ fn delete_removes_entries_inside_and_only_links_of_escapes() {
 }
 
 #[test]
-fn a_stalled_upload_is_408_after_30s_and_leaves_nothing() {
+fn a_stalled_upload_is_408_after_20s_and_leaves_nothing() {
+    // 5 bytes buy 10 ms past `BODY_GRACE` (20 s), which comes before `BODY_IDLE` (30 s).
     let t = tree();
     let server = start(&t, &["--upload"]);
     let started = std::time::Instant::now();
@@ -180,7 +181,11 @@ fn a_stalled_upload_is_408_after_30s_and_leaves_nothing() {
     let response = read_all(&mut s);
     assert_eq!(status_of(&response), 408, "{response}");
     let waited = started.elapsed().as_secs_f64();
-    assert!((29.0..40.0).contains(&waited), "408 after {waited} s");
+    assert!((19.5..30.0).contains(&waited), "408 after {waited} s");
+    assert!(
+        response.contains("body slower than 500 bytes/s after 20s (5 bytes in 20.0 s)"),
+        "{response}"
+    );
     assert!(!t.served.join("stalled.bin").exists());
     assert!(no_part_files(&t.served));
 }

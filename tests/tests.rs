@@ -12,6 +12,8 @@ mod http_dump;
 mod http_newcomer;
 mod http_serve;
 mod http_serve_limits;
+mod http_slow;
+mod http_upload_safety;
 mod http_write;
 mod info;
 mod security;

@@ -17,15 +17,13 @@ use tokio_util::sync::CancellationToken;
 use super::chunked::ChunkedDecoder;
 use super::dump_page;
 use super::request::{request_line, BodyKind, Head, HeadError};
+use super::slow::{BodyClock, Slot};
 use crate::cli::HttpDump;
 use crate::event::{Event, Payload, Printer};
 use crate::run::Ctx;
 
 /// How long a client may take to send a complete request head; then 408.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a body may pause between two reads; then 408.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Bytes of each request shown in its `dump` event; the rest is counted, not shown.
 pub const SHOWN: usize = 64 * 1024;
@@ -41,8 +39,9 @@ pub async fn dump(args: HttpDump, ctx: Ctx) -> anyhow::Result<()> {
         max_body: args.max_body,
         hex: args.hex,
     });
-    super::listener::accept_loop(listener, &ctx, |stream, peer| {
+    super::listener::accept_loop(listener, &ctx, |stream, peer, slot| {
         let conn = Connection {
+            slot,
             stream,
             peer,
             buf: BytesMut::with_capacity(8192),
@@ -94,6 +93,8 @@ fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
 /// One client connection: requests are read one after another from `buf`, so pipelined
 /// requests are answered in order.
 struct Connection {
+    /// What the fair connection limit knows of this connection.
+    slot: Arc<Slot>,
     stream: TcpStream,
     peer: SocketAddr,
     buf: BytesMut,
@@ -117,6 +118,7 @@ impl Connection {
     async fn run(mut self) {
         loop {
             self.started = None;
+            self.slot.waiting(Instant::now());
             match self.exchange().await {
                 Ok(true) => continue,
                 Ok(false) => break,
@@ -134,6 +136,7 @@ impl Connection {
         let Some(head) = self.read_head().await? else {
             return Ok(false);
         };
+        self.slot.busy();
         let (raw_len, body) = self.read_body(&head).await.map_err(|r| r.of(&head))?;
         let raw = self.buf.split_to(raw_len);
         self.show(&raw);
@@ -220,12 +223,16 @@ impl Connection {
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await;
         }
+        let mut clock = BodyClock::start();
+        if head.body != BodyKind::Empty {
+            self.slot.body(&clock);
+        }
         match head.body {
             BodyKind::Empty => Ok((head.len, Vec::new())),
             BodyKind::Length(n) => {
                 let end = head.len + n as usize;
                 while self.buf.len() < end {
-                    self.read_body_bytes().await?;
+                    self.read_body_bytes(&mut clock).await?;
                 }
                 Ok((end, self.buf[head.len..end].to_vec()))
             }
@@ -248,18 +255,24 @@ impl Connection {
                     if (pos - head.len) as u64 > max.saturating_mul(CHUNK_OVERHEAD) {
                         return Err(too_large());
                     }
-                    self.read_body_bytes().await?;
+                    self.read_body_bytes(&mut clock).await?;
                 }
             }
         }
     }
 
-    async fn read_body_bytes(&mut self) -> Result<(), Refusal> {
-        let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
-        match self.read_until(deadline).await {
-            Read::Data => Ok(()),
+    /// More of the body, by its deadline (`slow::BodyClock`: a pause limit and a
+    /// minimum rate).
+    async fn read_body_bytes(&mut self, clock: &mut BodyClock) -> Result<(), Refusal> {
+        let before = self.buf.len();
+        match self.read_until(clock.deadline()).await {
+            Read::Data => {
+                clock.got(self.buf.len() - before);
+                self.slot.body_bytes(clock.bytes());
+                Ok(())
+            }
             Read::Closed => Err(refuse(400, "connection closed inside the body")),
-            Read::TimedOut => Err(refuse(408, format!("no body bytes for {BODY_TIMEOUT:?}"))),
+            Read::TimedOut => Err(refuse(408, clock.reason())),
         }
     }
 

@@ -1,16 +1,17 @@
-//! The accept loop shared by `http dump` and `http serve`: TCP_NODELAY, a connection
-//! limit, back-off on failed accepts, and a drain on Ctrl-C.
+//! The accept loop shared by `http dump` and `http serve`: TCP_NODELAY, a fair
+//! connection limit (`slow`), back-off on failed accepts, and a drain on Ctrl-C.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::time::sleep;
 use tokio_util::task::TaskTracker;
 
+use super::slow::{Conns, Slot, MAX_CONNECTIONS};
 use crate::accept::Backoff;
 use crate::addr::{Endpoint, ANY_HOST};
 use crate::event::{Event, Proto};
@@ -18,11 +19,13 @@ use crate::run::Ctx;
 use crate::shutdown::{drain, DRAIN_TIMEOUT};
 use crate::sock::{self, describe, SocketInfo};
 
-/// Connections served at once; more are accepted and closed at once.
-pub const MAX_CONNECTIONS: usize = 1024;
-
 /// Binds `bind` (SO_REUSEADDR), prints the `listening` event, and returns the listener.
 pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
+    if let Some(e) = super::slow::raise_nofile() {
+        ctx.out.emit(&Event::warning(format!(
+            "could not raise the open-file limit: {e}"
+        )));
+    }
     let addrs = bind
         .resolve(ANY_HOST)
         .await
@@ -42,7 +45,7 @@ pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
 /// the connection tasks (on whichever thread they run).
 #[derive(Clone)]
 struct Shared {
-    limit: Arc<Semaphore>,
+    conns: Arc<Conns>,
     tracker: TaskTracker,
     /// Whether an accept error is being reported (`Backoff::sharing`).
     accept_errors: Arc<AtomicBool>,
@@ -51,7 +54,7 @@ struct Shared {
 impl Shared {
     fn new() -> Self {
         Shared {
-            limit: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            conns: Conns::new(),
             tracker: TaskTracker::new(),
             accept_errors: Arc::default(),
         }
@@ -63,7 +66,7 @@ impl Shared {
 /// the same token and finish the request they are in.
 pub async fn accept_loop<F, Fut>(listener: TcpListener, ctx: &Ctx, serve: F)
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let shared = Shared::new();
@@ -82,7 +85,7 @@ pub async fn accept_loop_per_core<F, Fut>(
     serve: F,
 ) -> anyhow::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Clone + Send + 'static,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -126,7 +129,7 @@ where
 /// Accepts until `ctx.shutdown`.
 async fn accept<F, Fut>(listener: TcpListener, ctx: &Ctx, shared: &Shared, serve: &F)
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+    F: Fn(TcpStream, SocketAddr, Arc<Slot>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut backoff = Backoff::sharing(shared.accept_errors.clone());
@@ -152,13 +155,22 @@ where
         if let Some(ev) = backoff.succeeded() {
             ctx.out.emit(&ev);
         }
-        let Ok(permit) = shared.limit.clone().try_acquire_owned() else {
-            ctx.out.emit(&Event::Rejected {
-                peer,
-                reason: format!("server full ({MAX_CONNECTIONS} connections)"),
-            });
-            continue;
+        let (admitted, evicted) = match shared.conns.admit(stream.as_raw_fd(), peer) {
+            Ok(a) => a,
+            Err(busy) => {
+                ctx.out.offer(&Event::Rejected {
+                    peer,
+                    reason: format!("server full ({MAX_CONNECTIONS} connections: {busy})"),
+                });
+                continue;
+            }
         };
+        if let Some(e) = evicted {
+            ctx.out.offer(&Event::warning(format!(
+                "[{}] closed to make room for {peer} ({MAX_CONNECTIONS} connections): {}",
+                e.peer, e.why
+            )));
+        }
         // Without it a response's last segment can wait ~40 ms for the client's delayed ACK.
         if let Err(e) = stream.set_nodelay(true) {
             ctx.out.emit(&Event::warning(format!(
@@ -169,11 +181,13 @@ where
         if ctx.verbose {
             ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
         }
-        let task = serve(stream, peer);
-        shared.tracker.spawn(async move {
+        let task = serve(stream, peer, admitted.slot.clone());
+        let id = admitted.id();
+        let handle = shared.tracker.spawn(async move {
             task.await;
-            drop(permit);
+            drop(admitted);
         });
+        shared.conns.set_abort(id, handle.abort_handle());
     }
 }
 

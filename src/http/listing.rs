@@ -11,7 +11,7 @@ use http::{header, Request};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
-use super::safepath::Root;
+use super::safepath::{is_temporary, Root};
 use super::serve::State;
 
 /// Folder entries looked at for one listing (dotfiles included): a folder with more
@@ -66,7 +66,7 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
         }
         let Ok(item) = item else { continue };
         let raw = item.file_name().as_bytes().to_vec();
-        if raw.starts_with(b".") && !root.hidden {
+        if raw.starts_with(b".") && (!root.hidden || is_temporary(&raw)) {
             continue;
         }
         let path = item.path();

@@ -12,6 +12,7 @@ pub mod safepath;
 mod sendfile;
 mod serve;
 pub mod show;
+mod slow;
 mod upload;
 mod whole;
 

@@ -96,7 +96,10 @@ impl Root {
             match seg {
                 b"" | b"." => {}
                 b".." => return Err(PathError::Forbidden("'..' in path")),
-                s if s.starts_with(b".") && !self.hidden => return Err(PathError::NotFound),
+                // Upload temporaries are never reached by any request, whatever the flags.
+                s if s.starts_with(b".") && (!self.hidden || is_temporary(s)) => {
+                    return Err(PathError::NotFound)
+                }
                 s => segments.push(s.to_vec()),
             }
         }
@@ -118,6 +121,12 @@ impl Root {
             return Err(PathError::Forbidden("outside the served folder"));
         };
         if !self.hidden && rel.components().any(is_hidden) {
+            return Err(PathError::NotFound);
+        }
+        if rel
+            .components()
+            .any(|c| matches!(c, Component::Normal(s) if is_temporary(s.as_bytes())))
+        {
             return Err(PathError::NotFound);
         }
         Ok(())
@@ -235,6 +244,15 @@ impl Root {
         path.symlink_metadata().map_err(|_| PathError::NotFound)?;
         Ok(path)
     }
+}
+
+/// The prefix of the temporary files uploads write into (`upload::Part`): such names are
+/// never listed, served, replaced or deleted by a request.
+pub const TEMPORARY_PREFIX: &str = ".sockit-upload-";
+
+/// Whether a name is an upload's temporary file.
+pub fn is_temporary(name: &[u8]) -> bool {
+    name.starts_with(TEMPORARY_PREFIX.as_bytes())
 }
 
 fn is_hidden(c: Component<'_>) -> bool {

@@ -27,6 +27,7 @@ use tower_http::services::ServeFile;
 use super::request::request_line;
 use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
+use super::slow::Slot;
 use super::{listing, ranges, upload, whole};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
@@ -69,8 +70,8 @@ pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
         out: ctx.out.clone(),
     });
     let stop = ctx.shutdown.clone();
-    super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer| {
-        connection(stream, peer, state.clone(), stop.clone())
+    super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer, slot| {
+        connection(stream, peer, slot, state.clone(), stop.clone())
     })
     .await
 }
@@ -98,6 +99,7 @@ type Reply = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + S
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
+    slot: Arc<Slot>,
     state: Arc<State>,
     stop: CancellationToken,
 ) {
@@ -105,8 +107,8 @@ async fn connection(
     let files = Files::default();
     let stream = Stream::new(stream, files.clone());
     let service = service_fn(move |req: Request<Incoming>| -> Reply {
-        let (state, files) = (state.clone(), files.clone());
-        Box::pin(async move { Ok(state.handle(req, peer, &files).await) })
+        let (state, files, slot) = (state.clone(), files.clone(), slot.clone());
+        Box::pin(async move { Ok(state.handle(req, peer, &files, &slot).await) })
     });
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -166,25 +168,29 @@ impl State {
         req: Request<Incoming>,
         peer: SocketAddr,
         files: &Files,
+        slot: &Slot,
     ) -> Response<Body> {
         let started = Instant::now();
+        slot.busy();
         let method = req.method().to_string();
         // The query stays in the log (the printer escapes what a terminal must not see).
         let path = req
             .uri()
             .path_and_query()
             .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-        let response = match self.route(req, files).await {
+        let response = match self.route(req, files, slot).await {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
+        let now = Instant::now();
+        slot.waiting(now);
         self.out.offer(&Event::Request {
             peer,
             method,
             path,
             status: response.status().as_u16(),
             bytes: body_bytes(&response),
-            duration_ms: super::millis(started.elapsed()),
+            duration_ms: super::millis(now - started),
         });
         response
     }
@@ -223,6 +229,7 @@ impl State {
         &self,
         req: Request<Incoming>,
         files: &Files,
+        slot: &Slot,
     ) -> Result<Response<Body>, Failure> {
         let method = req.method().clone();
         if method == Method::OPTIONS {
@@ -234,8 +241,8 @@ impl State {
         }
         match method {
             Method::GET | Method::HEAD => self.get(req, files).await,
-            Method::PUT if self.upload => upload::put(self, req).await,
-            Method::POST if self.upload => upload::form(self, req).await,
+            Method::PUT if self.upload => upload::put(self, req, slot).await,
+            Method::POST if self.upload => upload::form(self, req, slot).await,
             Method::DELETE if self.delete => self.remove(req).await,
             _ => Ok(with_header(
                 text(StatusCode::METHOD_NOT_ALLOWED, self.not_allowed(&method)),

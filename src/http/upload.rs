@@ -1,11 +1,14 @@
 //! Uploads (`--upload`): `PUT /path` and the listing page's multipart form. Both stream
-//! into a hidden temporary file in the target folder and rename it when complete, so
-//! a reader never sees half a file and an aborted upload leaves nothing behind.
+//! into a temporary file in the target folder and rename it when complete, so a reader
+//! never sees half a file and an aborted upload leaves nothing behind: neither the file
+//! nor the folders the upload created.
+//!
+//! Temporaries are named `.sockit-upload-<128 random bits>.part` and created with
+//! `O_EXCL`; no request can list, read, replace or delete such a name, whatever the
+//! flags (`safepath::is_temporary`).
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -14,7 +17,54 @@ use http_body_util::{BodyExt, BodyStream};
 use hyper::body::{Body as _, Incoming};
 use tokio::io::AsyncWriteExt;
 
+use super::safepath::{is_temporary, TEMPORARY_PREFIX};
 use super::serve::{empty, typed, with_header, Body, Failure, State};
+use super::slow::{BodyClock, Slot};
+
+/// The folders an upload created for its file: removed on drop (deepest first, and only
+/// those still empty) unless `keep` says the upload succeeded.
+struct Folders(Vec<PathBuf>);
+
+impl Folders {
+    /// Creates `dir` and any missing parents, remembering which it created.
+    async fn create(dir: &Path) -> Result<Folders, Failure> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at {
+            match tokio::fs::symlink_metadata(d).await {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(d.to_path_buf()),
+                Err(e) => return Err(Failure::io(e)),
+            }
+            at = d.parent();
+        }
+        let mut made = Folders(Vec::with_capacity(missing.len()));
+        for d in missing.into_iter().rev() {
+            match tokio::fs::create_dir(&d).await {
+                Ok(()) => made.0.push(d),
+                // Made by a concurrent upload at the same moment: not ours to remove.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Failure::io(e)),
+            }
+        }
+        Ok(made)
+    }
+
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Folders {
+    fn drop(&mut self) {
+        // `remove_dir` fails on a folder that is not empty: someone else's file stays.
+        for d in self.0.iter().rev() {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+}
 
 /// A file being written: removed on drop unless `commit` renamed it into place.
 struct Part {
@@ -27,12 +77,8 @@ struct Part {
 
 impl Part {
     async fn create(dir: &Path, max: u64) -> Result<Part, Failure> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            ".sockit-upload-{}-{}.part",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        // Unpredictable, so that nobody can aim at an upload's temporary name.
+        let name = format!("{TEMPORARY_PREFIX}{:032x}.part", rand::random::<u128>());
         let path = dir.join(name);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -75,17 +121,21 @@ impl Drop for Part {
     }
 }
 
-/// How long an upload may pause between two pieces of its body; then 408 and the
-/// partial file is removed.
-pub const UPLOAD_IDLE: Duration = Duration::from_secs(30);
+/// The next piece of an upload's body by the body's deadline (`slow::BodyClock`: a
+/// pause limit and a minimum rate); then 408 and the partial file is removed.
+async fn timed<T>(
+    clock: &BodyClock,
+    next: impl std::future::Future<Output = T>,
+) -> Result<T, Failure> {
+    tokio::time::timeout_at(clock.deadline(), next)
+        .await
+        .map_err(|_| Failure::new(StatusCode::REQUEST_TIMEOUT, clock.reason()))
+}
 
-async fn idle<T>(next: impl std::future::Future<Output = T>) -> Result<T, Failure> {
-    tokio::time::timeout(UPLOAD_IDLE, next).await.map_err(|_| {
-        Failure::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!("no upload data for {UPLOAD_IDLE:?}"),
-        )
-    })
+/// Counts `n` body bytes for the deadline and for the fair connection limit.
+fn got(clock: &mut BodyClock, slot: &Slot, n: usize) {
+    clock.got(n);
+    slot.body_bytes(clock.bytes());
 }
 
 fn too_large(max: u64) -> Failure {
@@ -109,31 +159,51 @@ async fn check_target(path: &Path) -> Result<bool, Failure> {
 }
 
 /// `PUT /path`: creates missing parent folders, replaces an existing file; 201 or 204.
-pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+pub async fn put(
+    state: &State,
+    req: Request<Incoming>,
+    slot: &Slot,
+) -> Result<Response<Body>, Failure> {
     if req.body().size_hint().lower() > state.max_upload {
         return Err(too_large(state.max_upload));
+    }
+    let segments = state.root.segments(req.uri().path())?;
+    if let Some(bad) = segments
+        .iter()
+        .find(|s| String::from_utf8_lossy(s).chars().any(char::is_control))
+    {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "bad file name {:?}: control characters",
+                String::from_utf8_lossy(bad)
+            ),
+        ));
     }
     let path = state.root.write(req.uri().path())?;
     let parent = path
         .parent()
         .ok_or_else(|| Failure::new(StatusCode::FORBIDDEN, "forbidden: no parent folder"))?;
-    tokio::fs::create_dir_all(parent)
-        .await
-        .map_err(Failure::io)?;
+    // Declared before the part, so dropped after it: the file goes, then the folders.
+    let folders = Folders::create(parent).await?;
     // Re-check now that the folders exist: nothing may have led them outside.
     let path = state.root.write(req.uri().path())?;
     let existed = check_target(&path).await?;
     let mut part = Part::create(parent, state.max_upload).await?;
     let mut body = req.into_body();
-    while let Some(frame) = idle(body.frame()).await? {
+    let mut clock = BodyClock::start();
+    slot.body(&clock);
+    while let Some(frame) = timed(&clock, body.frame()).await? {
         let frame = frame.map_err(|e| {
             Failure::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
         })?;
         if let Ok(data) = frame.into_data() {
+            got(&mut clock, slot, data.len());
             part.write(&data).await?;
         }
     }
     part.commit(&path).await?;
+    folders.keep();
     Ok(empty(if existed {
         StatusCode::NO_CONTENT
     } else {
@@ -143,7 +213,11 @@ pub async fn put(state: &State, req: Request<Incoming>) -> Result<Response<Body>
 
 /// `POST /folder/` with `multipart/form-data`: every file field is saved in the folder
 /// under its own name. Browsers are sent back to the listing (303).
-pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
+pub async fn form(
+    state: &State,
+    req: Request<Incoming>,
+    slot: &Slot,
+) -> Result<Response<Body>, Failure> {
     let dir = state.root.read(req.uri().path())?;
     if !dir.is_dir() || !dir.starts_with(state.root.dir()) {
         return Err(Failure::new(
@@ -170,7 +244,12 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
     let listing = req.uri().path().to_owned();
     let mut multipart = multer::Multipart::new(data_stream(req.into_body()), boundary);
     let mut saved = Vec::new();
-    while let Some(mut field) = idle(multipart.next_field()).await?.map_err(bad_form)? {
+    let mut clock = BodyClock::start();
+    slot.body(&clock);
+    while let Some(mut field) = timed(&clock, multipart.next_field())
+        .await?
+        .map_err(bad_form)?
+    {
         let Some(name) = field.file_name().filter(|n| !n.is_empty()) else {
             continue;
         };
@@ -178,7 +257,8 @@ pub async fn form(state: &State, req: Request<Incoming>) -> Result<Response<Body
         let target = dir.join(&name);
         check_target(&target).await?;
         let mut part = Part::create(&dir, state.max_upload).await?;
-        while let Some(chunk) = idle(field.chunk()).await?.map_err(bad_form)? {
+        while let Some(chunk) = timed(&clock, field.chunk()).await?.map_err(bad_form)? {
+            got(&mut clock, slot, chunk.len());
             part.write(&chunk).await?;
         }
         part.commit(&target).await?;
@@ -226,6 +306,12 @@ pub fn file_name(name: &str, hidden: bool) -> Result<String, Failure> {
     }
     if base.chars().any(char::is_control) {
         return Err(bad("control characters"));
+    }
+    if is_temporary(base.as_bytes()) {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            format!("forbidden: {name:?} is an upload's temporary name"),
+        ));
     }
     if base.starts_with('.') && !hidden {
         return Err(Failure::new(
