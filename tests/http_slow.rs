@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 use crate::http_client::*;
-use crate::http_serve::tree;
 
 /// `sockit --json ARGS --bind 127.0.0.1:0` with the hidden test settings `env`.
 fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
@@ -86,9 +85,10 @@ fn a_body_trickling_under_the_minimum_rate_is_408_by_its_deadline() {
     );
     assert_rate_408(&answer, took);
 
-    let t = tree();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("a.txt"), "hello world\n").unwrap();
     let serve = start_with(
-        &["http", "serve", t.served.to_str().unwrap(), "--upload"],
+        &["http", "serve", t.path().to_str().unwrap(), "--upload"],
         &env,
     );
     let (answer, took) = trickle(
@@ -96,7 +96,7 @@ fn a_body_trickling_under_the_minimum_rate_is_408_by_its_deadline() {
         b"PUT /slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",
     );
     assert_rate_408(&answer, took);
-    assert!(!t.served.join("slow.bin").exists());
+    assert!(!t.path().join("slow.bin").exists());
 }
 
 /// Raises this process's soft limit on open files to at least `want` (if the hard limit
@@ -249,9 +249,10 @@ fn a_normal_client_is_served_while_slow_connections_fill_every_slot() {
     );
     drop(dump);
 
-    let t = tree();
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(t.path().join("a.txt"), "hello world\n").unwrap();
     let serve = start_with(
-        &["http", "serve", t.served.to_str().unwrap(), "--upload"],
+        &["http", "serve", t.path().to_str().unwrap(), "--upload"],
         &env,
     );
     normal_client_is_served(

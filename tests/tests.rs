@@ -2,8 +2,8 @@
 //! `sockit`. (Those that need root, Chromium, `nc` or IPv6 are in `gated.rs`.)
 
 mod accept_errors;
-mod bounded;
 mod broadcast;
+mod fuzz_cases;
 mod harness;
 mod hostile;
 mod hostile_receiver;
@@ -12,7 +12,6 @@ mod http_dump;
 mod http_newcomer;
 mod http_serve;
 mod http_serve_limits;
-mod http_slow;
 mod http_upload_safety;
 mod http_write;
 mod info;
