@@ -74,11 +74,13 @@ fn decode_in_pieces(
         i = (i + 1) % cuts.len().max(1);
         buf.extend_from_slice(&rest[..n]);
         rest = &rest[n..];
+        let fed = stream.len() - rest.len();
         loop {
-            let before = buf.capacity().max(buf.len());
             let result = codec.decode(&mut buf);
-            // A reservation is only ever made for a frame within the limit.
-            let bound = before.max(2 * (LEN_PREFIX + max + delimiter.len()) + 64);
+            // A reservation is only ever made for a frame within the limit: the buffer
+            // may grow by doubling what it has held (bounded by what was fed), never by
+            // a length from the wire past `max`.
+            let bound = 2 * (fed + LEN_PREFIX + max + delimiter.len()) + 64;
             assert!(
                 buf.capacity() <= bound,
                 "reserved {} > {bound}",
