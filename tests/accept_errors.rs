@@ -88,3 +88,22 @@ fn issue13_http_dump_out_of_file_descriptors_backs_off_says_so_once_and_serves_a
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     });
 }
+
+#[test]
+fn issue13_send_raw_out_of_file_descriptors_backs_off_says_so_once_and_serves_again() {
+    // Larger than what the socket buffers of a client that does not read can hold, so
+    // that each held client keeps its connection and the file open on the server.
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, pattern(32 << 20)).unwrap();
+    let path = file.display().to_string();
+    survives_emfile(&["send", "--raw", &path, "--keep"], |s| {
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        assert!(
+            got == pattern(32 << 20),
+            "{} bytes, not the file",
+            got.len()
+        );
+    });
+}

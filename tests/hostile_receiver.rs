@@ -158,3 +158,71 @@ fn a_file_cut_short_while_it_is_sent_fails_that_receiver_and_the_sender_goes_on(
     let s = TcpStream::connect(server.addr).unwrap();
     as_receiver(&mut conn(&s), &code(), true).unwrap();
 }
+
+/// A receiver that proves the code, asks for a file and then never reads: the sender's
+/// writes must give it up after the silence limit, as its reads would, and serve on.
+#[test]
+fn issue13_a_receiver_that_stops_reading_is_given_up_after_the_silence_limit() {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    // Far more than the socket buffers of both ends hold.
+    fs::write(&file, pattern(64 << 20)).unwrap();
+    let path = file.display().to_string();
+    let mut cmd = sockit(&["send", &path, "--keep", "--no-announce", "--code", CODE]);
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("SOCKIT_TEST_SILENCE_LIMIT", "300");
+    let server = Server::start_command(cmd);
+
+    let s = TcpStream::connect(server.addr).unwrap();
+    let mut c = conn(&s);
+    as_receiver(&mut c, &code(), true).unwrap();
+    while !matches!(c.recv_msg().unwrap(), Msg::ManifestEnd { .. }) {}
+    c.send(&Msg::PlanEnd).unwrap();
+    c.flush().unwrap();
+    // From here on nothing is read from `s`.
+    let warn = server.wait_until(|ev| ev["event"] == "warning");
+    let message = warn["message"].as_str().unwrap();
+    assert!(message.contains("went silent"), "{warn}");
+    assert!(message.contains("0.3 s"), "{warn}");
+
+    // Still serving.
+    let dst = tempfile::tempdir().unwrap();
+    let out = transfer_recv(&server, dst.path(), CODE);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(
+        fs::read(dst.path().join("big.bin")).unwrap().len(),
+        64 << 20
+    );
+    drop(s);
+}
+
+/// `send --raw --keep`: a client that never reads is given up after the silence limit,
+/// and does not keep another client from getting the whole file meanwhile.
+#[test]
+fn issue13_a_raw_client_that_does_not_read_delays_only_itself() {
+    use std::io::Read;
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    fs::write(&file, pattern(32 << 20)).unwrap();
+    let path = file.display().to_string();
+    let mut cmd = sockit(&["send", "--raw", &path, "--keep"]);
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("SOCKIT_TEST_SILENCE_LIMIT", "1000");
+    let server = Server::start_command(cmd);
+    let stalled = TcpStream::connect(server.addr).unwrap();
+    let mut reader = TcpStream::connect(server.addr).unwrap();
+    reader.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    assert!(
+        got == pattern(32 << 20),
+        "{} bytes, not the file",
+        got.len()
+    );
+    let done = server.wait_for("done");
+    assert_eq!(done["bytes"], 32 << 20);
+    let warn = server.wait_for("warning");
+    let message = warn["message"].as_str().unwrap();
+    assert!(message.contains("took nothing for 1 s"), "{warn}");
+    drop(stalled);
+}

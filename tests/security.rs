@@ -70,34 +70,141 @@ fn wrong_codes_are_rejected_and_slowed_and_the_right_code_still_works() {
 }
 
 #[test]
-fn a_client_trickling_its_hello_holds_the_gate_only_until_the_handshake_deadline() {
+fn a_client_trickling_its_hello_is_cut_off_at_the_handshake_deadline() {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("a.txt");
     fs::write(&file, "patience").unwrap();
-    let server = transfer_sender(CODE, &file);
-    // A frame header announcing 256 bytes, then one byte a second: each read is well
-    // within the read timeout, so only a deadline on the whole handshake ends it.
+    let path = file.display().to_string();
+    let mut cmd = sockit(&["send", &path, "--keep", "--no-announce", "--code", CODE]);
+    cmd.args(["--bind", "127.0.0.1:0"])
+        .env("SOCKIT_TEST_HANDSHAKE_TIMEOUT", "500");
+    let server = Server::start_command(cmd);
+    // A frame header announcing 256 bytes, then a byte every 100 ms: no read is ever
+    // silent for long, so only a deadline on the whole handshake ends it.
     let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
     slow.write_all(&256u32.to_be_bytes()).unwrap();
-    server.wait_for("connect");
+    let trickled = Instant::now();
     let trickler = std::thread::spawn(move || {
-        for _ in 0..30 {
+        for _ in 0..200 {
             if slow.write_all(b" ").is_err() {
-                return;
+                return true;
             }
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(100));
         }
+        false
     });
-    let started = Instant::now();
+    let cut = server.wait_until(|ev| {
+        ev["event"] == "warning"
+            && ev["message"]
+                .as_str()
+                .unwrap()
+                .contains("did not finish within 0.5 s")
+    });
+    eprintln!("{cut}");
+    assert!(trickler.join().unwrap(), "the trickler was never cut off");
+    assert!(trickled.elapsed() < STEP);
+
     let dst = tempfile::tempdir().unwrap();
     let out = transfer_recv(&server, dst.path(), CODE);
     assert_eq!(out.code(), 0, "{}", out.stderr);
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
+}
+
+/// Threads of process `pid`, from /proc.
+fn threads(pid: u32) -> usize {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("Threads:")).unwrap();
+    line[8..].trim().parse().unwrap()
+}
+
+/// Whether the sender has closed `s` (its hello read, then the end of the stream).
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn issue13_idle_and_garbage_connections_neither_stop_the_right_receiver_nor_take_threads() {
+    const IDLE: usize = 300;
+    const GARBAGE: usize = 250;
+    // More idle connections than the sender runs handshakes for at once.
+    const { assert!(IDLE > sockit::transfer::MAX_HANDSHAKES) };
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("a.txt");
+    fs::write(&file, "through the crowd").unwrap();
+    let server = transfer_sender(CODE, &file);
+    let before = threads(server.pid());
+
+    let mut idle: Vec<_> = (0..IDLE)
+        .map(|_| std::net::TcpStream::connect(server.addr).unwrap())
+        .collect();
+    let garbage: Vec<_> = (0..GARBAGE)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    let connects = std::cell::Cell::new(0);
+    server.wait_until(|ev| {
+        connects.set(connects.get() + usize::from(ev["event"] == "connect"));
+        connects.get() == IDLE + GARBAGE
+    });
+    let during = threads(server.pid());
+
+    // Well within the 10 s handshake deadline, so no idle connection has been dropped
+    // for its age: only a gate that does not queue behind them lets this through.
+    let dst = tempfile::tempdir().unwrap();
+    let mut recv = sockit(&[
+        "recv",
+        &server.addr.to_string(),
+        "--code",
+        CODE,
+        "-o",
+        &dst.path().display().to_string(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = recv.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            let _ = recv.kill();
+            panic!("the right receiver was not served while {IDLE} idle connections waited");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert_eq!(
+        fs::read_to_string(dst.path().join("a.txt")).unwrap(),
+        "through the crowd"
     );
-    drop(trickler);
+    // The oldest idle ones gave way to newcomers past the limit (garbage ones count
+    // while they are read); the rest are still open, so no deadline let the receiver in.
+    let gave_way = idle.iter_mut().map(closed_by_peer).filter(|&c| c).count();
+    let over = IDLE + 1 - sockit::transfer::MAX_HANDSHAKES;
+    assert!(
+        gave_way >= over && gave_way < IDLE,
+        "{gave_way} of {IDLE} idle connections closed, expected at least {over} and not all"
+    );
+    eprintln!("threads: {before} before, {during} with {IDLE} idle and {GARBAGE} garbage connections; {gave_way} gave way");
+    assert!(
+        during <= before + 2,
+        "threads went from {before} to {during}: connections take threads"
+    );
+    drop(garbage);
 }
 
 #[test]

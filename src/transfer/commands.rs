@@ -1,9 +1,10 @@
 //! The `send` and `recv` commands: sockets, discovery, Ctrl-C and the rate limit on
 //! wrong codes around the blocking sessions of `sender` and `receiver`.
 
+use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, IsTerminal};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,24 +13,20 @@ use tokio::task::JoinSet;
 use super::code::Code;
 use super::discover::{self, Announcement};
 use super::files::{self, Existing};
+use super::gate::{self, Gate, Slot, MAX_WRONG_CODES};
 use super::manifest::Offer;
-use super::pake::APP;
+use super::pake::{Session, APP};
 use super::receiver::{self, RecvJob};
 use super::sender::{self, SendJob};
-use super::wire::{Conn, VERSION};
+use super::wire::{silence_limit, Conn, VERSION};
 use super::{raw, TransferError};
+use crate::accept::Backoff;
 use crate::addr::{ANY_HOST, LOCAL_HOST};
 use crate::cli::{RecvArgs, SendArgs};
 use crate::event::{Event, Proto};
 use crate::run::{Ctx, Interrupted, UsageError};
 use crate::sock::{self, NetError, SocketInfo};
 
-/// Wrong codes a sender tolerates before it gives up (see docs/security.md).
-pub const MAX_WRONG_CODES: u32 = 10;
-/// A peer silent for this long during a transfer is given up on.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// The handshake must finish within this long (it holds the one-at-a-time gate).
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Socket buffers in user space, large enough for whole chunks.
 const IO_BUF: usize = 256 << 10;
 
@@ -124,13 +121,12 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     }
 
     let offer = Arc::new(offer);
-    // One handshake at a time, and a growing pause after each wrong code: an attacker
-    // gets one guess per pause, however many connections it opens.
-    let gate = Arc::new(Mutex::new(0u32));
-    let live = Arc::new(Mutex::new(
-        std::collections::HashMap::<SocketAddr, TcpStream>::new(),
-    ));
+    let gate = Gate::new();
+    // The sockets of transfers under way, closed at the end so that their blocking
+    // sessions end too.
+    let live = Arc::new(Mutex::new(HashMap::<SocketAddr, TcpStream>::new()));
     let mut sessions = JoinSet::new();
+    let mut backoff = Backoff::default();
     let mut completed = 0u32;
     let result = loop {
         tokio::select! {
@@ -141,25 +137,30 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        ctx.out.emit(&Event::warning(format!("accept: {}", sock::describe(&e))));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let (pause, warning) = backoff.failed(&e);
+                        if let Some(warning) = warning {
+                            ctx.out.emit(&warning);
+                        }
+                        tokio::time::sleep(pause).await;
                         continue;
                     }
                 };
+                if let Some(again) = backoff.succeeded() {
+                    ctx.out.emit(&again);
+                }
                 ctx.out.emit(&Event::Connect { peer, clients: sessions.len() + 1 });
-                let stream = blocking(stream)?;
-                live.lock().expect("not poisoned").insert(peer, stream.try_clone()?);
+                let slot = gate.admit();
                 let job = SendJob { offer: offer.clone(), code: code.clone(), encrypt: !args.plain, out: ctx.out.clone(), peer };
-                let gate = gate.clone();
-                sessions.spawn_blocking(move || {
+                let live = live.clone();
+                sessions.spawn(async move {
                     let mut wrong_codes = 0;
-                    let outcome = serve_one(stream, &job, &gate, &mut wrong_codes);
+                    let outcome = serve_one(stream, slot, job, &live, &mut wrong_codes).await;
+                    live.lock().expect("not poisoned").remove(&peer);
                     (peer, outcome, wrong_codes)
                 });
             }
             Some(joined) = sessions.join_next() => {
                 let (peer, outcome, failures) = joined?;
-                live.lock().expect("not poisoned").remove(&peer);
                 match outcome {
                     Ok(done) => {
                         ctx.out.emit(&done);
@@ -168,8 +169,8 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
                             break Ok(());
                         }
                     }
-                    // The count comes from the session: locking the gate here would
-                    // stall this loop behind the next handshake and its pause.
+                    // The count comes from the session: by now others may have added
+                    // to the gate's.
                     Err(e) if e.is_wrong_code() => {
                         let reason = format!("wrong code ({failures} of {MAX_WRONG_CODES} allowed)");
                         ctx.out.emit(&Event::Rejected { peer, reason });
@@ -189,55 +190,38 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     result
 }
 
-/// One receiver, start to end, on a blocking thread. After a wrong code,
-/// `wrong_codes` holds how many there have been so far.
-fn serve_one(
-    stream: TcpStream,
-    job: &SendJob,
-    gate: &Mutex<u32>,
+/// One receiver, start to end: the handshake on the runtime (see `gate`), then the
+/// transfer on a blocking thread of its own. After a wrong code, `wrong_codes` holds
+/// how many there have been so far.
+async fn serve_one(
+    mut stream: tokio::net::TcpStream,
+    slot: Slot,
+    job: SendJob,
+    live: &Mutex<HashMap<SocketAddr, TcpStream>>,
     wrong_codes: &mut u32,
 ) -> Result<Event, TransferError> {
+    let confirmed = gate::handshake(&mut stream, slot, &job.code, job.encrypt, wrong_codes).await?;
     let io = |e: std::io::Error| TransferError::Wire(e.into());
-    let mut conn = conn(&stream).map_err(io)?;
-    {
-        let mut failures = gate.lock().expect("not poisoned");
-        if *failures >= MAX_WRONG_CODES {
-            // Said, not just closed: a close before any hello reads as "not a sockit".
-            conn.send_error("too many wrong codes: this sender is giving up");
-            return Err(TransferError::Refused("too many wrong codes".into()));
-        }
-        stream
-            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-            .map_err(io)?;
-        // The read timeout bounds each read, not the handshake: a client sending a byte
-        // every few seconds would hold the gate for minutes. The watchdog closes the
-        // socket at the deadline unless the handshake has ended by then.
-        let watchdog = deadline(&stream, HANDSHAKE_TIMEOUT).map_err(io)?;
-        let handshake = sender::handshake(&mut conn, job);
-        drop(watchdog);
-        if let Err(e) = handshake {
-            if e.is_wrong_code() {
-                *failures += 1;
-                *wrong_codes = *failures;
-                std::thread::sleep(Duration::from_secs(u64::from(*failures).min(5)));
-            }
-            return Err(e);
-        }
-    }
-    stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
-    sender::serve(&mut conn, job)
-}
-
-/// Shuts `stream` down after `after` unless the returned sender is dropped first.
-fn deadline(stream: &TcpStream, after: Duration) -> std::io::Result<mpsc::Sender<()>> {
-    let stream = stream.try_clone()?;
-    let (done, wait) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if wait.recv_timeout(after) == Err(mpsc::RecvTimeoutError::Timeout) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    });
-    Ok(done)
+    let stream = blocking(stream).map_err(io)?;
+    stream.set_read_timeout(Some(silence_limit())).map_err(io)?;
+    stream
+        .set_write_timeout(Some(silence_limit()))
+        .map_err(io)?;
+    live.lock()
+        .expect("not poisoned")
+        .insert(job.peer, stream.try_clone().map_err(io)?);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = conn(&stream).map_err(io)?;
+        let Session { encrypted, verify } = confirmed.apply(&mut conn);
+        job.out.emit(&Event::Verified {
+            peer: job.peer,
+            encrypted,
+            verify,
+        });
+        sender::serve(&mut conn, &job)
+    })
+    .await
+    .map_err(|e| TransferError::Wire(std::io::Error::other(e).into()))?
 }
 
 /// `sockit recv`.
@@ -299,7 +283,8 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
     }
     let stream = blocking(stream)?;
-    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    stream.set_read_timeout(Some(silence_limit()))?;
+    stream.set_write_timeout(Some(silence_limit()))?;
     let policy = policy(&args);
     let job = RecvJob {
         code,

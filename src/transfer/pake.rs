@@ -33,6 +33,10 @@ pub enum HandshakeError {
     /// sockit speaking `--raw`.
     #[error("{0}")]
     NotSockit(String),
+    #[error("the handshake did not finish within {0} s")]
+    TimedOut(f64),
+    #[error("{0} handshakes were already waiting: the oldest gave way to a newer connection")]
+    GaveWay(usize),
     #[error(transparent)]
     Wire(#[from] WireError),
 }
@@ -101,11 +105,8 @@ fn hello(role: Role, pake: &[u8], encrypt: bool) -> Msg {
 }
 
 /// Checks the peer's hello and returns its PAKE message and mode.
-fn read_hello<R: Read, W: Write>(
-    conn: &mut Conn<R, W>,
-    want: Role,
-) -> Result<(Vec<u8>, bool), HandshakeError> {
-    let msg = conn.recv_msg()?;
+fn read_hello(msg: Result<Msg, WireError>, want: Role) -> Result<(Vec<u8>, bool), HandshakeError> {
+    let msg = msg?;
     let Msg::Hello {
         app,
         version,
@@ -155,8 +156,8 @@ fn not_sockit(e: HandshakeError, why: &str) -> HandshakeError {
     }
 }
 
-fn read_confirm<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Vec<u8>, HandshakeError> {
-    match conn.recv_msg() {
+fn read_confirm(msg: Result<Msg, WireError>) -> Result<Vec<u8>, HandshakeError> {
+    match msg {
         Ok(Msg::Confirm { mac }) => hex::decode(mac)
             .map_err(|_| WireError::Malformed("confirm.mac is not hex".into()).into()),
         Ok(other) => Err(unexpected("confirm", &other).into()),
@@ -165,48 +166,138 @@ fn read_confirm<R: Read, W: Write>(conn: &mut Conn<R, W>) -> Result<Vec<u8>, Han
     }
 }
 
-/// The sender's half: waits for the receiver's hello, answers, and sends nothing more
-/// until the receiver has proved it knows the code.
+/// The sender's half: sends its hello, checks the receiver's, and sends nothing more
+/// until the receiver has proved it knows the code. What the sender must tell the
+/// receiver when it refuses (a wrong code, a mode mismatch) is said before returning.
 pub fn as_sender<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     code: &Code,
     encrypt: bool,
 ) -> Result<Session, HandshakeError> {
-    // The sender speaks first (its PAKE message does not depend on the receiver's), so
-    // a client that reads without writing (`recv --raw`, nc) sees what this is at once.
-    let (state, ours) = spake(code, Role::Send);
-    conn.send(&hello(Role::Send, &ours, encrypt))?;
+    let tell = |conn: &mut Conn<R, W>, e: HandshakeError| {
+        if let Some(why) = e.for_peer() {
+            conn.send_error(&why);
+        }
+        e
+    };
+    let (steps, hello) = SenderSteps::start(code, encrypt);
+    conn.send(&hello)?;
     conn.flush()?;
-    let (theirs, their_encrypt) = read_hello(conn, Role::Recv).map_err(|e| {
-        not_sockit(
-            e,
-            "the client did not start with sockit's hello: not a `sockit recv` \
-             (`recv --raw`, nc or a browser?)",
+    let confirm = match steps.on_hello(conn.recv_msg()) {
+        Ok(confirm) => confirm,
+        Err(e) => return Err(tell(conn, e)),
+    };
+    let confirmed = match confirm.on_confirm(conn.recv_msg()) {
+        Ok(confirmed) => confirmed,
+        Err(e) => return Err(tell(conn, e)),
+    };
+    conn.send(&confirmed.reply)?;
+    conn.flush()?;
+    Ok(confirmed.apply(conn))
+}
+
+/// The sender's half as steps, for a caller that does its own reading and writing
+/// (the async gate in `gate.rs`): `start` gives the hello to send first, `on_hello`
+/// takes the receiver's, and `on_confirm` tests its proof of the code — the one step
+/// that is a guess, which the caller rate-limits.
+pub struct SenderSteps {
+    state: Spake2<Ed25519Group>,
+    ours: Vec<u8>,
+    encrypt: bool,
+}
+
+/// A sender that has the receiver's hello and waits for its proof of the code.
+pub struct AwaitingConfirm {
+    secrets: Secrets,
+    encrypt: bool,
+}
+
+/// A receiver that proved the code: `reply` is the sender's proof to send back, and
+/// `apply` turns the connection's encryption on.
+pub struct Confirmed {
+    pub reply: Msg,
+    secrets: Secrets,
+    encrypt: bool,
+}
+
+impl SenderSteps {
+    pub fn start(code: &Code, encrypt: bool) -> (SenderSteps, Msg) {
+        // The sender speaks first (its PAKE message does not depend on the receiver's),
+        // so a client that reads without writing (`recv --raw`, nc) sees what this is
+        // at once.
+        let (state, ours) = spake(code, Role::Send);
+        let hello = hello(Role::Send, &ours, encrypt);
+        (
+            SenderSteps {
+                state,
+                ours,
+                encrypt,
+            },
+            hello,
         )
-    })?;
-    if their_encrypt != encrypt {
-        let msg = if encrypt {
-            "the receiver asked for --plain but this sender encrypts; use --plain on both sides or neither"
-        } else {
-            "this sender uses --plain but the receiver encrypts; use --plain on both sides or neither"
-        };
-        conn.send_error(msg);
-        return Err(HandshakeError::Incompatible(msg.into()));
     }
-    let shared = state
-        .finish(&theirs)
-        .map_err(|_| WireError::Malformed("the receiver's PAKE message is invalid".into()))?;
-    let s = derive(&shared, &theirs, &ours, encrypt);
-    let mac = read_confirm(conn)?;
-    if !bool::from(mac.ct_eq(&s.confirm_recv)) {
-        conn.send_error(WRONG_CODE);
-        return Err(HandshakeError::WrongCode);
+
+    /// `msg` is the receiver's first message (or why none could be read).
+    pub fn on_hello(self, msg: Result<Msg, WireError>) -> Result<AwaitingConfirm, HandshakeError> {
+        let (theirs, their_encrypt) = read_hello(msg, Role::Recv).map_err(|e| {
+            not_sockit(
+                e,
+                "the client did not start with sockit's hello: not a `sockit recv` \
+                 (`recv --raw`, nc or a browser?)",
+            )
+        })?;
+        let encrypt = self.encrypt;
+        if their_encrypt != encrypt {
+            return Err(HandshakeError::Incompatible(if encrypt {
+                "the receiver asked for --plain but this sender encrypts; use --plain on both sides or neither".into()
+            } else {
+                "this sender uses --plain but the receiver encrypts; use --plain on both sides or neither".into()
+            }));
+        }
+        let shared = self
+            .state
+            .finish(&theirs)
+            .map_err(|_| WireError::Malformed("the receiver's PAKE message is invalid".into()))?;
+        Ok(AwaitingConfirm {
+            secrets: derive(&shared, &theirs, &self.ours, encrypt),
+            encrypt,
+        })
     }
-    conn.send(&Msg::Confirm {
-        mac: hex::encode(s.confirm_send),
-    })?;
-    conn.flush()?;
-    Ok(finish(conn, &s, Role::Send, encrypt))
+}
+
+impl AwaitingConfirm {
+    /// `msg` is the receiver's second message: its proof of the code.
+    pub fn on_confirm(self, msg: Result<Msg, WireError>) -> Result<Confirmed, HandshakeError> {
+        let mac = read_confirm(msg)?;
+        if !bool::from(mac.ct_eq(&self.secrets.confirm_recv)) {
+            return Err(HandshakeError::WrongCode);
+        }
+        Ok(Confirmed {
+            reply: Msg::Confirm {
+                mac: hex::encode(self.secrets.confirm_send),
+            },
+            secrets: self.secrets,
+            encrypt: self.encrypt,
+        })
+    }
+}
+
+impl Confirmed {
+    /// Seals `conn`'s records from now on (unless `--plain`).
+    pub fn apply<R: Read, W: Write>(self, conn: &mut Conn<R, W>) -> Session {
+        finish(conn, &self.secrets, Role::Send, self.encrypt)
+    }
+}
+
+impl HandshakeError {
+    /// What a sender refusing with this error tells the receiver, if anything.
+    pub fn for_peer(&self) -> Option<String> {
+        match self {
+            HandshakeError::WrongCode => Some(WRONG_CODE.into()),
+            HandshakeError::Incompatible(why) => Some(why.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// The receiver's half: speaks first, proves the code, then checks the sender's proof.
@@ -218,7 +309,7 @@ pub fn as_receiver<R: Read, W: Write>(
     let (state, ours) = spake(code, Role::Recv);
     conn.send(&hello(Role::Recv, &ours, encrypt))?;
     conn.flush()?;
-    let (theirs, their_encrypt) = read_hello(conn, Role::Send).map_err(|e| {
+    let (theirs, their_encrypt) = read_hello(conn.recv_msg(), Role::Send).map_err(|e| {
         not_sockit(
             e,
             "the sender did not answer with sockit's hello: it is not a `sockit send` \
@@ -241,7 +332,7 @@ pub fn as_receiver<R: Read, W: Write>(
         mac: hex::encode(s.confirm_recv),
     })?;
     conn.flush()?;
-    let mac = read_confirm(conn)?;
+    let mac = read_confirm(conn.recv_msg())?;
     if !bool::from(mac.ct_eq(&s.confirm_send)) {
         return Err(HandshakeError::BadConfirmation);
     }

@@ -5,24 +5,31 @@
 //! by hand (`sha256sum`, Python's `hashlib`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinSet;
 
 use sha2::{Digest, Sha256};
 
 use super::files::{self, Existing};
-use super::wire::{is_hello, HELLO_SNIFF};
+use super::wire::{is_hello, silence_limit, HELLO_SNIFF};
+use crate::accept::Backoff;
 use crate::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
 use crate::event::{Event, Proto};
 use crate::run::{Ctx, Interrupted, UsageError};
 use crate::sock::{self, describe, NetError, SocketInfo};
 
-/// Bytes moved per read.
-const BUF: usize = 1 << 20;
+/// Bytes moved per read (each client being sent to holds one such buffer).
+const BUF: usize = 256 << 10;
 
-/// `send --raw FILE`: serves the file to each client that connects (one, or any
-/// number with `keep`).
+/// Clients served at once by `send --raw --keep`; more wait in the listen queue.
+pub const MAX_RAW_CLIENTS: usize = 128;
+
+/// `send --raw FILE`: serves the file to each client that connects, several at once
+/// (a client that does not read delays only itself, and is given up after the silence
+/// limit); without `keep`, the first client that gets the whole file ends the command.
 pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow::Result<()> {
     if !std::fs::metadata(path)
         .with_context(|| path.display().to_string())?
@@ -49,37 +56,65 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
         addrs: super::discover::reachable(local),
         code: None,
     });
+    // Opened once: every client reads it at its own offset, so a client costs the
+    // server one descriptor, its socket, whatever the file.
+    let file =
+        Arc::new(std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?);
+    let mut clients = JoinSet::new();
+    let mut backoff = Backoff::default();
     loop {
-        let (mut stream, peer) = tokio::select! {
+        tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            accepted = listener.accept() => accepted.map_err(|e| NetError::new("accept", e))?,
-        };
-        if ctx.verbose {
-            ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
-        }
-        let started = std::time::Instant::now();
-        let mut file = tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("open {}", path.display()))?;
-        let mut hashes = Hashes::new();
-        let sent = send_hashed(&mut file, &mut stream, &mut hashes).await;
-        let _ = stream.shutdown().await;
-        match sent {
-            Ok(bytes) => {
-                // The same hashes `recv --raw`, `sha256sum` or `hashlib` show on the
-                // other side, for comparing by hand.
-                ctx.out
-                    .emit(&hashes.file_event(path.display().to_string(), bytes));
-                ctx.out.emit(&done(1, bytes, started));
-                if !keep {
-                    return Ok(());
+            accepted = listener.accept(), if clients.len() < MAX_RAW_CLIENTS => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let (pause, warning) = backoff.failed(&e);
+                        if let Some(warning) = warning {
+                            ctx.out.emit(&warning);
+                        }
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                };
+                if let Some(again) = backoff.succeeded() {
+                    ctx.out.emit(&again);
                 }
+                if ctx.verbose {
+                    ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
+                }
+                let (file, shown) = (file.clone(), path.display().to_string());
+                clients.spawn(async move { (peer, serve_one(file, shown, stream).await) });
             }
-            Err(e) => ctx
-                .out
-                .emit(&Event::warning(format!("[{peer}] {}", describe(&e)))),
+            Some(joined) = clients.join_next() => match joined? {
+                (_, Ok((file, bytes, started))) => {
+                    // The same hashes `recv --raw`, `sha256sum` or `hashlib` show on
+                    // the other side, for comparing by hand.
+                    ctx.out.emit(&file);
+                    ctx.out.emit(&done(1, bytes, started));
+                    if !keep {
+                        return Ok(());
+                    }
+                }
+                (peer, Err(e)) => ctx.out.emit(&Event::warning(format!("[{peer}] {e:#}"))),
+            },
         }
     }
+}
+
+/// Sends the whole file to one client; returns its `file` event, the bytes and when
+/// it started.
+async fn serve_one(
+    file: Arc<std::fs::File>,
+    shown: String,
+    mut stream: tokio::net::TcpStream,
+) -> anyhow::Result<(Event, u64, std::time::Instant)> {
+    let started = std::time::Instant::now();
+    let mut hashes = Hashes::new();
+    let sent = send_hashed(file, &mut stream, &mut hashes).await;
+    let _ = stream.shutdown().await;
+    let bytes = sent?;
+    Ok((hashes.file_event(shown, bytes), bytes, started))
 }
 
 /// BLAKE3 and SHA-256 of the bytes that went by: the raw protocol verifies nothing, so
@@ -114,21 +149,44 @@ impl Hashes {
     }
 }
 
-/// Copies `file` to `stream`, hashing what goes; returns the bytes sent.
+/// Copies `file` to `stream`, hashing what goes; returns the bytes sent. A client
+/// that takes nothing for the silence limit is given up.
 async fn send_hashed(
-    file: &mut tokio::fs::File,
+    file: Arc<std::fs::File>,
     stream: &mut tokio::net::TcpStream,
     hashes: &mut Hashes,
-) -> std::io::Result<u64> {
+) -> anyhow::Result<u64> {
     let mut buf = vec![0u8; BUF];
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buf).await?;
+        // A positioned read on the blocking pool, as tokio::fs does for its reads.
+        let (n, back) = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || {
+                let n = std::os::unix::fs::FileExt::read_at(&*file, &mut buf, bytes);
+                (n, buf)
+            })
+            .await?
+        };
+        buf = back;
+        let n = n.context("read the file")?;
         if n == 0 {
             return Ok(bytes);
         }
         hashes.update(&buf[..n]);
-        stream.write_all(&buf[..n]).await?;
+        let mut done = 0;
+        while done < n {
+            match tokio::time::timeout(silence_limit(), stream.write(&buf[done..n])).await {
+                Ok(Ok(0)) => anyhow::bail!("the client closed the connection"),
+                Ok(Ok(written)) => done += written,
+                Ok(Err(e)) => anyhow::bail!("{}", describe(&e)),
+                Err(_) => anyhow::bail!(
+                    "the client took nothing for {} s: given up after {} bytes",
+                    silence_limit().as_secs_f64(),
+                    bytes + done as u64
+                ),
+            }
+        }
         bytes += n as u64;
     }
 }

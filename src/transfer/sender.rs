@@ -12,7 +12,6 @@ use rustix::fs::{Mode, OFlags};
 
 use super::manifest::{Entry, Kind, Offer, Source};
 use super::mapped::Mapped;
-use super::pake::{self, Session};
 use super::progress::Progress;
 use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
 use super::TransferError;
@@ -31,21 +30,7 @@ pub struct SendJob {
     pub peer: SocketAddr,
 }
 
-/// Proves the code with the receiver on `conn` (one online guess for it).
-pub fn handshake<R: Read, W: Write>(
-    conn: &mut Conn<R, W>,
-    job: &SendJob,
-) -> Result<(), TransferError> {
-    let Session { encrypted, verify } = pake::as_sender(conn, &job.code, job.encrypt)?;
-    job.out.emit(&Event::Verified {
-        peer: job.peer,
-        encrypted,
-        verify,
-    });
-    Ok(())
-}
-
-/// Sends the offer to a receiver that passed `handshake`; returns the `done` event.
+/// Sends the offer to a receiver that passed the handshake (`gate::handshake`); returns the `done` event.
 pub fn serve<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     job: &SendJob,

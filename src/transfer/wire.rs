@@ -6,6 +6,7 @@
 //! flag in the header, per-record AEAD) is the protocol itself and must be exact.
 
 use std::io::{self, Read, Write};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +126,13 @@ impl Msg {
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     #[error("{}", crate::sock::describe(.0))]
-    Io(#[from] io::Error),
+    Io(io::Error),
+    /// A read or write waited longer than `silence_limit()`.
+    #[error(
+        "the other side went silent: nothing could be read from it or written to it for {} s",
+        silence_limit().as_secs_f64()
+    )]
+    Silent,
     #[error("the peer closed the connection before the transfer ended")]
     Closed,
     #[error("the connection ended inside a frame")]
@@ -145,6 +152,33 @@ pub enum WireError {
     Unexpected { expected: &'static str, got: String },
     #[error("the other side reports: {0}")]
     Peer(String),
+}
+
+impl From<io::Error> for WireError {
+    /// A socket timeout (`EAGAIN` on a blocking socket with `SO_RCVTIMEO`/`SO_SNDTIMEO`)
+    /// is said as what it means.
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => WireError::Silent,
+            _ => WireError::Io(e),
+        }
+    }
+}
+
+/// How long either side waits, once the handshake is done, for a read or a write to
+/// make progress before it gives the peer up: a receiver that stops reading ends the
+/// sender as surely as a sender that stops sending ends the receiver.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// `SILENCE_LIMIT`, or for tests the milliseconds in `SOCKIT_TEST_SILENCE_LIMIT`.
+pub fn silence_limit() -> Duration {
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("SOCKIT_TEST_SILENCE_LIMIT")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map_or(SILENCE_LIMIT, Duration::from_millis)
+    })
 }
 
 /// One record, once opened.
