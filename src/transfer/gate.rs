@@ -193,12 +193,38 @@ async fn refuse(stream: &mut TcpStream, e: HandshakeError) -> TransferError {
     e.into()
 }
 
-/// Sends an `error` record, best effort and briefly: the peer may be gone or not reading.
+/// Sends an `error` record and closes gracefully, best effort and briefly: the peer
+/// may be gone or not reading.
 async fn tell(stream: &mut TcpStream, why: &str) {
     let msg = Msg::Error {
         message: why.to_owned(),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write_msg(stream, &msg, true)).await;
+    let _ = tokio::time::timeout(LINGER, write_msg(stream, &msg, true)).await;
+    linger(stream).await;
+}
+
+/// How long a refused connection is drained before it is closed.
+const LINGER: Duration = Duration::from_secs(1);
+/// The most bytes drained from it.
+const LINGER_BYTES: usize = 256 << 10;
+
+/// Ends the sending side, then reads and discards what the peer still sends (for
+/// `LINGER` at most), as a web server's lingering close does: closing a socket with
+/// unread bytes makes the kernel send a reset, which can destroy the refusal before
+/// the peer reads it.
+async fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown().await;
+    let drain = async {
+        let mut buf = [0u8; 16 << 10];
+        let mut drained = 0;
+        while drained < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 async fn write_msg(stream: &mut TcpStream, msg: &Msg, last: bool) -> Result<(), WireError> {
