@@ -13,8 +13,12 @@ mod chunked;
 mod framing;
 #[path = "../fuzz/props/http_request.rs"]
 mod http_request;
+#[path = "../fuzz/props/manifest.rs"]
+mod manifest;
 #[path = "../fuzz/props/safepath.rs"]
 mod safepath;
+#[path = "../fuzz/props/wire.rs"]
+mod wire;
 
 /// Runs `check` on every file kept for `target`; says how many there were.
 fn replay(target: &str, check: fn(&[u8]) -> arbitrary::Result<()>) -> usize {
@@ -45,4 +49,12 @@ macro_rules! replays {
     )*};
 }
 
-replays!(addr, chunked, framing, http_request, safepath);
+replays!(
+    addr,
+    chunked,
+    framing,
+    http_request,
+    manifest,
+    safepath,
+    wire
+);
