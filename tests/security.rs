@@ -245,7 +245,7 @@ fn a_spoofed_announcement_leads_only_to_a_failed_handshake() {
             "--port",
             &listen_port.to_string(),
             "--timeout",
-            "15s",
+            "3s",
             "-o",
             &dst.path().display().to_string(),
         ],
@@ -257,4 +257,100 @@ fn a_spoofed_announcement_leads_only_to_a_failed_handshake() {
     assert_eq!(fs::read_dir(dst.path()).unwrap().count(), 0);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     announcer.join().unwrap();
+}
+
+/// Issue 14: announcements of the right number from a closed port and from a program
+/// that is not a sockit come first; `recv` tries each once, says so, and goes on
+/// listening until the real sender's announcement leads it to the file.
+#[test]
+fn spoofed_announcements_cost_one_attempt_each_and_the_real_sender_is_still_found() {
+    use std::io::{BufRead, BufReader};
+    let dst = tempfile::tempdir().unwrap();
+    let mut recv = sockit(&[
+        "recv",
+        "--code",
+        CODE,
+        "--port",
+        "0",
+        "--timeout",
+        "20s",
+        "-o",
+        &dst.path().display().to_string(),
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut events = BufReader::new(recv.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value {
+        serde_json::from_str(&events.next().expect("an event").unwrap()).unwrap()
+    };
+    let looking = next();
+    assert_eq!(looking["event"], "looking", "{looking}");
+    let port = looking["port"].as_u64().unwrap() as u16;
+    assert_ne!(port, 0);
+
+    // A port nothing listens on (bound, never listening: connecting is refused), and a
+    // listener that closes at once.
+    let closed = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    closed
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let closed_port = closed.local_addr().unwrap().as_socket().unwrap().port();
+    let not_sockit = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let not_sockit_port = not_sockit.local_addr().unwrap().port();
+    let closer = std::thread::spawn(move || drop(not_sockit.accept()));
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let announce = |tcp_port: u16| {
+        let ann = format!(r#"{{"app":"sockit","version":1,"nameplate":64,"port":{tcp_port}}}"#);
+        udp.send_to(ann.as_bytes(), ("127.0.0.1", port)).unwrap();
+    };
+    for spoof in [closed_port, not_sockit_port] {
+        announce(spoof);
+        announce(spoof); // heard twice, tried once
+        let warning = loop {
+            let ev = next();
+            if ev["event"] == "warning" {
+                break ev;
+            }
+        };
+        let message = warning["message"].as_str().unwrap();
+        assert!(message.contains(&format!("127.0.0.1:{spoof}")), "{message}");
+        assert!(
+            message.contains("listening for another sender"),
+            "{message}"
+        );
+    }
+    closer.join().unwrap();
+
+    // The real sender, announcing to the receiver's port over loopback.
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("a.txt");
+    fs::write(&file, "found despite the spoofs").unwrap();
+    let to = format!("127.0.0.1:{port}");
+    let path = file.display().to_string();
+    let _sender = Server::start(&["send", &path, "--code", CODE, "--to", &to]);
+    let mut attempts = 0;
+    loop {
+        let ev = next();
+        attempts += usize::from(ev["event"] == "connected");
+        if ev["event"] == "done" {
+            break;
+        }
+        assert_ne!(ev["event"], "warning", "{ev}");
+    }
+    let status = recv.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(attempts, 1, "the real sender, once");
+    assert_eq!(
+        fs::read_to_string(dst.path().join("a.txt")).unwrap(),
+        "found despite the spoofs"
+    );
+    drop(closed);
 }

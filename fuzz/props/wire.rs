@@ -63,7 +63,7 @@ pub fn check(data: &[u8]) -> Result<()> {
 
     // Damaged: a bit flipped, or the stream cut short.
     let mut bad = wire.clone();
-    let (first_hit, cut) = if damage % 2 == 0 {
+    let (first_hit, cut) = if damage.is_multiple_of(2) {
         let i = at as usize % bad.len();
         bad[i] ^= 1 << (damage / 2 % 8);
         (

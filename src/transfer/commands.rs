@@ -245,59 +245,29 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         Some(code) => code.clone(),
         None => ask_code(&ctx).await?,
     };
-    let addrs = match &args.target {
-        Some(target) => target
-            .resolve(LOCAL_HOST)
-            .await
-            .map_err(|e| NetError::new(format!("resolve {target}"), e))?,
-        None => {
-            ctx.out.emit(&Event::Looking {
-                nameplate: code.nameplate,
-                port: args.port,
-                timeout_s: args.timeout.as_secs_f64(),
-            });
-            let found = tokio::select! {
-                found = discover::find(code.nameplate, args.port, args.timeout) => found?,
-                _ = ctx.shutdown.cancelled() => return Err(Interrupted("no sender was found yet".into()).into()),
-            };
-            match found {
-                Some(addr) => vec![addr],
-                None => anyhow::bail!(
-                    "no sender with code {}-… found within {} (is `sockit send` running on this network?)",
-                    code.nameplate,
-                    humantime::format_duration(args.timeout)
-                ),
-            }
-        }
-    };
-    let stream = tokio::select! {
-        stream = sock::tcp_connect(&addrs, Duration::from_secs(10)) => stream?,
-        _ = ctx.shutdown.cancelled() => return Err(Interrupted("not connected yet".into()).into()),
-    };
-    let peer: SocketAddr = stream.peer_addr()?;
-    ctx.out.emit(&Event::Connected {
-        peer,
-        local: stream.local_addr()?,
-    });
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
-    }
-    let stream = blocking(stream)?;
-    stream.set_read_timeout(Some(silence_limit()))?;
-    stream.set_write_timeout(Some(silence_limit()))?;
-    let policy = policy(&args);
     let job = RecvJob {
         code,
         encrypt: !args.plain,
         root: args.output.clone(),
-        policy,
+        policy: policy(&args),
         to_stdout: args.stdout,
         out: ctx.out.clone(),
-        peer,
+        peer: SocketAddr::from(([0, 0, 0, 0], 0)),
     };
+    let (session, job) = match &args.target {
+        Some(target) => {
+            let addrs = target
+                .resolve(LOCAL_HOST)
+                .await
+                .map_err(|e| NetError::new(format!("resolve {target}"), e))?;
+            meet(&addrs, job, &ctx).await?
+        }
+        None => discover_and_meet(job, args.port, args.timeout, &ctx).await?,
+    };
+    let Met { conn, stream, peer } = session;
     let handle = stream.try_clone()?;
     let mut session = tokio::task::spawn_blocking(move || {
-        let mut conn = conn(&stream).map_err(|e| TransferError::Wire(e.into()))?;
+        let mut conn = conn;
         receiver::receive(&mut conn, &job)
     });
     let outcome = tokio::select! {
@@ -311,6 +281,100 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
     let done = outcome.with_context(|| format!("receive from {peer}"))?;
     ctx.out.emit(&done);
     Ok(())
+}
+
+/// A sender met: the handshake is done and the transfer can start.
+struct Met {
+    conn: StdConn,
+    stream: TcpStream,
+    peer: SocketAddr,
+}
+
+/// Connects to one of `addrs` and runs the handshake.
+async fn meet(addrs: &[SocketAddr], mut job: RecvJob, ctx: &Ctx) -> anyhow::Result<(Met, RecvJob)> {
+    let stream = tokio::select! {
+        stream = sock::tcp_connect(addrs, Duration::from_secs(10)) => stream?,
+        _ = ctx.shutdown.cancelled() => return Err(Interrupted("not connected yet".into()).into()),
+    };
+    let peer: SocketAddr = stream.peer_addr()?;
+    ctx.out.emit(&Event::Connected {
+        peer,
+        local: stream.local_addr()?,
+    });
+    if ctx.verbose {
+        ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
+    }
+    let stream = blocking(stream)?;
+    stream.set_read_timeout(Some(silence_limit()))?;
+    stream.set_write_timeout(Some(silence_limit()))?;
+    job.peer = peer;
+    let handle = stream.try_clone()?;
+    let mut shaking = tokio::task::spawn_blocking(move || {
+        let mut conn = conn(&stream).map_err(|e| TransferError::Wire(e.into()))?;
+        receiver::handshake(&mut conn, &job)?;
+        Ok::<_, TransferError>((conn, stream, job))
+    });
+    let (conn, stream, job) = tokio::select! {
+        joined = &mut shaking => joined?.with_context(|| format!("receive from {peer}"))?,
+        _ = ctx.shutdown.cancelled() => {
+            let _ = handle.shutdown(std::net::Shutdown::Both);
+            let _ = shaking.await;
+            return Err(Interrupted("nothing was received yet".into()).into());
+        }
+    };
+    Ok((Met { conn, stream, peer }, job))
+}
+
+/// Listens for announcements of the code's number until `timeout` and tries each
+/// announcer once, in the order heard, until one passes the handshake: a spoofed
+/// announcement or an impostor costs one failed attempt, not the transfer.
+async fn discover_and_meet(
+    job: RecvJob,
+    port: u16,
+    timeout: Duration,
+    ctx: &Ctx,
+) -> anyhow::Result<(Met, RecvJob)> {
+    let nameplate = job.code.nameplate;
+    let mut finder = discover::Finder::bind(nameplate, port)?;
+    ctx.out.emit(&Event::Looking {
+        nameplate,
+        // The port really listened on: `--port 0` picks a free one.
+        port: finder.port(),
+        timeout_s: timeout.as_secs_f64(),
+    });
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut failed: Vec<String> = Vec::new();
+    loop {
+        let heard = tokio::select! {
+            heard = tokio::time::timeout_at(deadline, finder.next()) => heard,
+            _ = ctx.shutdown.cancelled() => return Err(Interrupted("no sender was found yet".into()).into()),
+        };
+        let Ok(candidate) = heard else {
+            let waited = humantime::format_duration(timeout);
+            if failed.is_empty() {
+                anyhow::bail!(
+                    "no sender with code {nameplate}-… found within {waited} (is `sockit send` running on this network?)"
+                );
+            }
+            anyhow::bail!(
+                "no sender with code {nameplate}-… accepted it within {waited}; tried {}",
+                failed.join("; ")
+            );
+        };
+        let candidate = candidate?;
+        let mut attempt = job.clone();
+        attempt.peer = candidate;
+        match meet(&[candidate], attempt, ctx).await {
+            Ok(met) => return Ok(met),
+            Err(e) if e.is::<Interrupted>() => return Err(e),
+            Err(e) => {
+                ctx.out.emit(&Event::warning(format!(
+                    "{e:#}; listening for another sender with code {nameplate}-… (Ctrl-C stops)"
+                )));
+                failed.push(format!("{candidate}: {e:#}"));
+            }
+        }
+    }
 }
 
 /// What to do with a file that is already there (`--overwrite`, `--rename`).

@@ -2,6 +2,7 @@
 //! version, the code's public number, its TCP port) about once a second; `recv` listens
 //! for the one whose number matches. Nothing secret is ever announced.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -92,34 +93,62 @@ pub async fn announce(
     }
 }
 
-/// Listens on `port` until a sender with `nameplate` announces itself; returns the
-/// address to connect to (the announcement's source address and its TCP port).
-pub async fn find(
+/// The most distinct announcers with the right number one search remembers (beyond
+/// it, a flood of spoofed sources could grow the set without bound; those after it are
+/// still tried, but may be tried again).
+pub const MAX_CANDIDATES: usize = 1024;
+
+/// Listens for the senders that announce `nameplate`, and gives each address once: a
+/// spoofed announcement (a closed port, an impostor) costs the receiver one failed
+/// attempt, after which it goes on to the next announcer.
+pub struct Finder {
+    socket: tokio::net::UdpSocket,
     nameplate: u32,
     port: u16,
-    timeout: Duration,
-) -> Result<Option<SocketAddr>, NetError> {
-    let fail = |e| NetError::new(format!("listen for senders on UDP port {port}"), e);
-    // Shared: other receivers (or `broadcast listen`) may watch the same port on this host.
-    let shared = UdpOptions {
-        shared: true,
-        ..UdpOptions::default()
-    };
-    let socket = dgram::udp_bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), shared)?;
-    let mut buf = [0u8; MAX_ANNOUNCEMENT];
-    let search = async {
+    seen: HashSet<SocketAddr>,
+}
+
+impl Finder {
+    pub fn bind(nameplate: u32, port: u16) -> Result<Finder, NetError> {
+        // Shared: other receivers (or `broadcast listen`) may watch the same port.
+        let shared = UdpOptions {
+            shared: true,
+            ..UdpOptions::default()
+        };
+        let socket = dgram::udp_bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), shared)?;
+        Ok(Finder {
+            socket,
+            nameplate,
+            port,
+            seen: HashSet::new(),
+        })
+    }
+
+    /// The UDP port listened on.
+    pub fn port(&self) -> u16 {
+        self.socket.local_addr().map_or(self.port, |a| a.port())
+    }
+
+    /// The next announcer of the nameplate not given before: the announcement's source
+    /// address with its TCP port.
+    pub async fn next(&mut self) -> Result<SocketAddr, NetError> {
+        let mut buf = [0u8; MAX_ANNOUNCEMENT];
         loop {
-            let (n, from) = socket.recv_from(&mut buf).await?;
-            if let Some(ann) = parse(&buf[..n]) {
-                if ann.nameplate == nameplate {
-                    return Ok::<_, std::io::Error>(SocketAddr::new(from.ip(), ann.port));
-                }
+            let (n, from) = self.socket.recv_from(&mut buf).await.map_err(|e| {
+                NetError::new(format!("listen for senders on UDP port {}", self.port), e)
+            })?;
+            let Some(ann) = parse(&buf[..n]) else {
+                continue;
+            };
+            let candidate = SocketAddr::new(from.ip(), ann.port);
+            if ann.nameplate != self.nameplate || self.seen.contains(&candidate) {
+                continue;
             }
+            if self.seen.len() < MAX_CANDIDATES {
+                self.seen.insert(candidate);
+            }
+            return Ok(candidate);
         }
-    };
-    match tokio::time::timeout(timeout, search).await {
-        Ok(found) => found.map(Some).map_err(fail),
-        Err(_) => Ok(None),
     }
 }
 

@@ -17,6 +17,7 @@ use super::{batches, TransferError};
 use crate::event::{Event, Printer};
 
 /// What a receiver needs for one session.
+#[derive(Clone)]
 pub struct RecvJob {
     pub code: super::code::Code,
     pub encrypt: bool,
@@ -40,18 +41,26 @@ struct Local {
     part_exists: bool,
 }
 
-/// Receives one transfer over `conn`; returns the `done` event.
-pub fn receive<R: Read, W: Write>(
+/// Proves the code to the sender on `conn` and checks its proof (one online guess).
+pub fn handshake<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     job: &RecvJob,
-) -> Result<Event, TransferError> {
+) -> Result<(), TransferError> {
     let Session { encrypted, verify } = pake::as_receiver(conn, &job.code, job.encrypt)?;
     job.out.emit(&Event::Verified {
         peer: job.peer,
         encrypted,
         verify,
     });
+    Ok(())
+}
 
+/// Receives the transfer from a sender that passed `handshake`; returns the `done`
+/// event.
+pub fn receive<R: Read, W: Write>(
+    conn: &mut Conn<R, W>,
+    job: &RecvJob,
+) -> Result<Event, TransferError> {
     let (entries, total) = read_manifest(conn)?;
     if let Err((path, why)) = check_manifest(&entries) {
         return Err(refuse(
