@@ -226,3 +226,75 @@ fn issue13_a_raw_client_that_does_not_read_delays_only_itself() {
     assert!(message.contains("took nothing for 1 s"), "{warn}");
     drop(stalled);
 }
+
+/// Issue 14: a file rewritten in place while it is sent (same size, other bytes) is
+/// not offered as that file: the sender ends the transfer with a clear error instead
+/// of a `file_end`, so the receiver names nothing that was never on the sender's disk.
+#[test]
+fn a_file_rewritten_in_place_while_it_is_sent_is_refused_not_named() {
+    use std::io::{Seek, Write};
+    for plain in [false, true] {
+        let src = tempfile::tempdir().unwrap();
+        let file = src.path().join("big.bin");
+        fs::write(&file, vec![1u8; 64 << 20]).unwrap();
+        let path = file.display().to_string();
+        let mut args = vec!["send", &path, "--keep", "--no-announce", "--code", CODE];
+        if plain {
+            args.push("--plain");
+        }
+        let server = Server::start(&args);
+
+        let s = TcpStream::connect(server.addr).unwrap();
+        let mut c = conn(&s);
+        as_receiver(&mut c, &code(), !plain).unwrap();
+        while !matches!(c.recv_msg().unwrap(), Msg::ManifestEnd { .. }) {}
+        c.send(&Msg::PlanEnd).unwrap();
+        c.flush().unwrap();
+        let mut rewritten = false;
+        let ended = loop {
+            match c.recv() {
+                Ok(Record::Data(_)) if !rewritten => {
+                    // The sender is inside the file, blocked on the socket: rewrite it
+                    // where it stands, size unchanged, with a modification time that
+                    // differs whatever the clock's granularity.
+                    let mut f = fs::OpenOptions::new().write(true).open(&file).unwrap();
+                    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+                    f.write_all(&vec![2u8; 64 << 20]).unwrap();
+                    f.set_modified(
+                        std::time::SystemTime::now() + std::time::Duration::from_secs(60),
+                    )
+                    .unwrap();
+                    rewritten = true;
+                }
+                Ok(Record::Data(_)) => {}
+                Ok(Record::Msg(m @ (Msg::FileEnd { .. } | Msg::Done { .. }))) => break Ok(m),
+                Ok(Record::Msg(_)) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let Err(WireError::Peer(why)) = ended else {
+            panic!("a file rewritten while it was sent ended as {ended:?} (plain: {plain})");
+        };
+        assert!(why.contains("big.bin changed while being sent"), "{why}");
+        let warn = server.wait_for("warning");
+        assert!(
+            warn["message"]
+                .as_str()
+                .unwrap()
+                .contains("changed while being sent"),
+            "{warn}"
+        );
+
+        // A real receiver now gets the file as it is, whole.
+        let dst = tempfile::tempdir().unwrap();
+        let d = dst.path().display().to_string();
+        let addr = server.addr.to_string();
+        let mut recv = vec!["recv", &addr, "--code", CODE, "-o", &d];
+        if plain {
+            recv.push("--plain");
+        }
+        let out = run(&recv, b"");
+        assert_eq!(out.code(), 0, "{}", out.stderr);
+        assert!(fs::read(dst.path().join("big.bin")).unwrap() == vec![2u8; 64 << 20]);
+    }
+}

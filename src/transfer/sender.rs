@@ -87,10 +87,23 @@ pub fn serve<R: Read, W: Write>(
         progress.start_file(&entry.path);
         progress.add_existing(start.offset);
         let mut hasher = start.hasher;
-        let input = open_at(&mut folder, &offer.sources[index as usize], start.offset)?;
+        let source = &offer.sources[index as usize];
+        let input = open_at(&mut folder, source, start.offset)?;
+        let before = match &input {
+            Input::File(f) => Some(Stamp::of(&f.metadata().map_err(|e| disk(&entry.path, e))?)),
+            Input::Stdin => None,
+        };
         let sent = send_body(conn, input, start.offset, entry, &mut hasher, &mut progress)?;
         if entry.size.is_some_and(|size| sent != size) {
             return Err(changed(conn, entry, "shrank"));
+        }
+        // Written to while it was read (the same size, other bytes): what was sent may
+        // be a mix that never existed, so it is not offered as this file.
+        if let (Some(before), Source::Path(path)) = (before, source) {
+            let after = std::fs::metadata(path).map_err(|e| disk(&entry.path, e))?;
+            if Stamp::of(&after) != before {
+                return Err(changed(conn, entry, "changed"));
+            }
         }
         let blake3 = hasher.finalize().to_hex().to_string();
         conn.send(&Msg::FileEnd {
@@ -377,6 +390,31 @@ fn send_mapped<R: Read, W: Write>(
 
 /// A file changed size while it was sent: tells the receiver, which then keeps no
 /// final file of it.
+/// What changes when a file is written to or replaced, as tar's "file changed as we
+/// read it" compares: which file it is, its size, and its modification and change
+/// times (to the nanosecond the filesystem keeps).
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
 fn changed<R: Read, W: Write>(conn: &mut Conn<R, W>, entry: &Entry, how: &str) -> TransferError {
     let e = size_changed(entry, how);
     conn.send_error(&e.to_string());
