@@ -314,3 +314,35 @@ pub fn transfer_recv(server: &Server, out: &std::path::Path, code: &str) -> Outp
     let addr = server.addr.to_string();
     run(&["recv", &addr, "--code", code, "-o", &out], b"")
 }
+
+/// What a receiver with `-o out` keeps of `path` (relative to `out`) to resume from, if
+/// anything. Today a `.part` beside the final name; issue 14 may move it out of sight:
+/// tests look at partial state only through this and `plant_partial`.
+pub fn partial(out: &std::path::Path, path: &str) -> Option<Vec<u8>> {
+    std::fs::read(out.join(format!("{path}.part"))).ok()
+}
+
+/// Leaves `bytes` as the partial state of `path` under `out`, as an interrupted
+/// receiver would have.
+pub fn plant_partial(out: &std::path::Path, path: &str, bytes: &[u8]) {
+    std::fs::write(out.join(format!("{path}.part")), bytes).unwrap();
+}
+
+/// Waits (at most `STEP`) until the partial state of `path` under `out` holds `len`
+/// bytes, and returns it; fails the test if it grows past `len` or never gets there.
+pub fn wait_for_partial(out: &std::path::Path, path: &str, len: usize) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let now = partial(out, path).unwrap_or_default();
+        assert!(now.len() <= len, "{path}: {} bytes, past {len}", now.len());
+        if now.len() == len {
+            return now;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: {} of {len} bytes after {STEP:?}",
+            now.len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
