@@ -42,6 +42,16 @@ impl Server {
         Server::start_exact(&all)
     }
 
+    /// `start`, with `env` added to the environment (the hidden `SOCKIT_TEST_*`
+    /// timeouts, in milliseconds).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--bind", "127.0.0.1:0"]);
+        let mut cmd = sockit(&all);
+        cmd.envs(env.iter().copied());
+        Server::start_command(cmd)
+    }
+
     /// Starts `sockit --json ARGS` as given (the caller chooses the bind address).
     pub fn start_exact(args: &[&str]) -> Server {
         Server::start_command(sockit(args))

@@ -37,10 +37,15 @@ pub fn tree() -> Tree {
 }
 
 pub fn start(t: &Tree, flags: &[&str]) -> Server {
+    start_env(t, flags, &[])
+}
+
+/// `start` with `env` added (the hidden `SOCKIT_TEST_*` timeouts).
+pub fn start_env(t: &Tree, flags: &[&str], env: &[(&str, &str)]) -> Server {
     let dir = t.served.to_str().unwrap();
     let mut args = vec!["http", "serve", dir];
     args.extend(flags);
-    Server::start(&args)
+    Server::start_env(&args, env)
 }
 
 pub fn url(server: &Server, path: &str) -> String {
