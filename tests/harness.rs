@@ -356,3 +356,62 @@ pub fn wait_for_partial(out: &std::path::Path, path: &str, len: usize) -> Vec<u8
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A TCP port on which a connection is refused, for as long as this lives: a socket
+/// bound to it that never listens (a SYN to it is answered with RST), so no other
+/// program can take the port meanwhile. (Binding, then releasing, raced other tests.)
+pub struct ClosedTcpPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+pub fn closed_tcp_port() -> ClosedTcpPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&loopback.into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    ClosedTcpPort {
+        _socket: socket,
+        port,
+    }
+}
+
+/// A UDP port on 127.0.0.1 where datagrams find no one, for as long as this lives: a
+/// socket bound to it and connected to itself, so the kernel gives it only what it
+/// sends itself and answers anyone else with ICMP "port unreachable".
+pub struct ClosedUdpPort {
+    _socket: std::net::UdpSocket,
+    pub port: u16,
+}
+
+pub fn closed_udp_port() -> ClosedUdpPort {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket.connect(addr).unwrap();
+    ClosedUdpPort {
+        port: addr.port(),
+        _socket: socket,
+    }
+}
+
+/// A UDP port for `recv`'s discovery, held for as long as this lives: bound to every
+/// address without `SO_REUSEADDR` (so the kernel picks a port nobody uses), which is
+/// set only then, so that `recv` and `send`, which listen with `SO_REUSEADDR` and
+/// `SO_REUSEPORT`, can share it while nobody else can take it. Broadcasts reach every
+/// socket on the port; this one just never reads them.
+pub struct SharedUdpPort {
+    _socket: std::net::UdpSocket,
+    pub port: u16,
+}
+
+pub fn shared_udp_port() -> SharedUdpPort {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket2::SockRef::from(&socket)
+        .set_reuse_address(true)
+        .unwrap();
+    SharedUdpPort {
+        port: socket.local_addr().unwrap().port(),
+        _socket: socket,
+    }
+}

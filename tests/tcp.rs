@@ -42,15 +42,6 @@ impl LineClient {
     }
 }
 
-/// A port on which nobody listens (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn connect_sends_stdin_lines_and_prints_the_default_acknowledgement() {
     let server = Server::start(&["tcp", "serve", "--framing", "line"]);
@@ -462,7 +453,8 @@ fn issue12_usage_slips_get_a_way_out() {
 
 #[test]
 fn refused_connection_is_one_clear_line() {
-    let port = closed_port();
+    let closed = closed_tcp_port();
+    let port = closed.port;
     let out = run(
         &[
             "tcp",

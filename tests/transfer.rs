@@ -338,20 +338,12 @@ fn plain_must_be_agreed_and_is_announced() {
     assert_eq!(out.events_named("verified")[0]["encrypted"], false);
 }
 
-/// A UDP port nobody uses right now, for announcements.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn discovery_on_loopback_finds_the_sender_by_its_number() {
     let src = tempfile::tempdir().unwrap();
     fs::write(src.path().join("found.txt"), "found").unwrap();
-    let port = free_udp_port().to_string();
+    let held = shared_udp_port();
+    let port = held.port.to_string();
     let path = src.path().join("found.txt").display().to_string();
     let server = Server::start(&[
         "send",
@@ -388,7 +380,8 @@ fn discovery_on_loopback_finds_the_sender_by_its_number() {
 
 #[test]
 fn no_sender_found_is_a_clear_error() {
-    let port = free_udp_port().to_string();
+    let held = shared_udp_port();
+    let port = held.port.to_string();
     let out = run(
         &[
             "recv",
@@ -738,7 +731,8 @@ fn recv_o_naming_a_file_is_a_clear_error() {
 /// (it used to wait for --timeout).
 #[test]
 fn ctrl_c_during_discovery_ends_it_at_once_with_130() {
-    let port = free_udp_port().to_string();
+    let held = shared_udp_port();
+    let port = held.port.to_string();
     let mut child = sockit(&[
         "recv",
         "--code",
@@ -814,7 +808,8 @@ print(seen.decode(errors='replace'))
 /// malformed code asks again instead of failing or becoming the code.
 #[test]
 fn the_code_prompt_asks_again_and_ctrl_c_ends_it() {
-    let port = free_udp_port().to_string();
+    let held = shared_udp_port();
+    let port = held.port.to_string();
     let out = python(PROMPT_ON_A_PTY, &[&bin().display().to_string(), &port], b"");
     assert!(out.status.success(), "{}", out.stderr);
     let text = out.stdout_text();
