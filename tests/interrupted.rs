@@ -126,6 +126,12 @@ fn a_sender_gone_at_a_chosen_byte_leaves_that_prefix_and_a_real_sender_resumes_i
 /// A receiver written here: passes the handshake with a real `send --keep`, asks for
 /// everything, reads `cut` bytes of the file with index `index`, then vanishes.
 fn receiver_gone_after(server: &Server, index: u64, cut: usize) {
+    drop(receiver_stalled_after(server, index, cut));
+}
+
+/// `receiver_gone_after`, but the receiver stays, reading nothing more, until the
+/// connection returned is dropped.
+fn receiver_stalled_after(server: &Server, index: u64, cut: usize) -> TcpStream {
     let s = TcpStream::connect(server.addr).unwrap();
     let mut c = conn(&s);
     as_receiver(&mut c, &code(), true).unwrap();
@@ -141,6 +147,28 @@ fn receiver_gone_after(server: &Server, index: u64, cut: usize) {
             _ => {}
         }
     }
+    s
+}
+
+/// `send --keep` serves receivers at once: one stalled midway (it stops reading, so the
+/// sender's writes to it block) does not hold up the next.
+#[test]
+fn keep_serves_a_second_receiver_while_the_first_is_stalled_midway() {
+    let src = tempfile::tempdir().unwrap();
+    let data = pattern(5_000_000);
+    let path = src.path().join("big.bin");
+    fs::write(&path, &data).unwrap();
+    let server = transfer_sender(CODE, &path);
+    let stalled = receiver_stalled_after(&server, 0, 1 << 20);
+    let dst = tempfile::tempdir().unwrap();
+    let out = transfer_recv(&server, dst.path(), CODE);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(fs::read(dst.path().join("big.bin")).unwrap() == data);
+    server.wait_for("done");
+    drop(stalled);
+    let gone = server.wait_for("warning");
+    let said = gone["message"].as_str().unwrap();
+    assert!(said.contains("transfer failed"), "{gone}");
 }
 
 /// The real receiver killed (SIGKILL) at a chosen byte of the second file keeps the

@@ -133,8 +133,10 @@ fn the_sender_exits_after_one_receiver_unless_keep() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Both arrive whole; that they are served at once (not one after the other) is
+/// checked by `interrupted::keep_serves_a_second_receiver_while_the_first_is_stalled_midway`.
 #[test]
-fn keep_serves_two_receivers_at_once() {
+fn keep_serves_two_receivers_started_together() {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("big.bin");
     fs::write(&file, vec![7u8; 5_000_000]).unwrap();
