@@ -552,16 +552,24 @@ fn wait_bounds_how_long_replies_are_awaited() {
 #[test]
 fn interval_paces_messages_in_order() {
     let server = Server::start(&["tcp", "serve", "--echo"]);
+    let started = std::time::Instant::now();
     let out = run(
         &["tcp", "connect", &server.port(), "--interval", "100ms"],
         b"1\n2\n3\n",
     );
+    let took = started.elapsed();
     let texts: Vec<_> = out
         .events_named("message")
         .iter()
         .map(|e| e["text"].clone())
         .collect();
     assert_eq!(texts, ["1\n", "2\n", "3\n"], "raw: each line as typed");
+    // Two pauses between three messages (sent at once they would also arrive apart
+    // often enough: only the time shows the pacing).
+    assert!(
+        took >= Duration::from_millis(200),
+        "3 messages 100 ms apart took {took:?}"
+    );
 }
 
 #[test]
