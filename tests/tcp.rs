@@ -619,7 +619,8 @@ fn a_closed_stdout_ends_the_server_quietly() {
     drop(stdout); // like `| head -1`
     let mut c = TcpStream::connect(addr["addr"].as_str().unwrap()).unwrap();
     let _ = c.write_all(b"ping\n");
-    let status = child.wait().unwrap();
+    // Bounded: a server that did not notice would otherwise hang the suite, not fail.
+    let status = wait_bounded(&mut child);
     let mut err = String::new();
     child
         .stderr
