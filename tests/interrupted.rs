@@ -32,7 +32,7 @@ fn scripted_sender(
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let thread = std::thread::spawn(move || {
-        let (s, _) = listener.accept().unwrap();
+        let s = accept_within_step(&listener);
         let mut c = conn(&s);
         as_sender(&mut c, &code(), true).unwrap();
         let entries = files
@@ -69,6 +69,35 @@ fn scripted_sender(
         }
     });
     (addr, thread)
+}
+
+/// The first connection to `listener`; fails (rather than hangs) if none comes in `STEP`.
+fn accept_within_step(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "no receiver came");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// A child process killed when dropped, so that a failing test leaves none behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn recv_args<'a>(addr: &'a str, out: &'a str) -> [&'a str; 6] {
@@ -189,15 +218,15 @@ fn a_receiver_killed_at_a_chosen_byte_then_run_again_completes_bit_exact() {
         ("second.bin", big.clone()),
     ];
     let (addr, sender) = scripted_sender(files, cut, Then::Stall);
-    let mut child = sockit(&recv_args(&addr, &out_dir))
+    let child = sockit(&recv_args(&addr, &out_dir))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let receiver = Killed(child);
     // The sender has sent the cut and waits: once it is on disk, nothing else comes.
     wait_for_partial(dst.path(), "second.bin", cut);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(receiver); // SIGKILL
     sender.join().unwrap();
     assert!(
         !dst.path().join("second.bin").exists(),
