@@ -72,7 +72,9 @@ pub fn a_full_disk_fails_clearly_keeps_the_part_and_resumes_once_there_is_room()
     assert_eq!(lines.len(), 1, "{}", out.stderr);
     assert!(lines[0].contains("no space left on device"), "{}", lines[0]);
     assert!(!disk.mnt.join("big.bin").exists());
-    let kept = fs::metadata(disk.mnt.join("big.bin.part")).unwrap().len();
+    let kept = partial(&disk.mnt, "big.bin")
+        .expect("partial state kept")
+        .len();
     assert!(kept > 0, "the .part is kept");
 
     disk.resize("16m");
@@ -80,5 +82,5 @@ pub fn a_full_disk_fails_clearly_keeps_the_part_and_resumes_once_there_is_room()
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("file")[0]["resumed"], kept);
     assert!(fs::read(disk.mnt.join("big.bin")).unwrap() == data);
-    assert!(!disk.mnt.join("big.bin.part").exists());
+    assert_eq!(partial(&disk.mnt, "big.bin"), None);
 }

@@ -30,7 +30,7 @@ pub fn code() -> Code {
     CODE.parse().unwrap()
 }
 
-fn file(path: &str, size: u64) -> Entry {
+pub fn file(path: &str, size: u64) -> Entry {
     Entry {
         path: path.into(),
         kind: Kind::File,
@@ -61,7 +61,7 @@ fn link(path: &str, target: &str) -> Entry {
 }
 
 /// Sends the manifest and reads the plan; `None` if the receiver refused it.
-fn manifest(c: &mut Tcp, entries: Vec<Entry>) -> Option<Vec<Have>> {
+pub fn manifest(c: &mut Tcp, entries: Vec<Entry>) -> Option<Vec<Have>> {
     let count = entries.len() as u64;
     let bytes = entries.iter().filter_map(|e| e.size).sum();
     c.send(&Msg::Manifest { entries }).ok()?;

@@ -2,10 +2,10 @@
 //! nothing outside the folder is ever read (writes are tested in `http_write`).
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -37,10 +37,15 @@ pub fn tree() -> Tree {
 }
 
 pub fn start(t: &Tree, flags: &[&str]) -> Server {
+    start_env(t, flags, &[])
+}
+
+/// `start` with `env` added (the hidden `SOCKIT_TEST_*` timeouts).
+pub fn start_env(t: &Tree, flags: &[&str], env: &[(&str, &str)]) -> Server {
     let dir = t.served.to_str().unwrap();
     let mut args = vec!["http", "serve", dir];
     args.extend(flags);
-    Server::start(&args)
+    Server::start_env(&args, env)
 }
 
 pub fn url(server: &Server, path: &str) -> String {
@@ -287,16 +292,43 @@ fn many_requests_on_one_keep_alive_connection_do_not_wait_for_delayed_acks() {
     assert!(per_request < 10.0, "{per_request} ms per request");
 }
 
+/// Ctrl-C in the middle of a download: the download still arrives whole, an idle
+/// connection does not hold up the exit, and the exit is 0.
 #[test]
 fn ctrl_c_drains_and_exits_0() {
     let t = tree();
+    // Far more than the socket buffers hold: the response is still being written.
+    let big = pattern(32 << 20);
+    fs::write(t.served.join("big.bin"), &big).unwrap();
     let server = start(&t, &[]);
     let _idle = connect(server.addr);
     assert_eq!(get(&url(&server, "/a.txt")).status, 200);
     server.wait_for("request");
-    let (status, rest) = server.interrupt();
+    let mut s = connect(server.addr);
+    s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "closed inside the head");
+        head.push(byte[0]);
+    }
+    // SAFETY: kill(2) on the server, our own child, still running.
+    unsafe { libc::kill(server.pid() as i32, libc::SIGINT) };
+    server.wait_for("shutdown");
+    let stopping = Instant::now();
+    // Only now is the body read: all of it must still come.
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).unwrap();
+    assert_eq!(body.len(), big.len(), "the download was cut short");
+    assert!(body == big);
+    let (status, _) = server.wait_exit();
     assert!(status.success(), "{status:?}");
-    assert!(rest.iter().any(|e| e["event"] == "shutdown"), "{rest:?}");
+    let took = stopping.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "the idle connection held up the exit: {took:?}"
+    );
 }
 
 #[test]

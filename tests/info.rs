@@ -62,11 +62,8 @@ fn info_listen_udp_and_the_table_for_people() {
 
 #[test]
 fn info_on_a_closed_tcp_port_is_one_line() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = closed_tcp_port();
+    let port = closed.port;
     let out = run(&["info", &format!("127.0.0.1:{port}")], b"");
     assert_eq!(out.code(), 1);
     assert_eq!(

@@ -18,16 +18,10 @@ pub fn raw_send_to_nc_and_raw_recv_from_nc() {
         .unwrap();
     assert!(got.stdout == data, "nc received {} bytes", got.stdout.len());
 
-    // nc as the sender: `nc -l` needs a port chosen here (released just before); its
-    // -v line says when it listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    // nc as the sender, on a port it picks itself (port 0): its -v line says when it
+    // listens, and where.
     let mut nc = Command::new("nc")
-        .args(["-v", "-N", "-l", "127.0.0.1", &port])
+        .args(["-v", "-N", "-l", "127.0.0.1", "0"])
         .stdin(fs::File::open(&file).unwrap())
         .stderr(Stdio::piped())
         .spawn()
@@ -36,7 +30,14 @@ pub fn raw_send_to_nc_and_raw_recv_from_nc() {
     BufReader::new(nc.stderr.take().unwrap())
         .read_line(&mut said)
         .unwrap();
+    // "Listening on localhost 40123"
     assert!(said.contains("Listening"), "{said}");
+    let port = said
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(port.parse::<u16>().is_ok_and(|p| p != 0), "{said}");
     let out_file = src.path().join("back.png");
     let out = run(
         &[

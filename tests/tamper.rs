@@ -203,7 +203,7 @@ fn the_wire_carries_no_plaintext_and_every_alteration_is_caught_then_resume_work
         );
         eprintln!("{what}: {}", lines[0]);
         if what == "last chunk" {
-            let part = fs::metadata(dst.path().join(format!("{NAME}.part"))).unwrap();
+            let part = partial(dst.path(), NAME).expect("partial state kept");
             assert_eq!(part.len(), 3 << 20, "the verified records are kept");
             last_out = Some(dst);
         }

@@ -42,15 +42,6 @@ impl LineClient {
     }
 }
 
-/// A port on which nobody listens (bound, then released).
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn connect_sends_stdin_lines_and_prints_the_default_acknowledgement() {
     let server = Server::start(&["tcp", "serve", "--framing", "line"]);
@@ -462,7 +453,8 @@ fn issue12_usage_slips_get_a_way_out() {
 
 #[test]
 fn refused_connection_is_one_clear_line() {
-    let port = closed_port();
+    let closed = closed_tcp_port();
+    let port = closed.port;
     let out = run(
         &[
             "tcp",
@@ -560,16 +552,24 @@ fn wait_bounds_how_long_replies_are_awaited() {
 #[test]
 fn interval_paces_messages_in_order() {
     let server = Server::start(&["tcp", "serve", "--echo"]);
+    let started = std::time::Instant::now();
     let out = run(
         &["tcp", "connect", &server.port(), "--interval", "100ms"],
         b"1\n2\n3\n",
     );
+    let took = started.elapsed();
     let texts: Vec<_> = out
         .events_named("message")
         .iter()
         .map(|e| e["text"].clone())
         .collect();
     assert_eq!(texts, ["1\n", "2\n", "3\n"], "raw: each line as typed");
+    // Two pauses between three messages (sent at once they would also arrive apart
+    // often enough: only the time shows the pacing).
+    assert!(
+        took >= Duration::from_millis(200),
+        "3 messages 100 ms apart took {took:?}"
+    );
 }
 
 #[test]
@@ -619,7 +619,8 @@ fn a_closed_stdout_ends_the_server_quietly() {
     drop(stdout); // like `| head -1`
     let mut c = TcpStream::connect(addr["addr"].as_str().unwrap()).unwrap();
     let _ = c.write_all(b"ping\n");
-    let status = child.wait().unwrap();
+    // Bounded: a server that did not notice would otherwise hang the suite, not fail.
+    let status = wait_bounded(&mut child);
     let mut err = String::new();
     child
         .stderr

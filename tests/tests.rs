@@ -15,6 +15,7 @@ mod http_serve_limits;
 mod http_upload_safety;
 mod http_write;
 mod info;
+mod interrupted;
 mod security;
 mod tamper;
 mod tcp;

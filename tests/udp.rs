@@ -7,15 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// A UDP port on which nobody listens (bound, then released).
-fn closed_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A Python program that prints its port on its first line; killed when dropped.
 pub struct Py {
     child: Child,
@@ -159,7 +150,8 @@ fn binary_datagrams_are_base64_in_json() {
 
 #[test]
 fn nobody_listening_is_one_line_and_exit_1() {
-    let port = closed_udp_port();
+    let closed = closed_udp_port();
+    let port = closed.port;
     let out = run(
         &["udp", "send", &format!("127.0.0.1:{port}"), "anyone?"],
         b"",

@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use super::chunked::ChunkedDecoder;
 use super::dump_page;
 use super::request::{request_line, BodyKind, Head, HeadError};
-use super::slow::{BodyClock, Slot};
+use super::slow::{limits, BodyClock, Slot};
 use crate::cli::HttpDump;
 use crate::event::{Event, Payload, Printer};
 use crate::run::Ctx;
 
 /// How long a client may take to send a complete request head; then 408.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+pub use super::slow::HEAD_TIMEOUT;
 
 /// Bytes of each request shown in its `dump` event; the rest is counted, not shown.
 pub const SHOWN: usize = 64 * 1024;
@@ -174,7 +174,8 @@ impl Connection {
     /// The next request head: `None` when the client closed (or idled, or the server is
     /// stopping) between requests.
     async fn read_head(&mut self) -> Result<Option<Head>, Refusal> {
-        let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+        let head_timeout = limits().head;
+        let deadline = tokio::time::Instant::now() + head_timeout;
         loop {
             if self.started.is_none() && !self.buf.is_empty() {
                 self.started = Some(Instant::now());
@@ -200,7 +201,7 @@ impl Connection {
                 Read::TimedOut => {
                     return Err(refuse(
                         408,
-                        format!("request head not complete within {HEAD_TIMEOUT:?}"),
+                        format!("request head not complete within {head_timeout:?}"),
                     ))
                 }
             }

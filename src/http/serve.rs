@@ -27,7 +27,7 @@ use tower_http::services::ServeFile;
 use super::request::request_line;
 use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
-use super::slow::Slot;
+use super::slow::{limits, Slot};
 use super::{listing, ranges, upload, whole};
 use crate::cli::HttpServe;
 use crate::event::{Event, Printer};
@@ -37,9 +37,6 @@ use crate::sock::describe;
 
 /// Every response body: files stream, pages are built in memory.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
-
-/// How long a client may take to send a request head before the connection closes.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The page a folder shows instead of its listing (unless JSON is asked for).
 pub const INDEX: &str = "index.html";
@@ -112,7 +109,7 @@ async fn connection(
     });
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT)
+        .header_read_timeout(limits().head)
         // Queued body chunks reach `Stream` as they are (placeholders must not be copied).
         .writev(true)
         .serve_connection(TokioIo::new(stream), service);
@@ -132,14 +129,15 @@ async fn connection(
     // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
     let refused = match done {
         Err(e) if e.is_timeout() && !parts.read_buf.is_empty() => {
-            let reason = format!("request head not complete within {HEAD_TIMEOUT:?}\n");
+            let head_timeout = limits().head;
+            let reason = format!("request head not complete within {head_timeout:?}\n");
             let head = format!(
                 "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n",
                 reason.len()
             );
             let _ = stream.write_all((head + &reason).as_bytes()).await;
-            Some((408, reason.len() as u64, HEAD_TIMEOUT))
+            Some((408, reason.len() as u64, head_timeout))
         }
         // hyper has answered a head it could not parse (with an empty body): log it too.
         Err(e) if e.is_parse_too_large() => Some((431, 0, Duration::ZERO)),
