@@ -696,6 +696,19 @@ impl fmt::Display for KernelLoss {
 /// escapes (`\n`, `\u{1b}`), and invalid UTF-8 becomes `\xNN`.
 pub struct Escaped<'a>(pub &'a [u8]);
 
+/// Characters that change how text reads without being seen: the bidirectional
+/// controls (U+202E shows `invoice\u{202e}txt.exe` as `invoiceexe.txt`) and invisible
+/// format characters (zero-width space, word joiner, soft hyphen, BOM, tags). The
+/// zero-width joiner and non-joiner (U+200C, U+200D) are not among them: several
+/// scripts and emoji sequences need them. `Escaped` shows these as `\u{…}`, and
+/// `recv` refuses names holding them.
+pub fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+}
+
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Most payloads are plain printable ASCII: written whole, without the walk by char.
@@ -710,6 +723,8 @@ impl fmt::Display for Escaped<'_> {
             for c in chunk.valid().chars() {
                 if c.is_control() || c == '\\' {
                     write!(f, "{}", c.escape_debug())?;
+                } else if is_deceptive(c) {
+                    write!(f, "{}", c.escape_unicode())?;
                 } else {
                     f.write_char(c)?;
                 }

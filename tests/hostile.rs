@@ -230,6 +230,9 @@ fn hostile_names_are_refused_before_anything_is_written() {
         ("C:\\x", "backslash"),
         ("a\0b", "control character"),
         ("a\nb\x1b[2J", "control character"),
+        ("invoice\u{202e}txt.exe", "U+202E"),
+        ("d/pay\u{200b}ment.pdf", "U+200B"),
+        ("\u{2066}a", "U+2066"),
         (deep.as_str(), "longer than"),
         (too_deep.as_str(), "deeper than"),
     ] {

@@ -354,3 +354,46 @@ fn spoofed_announcements_cost_one_attempt_each_and_the_real_sender_is_still_foun
     );
     drop(closed);
 }
+
+/// Issue 14: a name with a text-direction override is not offered (the receiver would
+/// refuse the whole transfer), and the warning shows it escaped, not reversed.
+#[test]
+fn a_name_that_reads_as_another_is_not_sent_and_is_shown_escaped() {
+    let src = tempfile::tempdir().unwrap();
+    let tree = src.path().join("t");
+    fs::create_dir(&tree).unwrap();
+    fs::write(tree.join("invoice\u{202e}txt.exe"), "MZ").unwrap();
+    fs::write(tree.join("ok.txt"), "fine").unwrap();
+    let path = tree.display().to_string();
+    let mut send = std::process::Command::new(bin());
+    send.env("NO_COLOR", "1")
+        .args([
+            "send",
+            &path,
+            "--no-announce",
+            "--code",
+            CODE,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = send.spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let warning = loop {
+        let line = lines.next().expect("a line").unwrap();
+        if line.starts_with("warning:") {
+            break line;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warning.contains("not sent"), "{warning}");
+    assert!(warning.contains("invoice\\u{202e}txt.exe"), "{warning}");
+    assert!(
+        !warning.contains('\u{202e}'),
+        "the override reached the terminal: {warning}"
+    );
+    assert!(warning.contains("U+202E"), "{warning}");
+}

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::is_deceptive;
+
 /// Most entries a receiver accepts in one manifest.
 pub const MAX_ENTRIES: usize = 1_000_000;
 /// Longest relative path accepted, in bytes.
@@ -100,6 +102,10 @@ impl Offer {
             let meta = fs::symlink_metadata(path)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
             let name = top_name(path)?;
+            if let Err(why) = check_path(&name) {
+                offer.skipped.push(format!("{}: {why}", path.display()));
+                continue;
+            }
             if !names.insert(name.clone()) {
                 return Err(std::io::Error::other(format!(
                     "two paths are both named {name:?}"
@@ -194,6 +200,10 @@ impl Offer {
                     .push(format!("{}: name is not UTF-8", path.display()));
                 continue;
             };
+            if let Err(why) = check_path(&name) {
+                self.skipped.push(format!("{}: {why}", path.display()));
+                continue;
+            }
             let child_rel = format!("{rel}/{name}");
             let meta = fs::symlink_metadata(&path)?;
             if meta.is_dir() {
@@ -272,6 +282,8 @@ pub enum BadEntry {
     Backslash,
     #[error("path contains a control character or NUL")]
     Control,
+    #[error("path contains U+{:04X}, an invisible or text-direction character that makes a name read as another", u32::from(*.0))]
+    Deceptive(char),
     #[error("path is nested deeper than {MAX_DEPTH}")]
     TooDeep,
     #[error("symlink target leaves the transferred folder")]
@@ -306,6 +318,9 @@ pub fn check_path(path: &str) -> Result<Vec<&str>, BadEntry> {
     if path.chars().any(char::is_control) {
         return Err(BadEntry::Control);
     }
+    if let Some(c) = path.chars().find(|&c| is_deceptive(c)) {
+        return Err(BadEntry::Deceptive(c));
+    }
     let parts: Vec<&str> = path.split('/').collect();
     if parts
         .iter()
@@ -328,6 +343,9 @@ pub fn check_path(path: &str) -> Result<Vec<&str>, BadEntry> {
 pub fn check_link_target(target: &str, depth: usize) -> Result<(), BadEntry> {
     if target.is_empty() || target.len() > MAX_PATH_BYTES || target.chars().any(char::is_control) {
         return Err(BadEntry::LinkEscapes);
+    }
+    if let Some(c) = target.chars().find(|&c| is_deceptive(c)) {
+        return Err(BadEntry::Deceptive(c));
     }
     let mut level = depth as i64;
     let mut named = false;
@@ -401,6 +419,28 @@ mod tests {
             mtime_ns: 0,
             target: None,
         }
+    }
+
+    #[test]
+    fn names_that_read_as_other_names_are_refused_but_joiners_are_not() {
+        assert_eq!(
+            check_path("invoice\u{202e}txt.exe"),
+            Err(BadEntry::Deceptive('\u{202e}'))
+        );
+        assert_eq!(
+            check_path("a/\u{feff}b"),
+            Err(BadEntry::Deceptive('\u{feff}'))
+        );
+        assert_eq!(
+            check_link_target("x\u{200f}", 0),
+            Err(BadEntry::Deceptive('\u{200f}'))
+        );
+        assert!(BadEntry::Deceptive('\u{202e}')
+            .to_string()
+            .contains("U+202E"));
+        // A family emoji and a Persian word with a zero-width non-joiner.
+        assert!(check_path("\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}.jpg").is_ok());
+        assert!(check_path("\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}").is_ok());
     }
 
     #[test]
