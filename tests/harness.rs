@@ -328,16 +328,16 @@ pub fn transfer_recv(server: &Server, out: &std::path::Path, code: &str) -> Outp
 }
 
 /// What a receiver with `-o out` keeps of `path` (relative to `out`) to resume from, if
-/// anything. Today a `.part` beside the final name; issue 14 may move it out of sight:
-/// tests look at partial state only through this and `plant_partial`.
+/// anything: a hidden partial file beside the final name (`sockit::transfer::part_path`).
+/// Tests look at partial state only through this and `plant_partial`.
 pub fn partial(out: &std::path::Path, path: &str) -> Option<Vec<u8>> {
-    std::fs::read(out.join(format!("{path}.part"))).ok()
+    std::fs::read(sockit::transfer::part_path(&out.join(path))).ok()
 }
 
 /// Leaves `bytes` as the partial state of `path` under `out`, as an interrupted
 /// receiver would have.
 pub fn plant_partial(out: &std::path::Path, path: &str, bytes: &[u8]) {
-    std::fs::write(out.join(format!("{path}.part")), bytes).unwrap();
+    std::fs::write(sockit::transfer::part_path(&out.join(path)), bytes).unwrap();
 }
 
 /// Waits (at most `STEP`) until the partial state of `path` under `out` holds `len`

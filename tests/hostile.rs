@@ -9,7 +9,9 @@ use std::io::{BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
-use sockit::transfer::{as_sender, Code, Conn, Entry, Have, Kind, Msg, MAX_DEPTH, MAX_ENTRIES};
+use sockit::transfer::{
+    as_sender, Code, Conn, Entry, Have, Kind, Msg, MAX_DEPTH, MAX_ENTRIES, PART_PREFIX,
+};
 
 use crate::harness::*;
 
@@ -209,7 +211,10 @@ impl Scene {
         for l in tree(&self.out()) {
             let (path, what) = l.split_once(' ').unwrap();
             assert!(
-                what == "dir" || path.ends_with(".part"),
+                what == "dir"
+                    || Path::new(path)
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(PART_PREFIX)),
                 "an unverified final name: {l}"
             );
         }
@@ -231,6 +236,11 @@ fn hostile_names_are_refused_before_anything_is_written() {
         ("a\0b", "control character"),
         ("a\nb\x1b[2J", "control character"),
         ("invoice\u{202e}txt.exe", "U+202E"),
+        // A name in the partial files' namespace, as another entry's partial file.
+        (
+            ".sockit-part-00112233445566778899aabbccddeeff",
+            "partial files use",
+        ),
         ("d/pay\u{200b}ment.pdf", "U+200B"),
         ("\u{2066}a", "U+2066"),
         (deep.as_str(), "longer than"),
@@ -302,7 +312,7 @@ fn links_already_in_the_output_folder_are_not_followed() {
                 done(c);
             }
         });
-        // The planted links are the only non-`.part` names, and still as planted.
+        // The planted links are the only names besides partial files, and still as planted.
         for (name, to) in [("evil", "../sibling"), ("up", ".")] {
             let planted = scene.out().join(name);
             assert_eq!(fs::read_link(&planted).unwrap(), Path::new(to));

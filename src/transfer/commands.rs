@@ -275,7 +275,7 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         _ = ctx.shutdown.cancelled() => {
             let _ = handle.shutdown(std::net::Shutdown::Both);
             let _ = session.await;
-            return Err(Interrupted("partial files are kept as .part: run the same command again to resume".into()).into());
+            return Err(Interrupted("what arrived is kept (hidden, beside each file): run the same command again to resume".into()).into());
         }
     };
     let done = outcome.with_context(|| format!("receive from {peer}"))?;

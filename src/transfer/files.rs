@@ -1,5 +1,5 @@
 //! The receiver's disk: paths resolved under `-o DIR` without passing through any
-//! symlink, `.part` files, and the verified rename to the final name.
+//! symlink, partial files, and the verified rename to the final name.
 
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
@@ -14,8 +14,10 @@ use std::time::SystemTime;
 
 use super::TransferError;
 
-/// The suffix of a file still being received.
-pub const PART_SUFFIX: &str = ".part";
+/// How the partial file of a file still being received begins. Every name with this
+/// prefix is reserved: `recv` refuses such names from the wire and `send` leaves them
+/// out, so a partial file never shares its name with a real one.
+pub const PART_PREFIX: &str = ".sockit-part-";
 
 /// What to do when a file of the same name is already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,10 +103,24 @@ impl Target {
     }
 }
 
+/// Where the partial file of `dest` is: beside it (so the final rename stays in one
+/// folder, one filesystem), named `PART_PREFIX` and 32 hex digits of a BLAKE3 of the
+/// final name (docs/protocol.md, "Resuming"). Not `NAME.part`: that is a name real files
+/// have (browsers' partial downloads), and it would not fit NAME_MAX for a name of more
+/// than 250 bytes; this one is 45 bytes whatever the name.
 pub fn part_path(dest: &Path) -> PathBuf {
-    let mut name = dest.as_os_str().to_owned();
-    name.push(PART_SUFFIX);
-    PathBuf::from(name)
+    let name = dest.file_name().expect("a file name");
+    dest.with_file_name(part_name(name))
+}
+
+/// The partial file's name for a file named `name` (see `part_path`).
+pub fn part_name(name: &OsStr) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"sockit partial file 1\0");
+    hasher.update(name.as_bytes());
+    let hash = hasher.finalize();
+    format!("{PART_PREFIX}{}", hex::encode(&hash.as_bytes()[..16])).into()
 }
 
 /// What kind of thing is at `path`, without following a symlink there.
@@ -120,7 +136,7 @@ pub struct Folder {
     fd: OwnedFd,
 }
 
-/// A `.part` being written, and whether its mode still needs setting.
+/// A partial file being written, and whether its mode still needs setting.
 pub struct Part {
     file: File,
     chmod: bool,
@@ -147,7 +163,7 @@ impl Folder {
         &self.path
     }
 
-    /// Opens `name` (a `.part`) to continue at `offset` (0: start afresh), never
+    /// Opens `name` (a partial file) to continue at `offset` (0: start afresh), never
     /// through a symlink. A `fresh` file (none was there at the plan) is created with
     /// its final permissions, so that finishing it needs no `fchmod` when the umask
     /// leaves them alone; owner read and write are kept until then, for resuming.
@@ -176,7 +192,7 @@ impl Folder {
                         chmod,
                     });
                 }
-                // Created since the plan: open it as any existing `.part`.
+                // Created since the plan: open it as any existing partial file.
                 Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(fail(e.into())),
             }
@@ -196,7 +212,7 @@ impl Folder {
         Ok(Part { file, chmod: true })
     }
 
-    /// Gives a verified `.part` its mode and time and renames it to `dest` (or, with
+    /// Gives a verified partial file its mode and time and renames it to `dest` (or, with
     /// `Existing::Rename`, the first free `dest (N)`); returns the final path.
     pub fn finish(
         &self,
@@ -249,7 +265,7 @@ fn umask() -> Option<u32> {
     })
 }
 
-/// Hashes an existing regular file (a `.part` prefix or a finished file).
+/// Hashes an existing regular file (a partial file's prefix or a finished file).
 pub fn hash_file(path: &Path) -> Result<(blake3::Hasher, String, u64), TransferError> {
     let fail = |e| disk(format!("reading {}", path.display()), e);
     let mut file = OpenOptions::new()
@@ -325,7 +341,9 @@ mod tests {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let folder = Folder::open(dir.path()).unwrap();
-        let (part, name) = (OsStr::new("f.part"), OsStr::new("f"));
+        let name = OsStr::new("f");
+        let part_os = part_name(name);
+        let part = part_os.as_os_str();
         let when = std::time::UNIX_EPOCH + std::time::Duration::new(1_700_000_000, 123_456_789);
         for mode in [0o644, 0o600, 0o755, 0o400, 0o666, 0o000, 0o777] {
             for fresh in [true, false] {
@@ -344,7 +362,7 @@ mod tests {
                 fs::remove_file(&dest).unwrap();
             }
         }
-        // A `.part` that appeared after the plan is truncated and gets its mode anyway.
+        // A partial file that appeared after the plan is truncated and gets its mode anyway.
         fs::write(dir.path().join(part), "stale bytes").unwrap();
         let p = folder.open_part(part, 0, 0o640, true).unwrap();
         let dest = folder
@@ -359,11 +377,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");
         fs::write(&victim, "keep").unwrap();
-        std::os::unix::fs::symlink(&victim, dir.path().join("f.part")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(part_name(OsStr::new("f")))).unwrap();
         let folder = Folder::open(dir.path()).unwrap();
         for fresh in [false, true] {
             assert!(folder
-                .open_part(OsStr::new("f.part"), 0, 0o644, fresh)
+                .open_part(&part_name(OsStr::new("f")), 0, 0o644, fresh)
                 .is_err());
         }
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");

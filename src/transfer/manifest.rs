@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::files::PART_PREFIX;
 use crate::event::is_deceptive;
 
 /// Most entries a receiver accepts in one manifest.
@@ -284,6 +285,8 @@ pub enum BadEntry {
     Control,
     #[error("path contains U+{:04X}, an invisible or text-direction character that makes a name read as another", u32::from(*.0))]
     Deceptive(char),
+    #[error("path has a name beginning with {PART_PREFIX}, which partial files use")]
+    Reserved,
     #[error("path is nested deeper than {MAX_DEPTH}")]
     TooDeep,
     #[error("symlink target leaves the transferred folder")]
@@ -327,6 +330,9 @@ pub fn check_path(path: &str) -> Result<Vec<&str>, BadEntry> {
         .any(|p| p.is_empty() || *p == "." || *p == "..")
     {
         return Err(BadEntry::DotOrEmpty);
+    }
+    if parts.iter().any(|p| p.starts_with(PART_PREFIX)) {
+        return Err(BadEntry::Reserved);
     }
     if parts.len() > MAX_DEPTH {
         return Err(BadEntry::TooDeep);

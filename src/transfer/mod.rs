@@ -22,6 +22,7 @@ mod writer;
 pub use code::Code;
 pub use commands::{recv, send};
 pub use discover::{parse as parse_announcement, Announcement, DEFAULT_PORT as ANNOUNCE_PORT};
+pub use files::{part_path, PART_PREFIX};
 pub use gate::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_WRONG_CODES};
 pub use manifest::{
     check_manifest, check_path, Entry, Kind, Offer, MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES,

@@ -217,7 +217,8 @@ pub fn destination(output: &Path, policy: Existing) -> anyhow::Result<PathBuf> {
 }
 
 /// `recv --raw HOST:PORT [-o FILE|DIR]`: everything until the end of the stream,
-/// written to `FILE.part` and renamed when the sender closes cleanly. A sockit sender
+/// written to a partial file beside `FILE` (see `files::part_path`) and renamed when
+/// the sender closes cleanly. A sockit sender
 /// speaking the transfer protocol, and a sender that sends nothing, are errors: no
 /// file is written for them.
 pub async fn recv(

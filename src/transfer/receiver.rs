@@ -32,12 +32,12 @@ pub struct RecvJob {
 /// A file's local state, decided before the plan is sent.
 struct Local {
     dest: PathBuf,
-    /// A `.part` prefix to continue from, with its hash state.
+    /// A partial file prefix to continue from, with its hash state.
     /// Boxed: a hasher is about 2 KiB, and there is a `Local` per file of the manifest.
     resume: Option<(u64, Box<blake3::Hasher>)>,
     /// A finished, same-size file was offered to the sender for comparison.
     offered_complete: bool,
-    /// A `.part` was there at the plan (resumable or not).
+    /// A partial file was there at the plan (resumable or not).
     part_exists: bool,
 }
 

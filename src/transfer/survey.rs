@@ -1,6 +1,6 @@
 //! What is already in the receiver's output tree, each folder listed once: planning
 //! 10,000 files in a new folder then costs a few `readdir`s instead of three `statx`
-//! per file (the final name, the `.part`, and every folder on the way).
+//! per file (the final name, its partial file, and every folder on the way).
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -8,7 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::files::PART_SUFFIX;
+use super::files::part_name;
 use super::TransferError;
 
 /// Folders of the output tree, listed on first use.
@@ -27,7 +27,7 @@ impl Survey {
         }
     }
 
-    /// What is at relative path `rel` (checked by `check_path`) and at `rel.part`,
+    /// What is at relative path `rel` (checked by `check_path`) and at its partial file,
     /// without following a symlink there. Every existing folder on the way must be a
     /// real folder, not a symlink or a file: nothing is written through a link.
     pub fn lookup(
@@ -39,8 +39,7 @@ impl Survey {
             return Ok((None, None));
         }
         let names = self.folders[dir].as_ref().expect("listed");
-        let mut part = OsString::from(name);
-        part.push(PART_SUFFIX);
+        let part = part_name(OsStr::new(name));
         let (has_dest, has_part) = (names.contains(OsStr::new(name)), names.contains(&part));
         let path = self.root.join(rel);
         let meta = |p: &Path| fs::symlink_metadata(p).ok();
@@ -118,7 +117,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("a/b")).unwrap();
         fs::write(dir.path().join("a/b/x"), "1").unwrap();
-        fs::write(dir.path().join("a/b/y.part"), "22").unwrap();
+        fs::write(
+            dir.path().join("a/b").join(part_name(OsStr::new("y"))),
+            "22",
+        )
+        .unwrap();
+        // A real file named like a browser's partial download is not a partial file.
+        fs::write(dir.path().join("a/b/z.part"), "333").unwrap();
         let mut s = Survey::new(dir.path());
         let (x, xp) = s.lookup("a/b/x").unwrap();
         assert_eq!(x.map(|m| m.len()), Some(1));
@@ -126,6 +131,8 @@ mod tests {
         let (y, yp) = s.lookup("a/b/y").unwrap();
         assert!(y.is_none());
         assert_eq!(yp.map(|m| m.len()), Some(2));
+        let (z, zp) = s.lookup("a/b/z").unwrap();
+        assert!(z.is_none() && zp.is_none());
         let (b, _) = s.lookup("a/b").unwrap();
         assert!(b.unwrap().is_dir());
         let (n, np) = s.lookup("new/deep/z").unwrap();

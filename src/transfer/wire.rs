@@ -39,7 +39,7 @@ pub enum Role {
     Recv,
 }
 
-/// What the receiver already has of one file: a `.part` prefix to resume, or (with
+/// What the receiver already has of one file: a partial file's prefix to resume, or (with
 /// `complete`) a finished file that must be identical to be left alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Have {

@@ -1,5 +1,5 @@
 //! The receiver's disk work on a thread of its own: creating, filling, and (once the
-//! session thread has verified a file) naming each `.part`, while the session thread
+//! session thread has verified a file) naming each partial file, while the session thread
 //! goes on reading, decrypting and hashing the stream. Work is handed over in batches,
 //! so 10,000 small files cost a few dozen hand-overs rather than 30,000.
 
@@ -35,11 +35,11 @@ pub const INLINE_FROM: u64 = 1 << 20;
 pub struct Open {
     /// The manifest path, shown in the `file` event of a `--stdout` transfer.
     pub path: String,
-    /// Where the file goes (its `.part` is beside it); `None` for stdout.
+    /// Where the file goes (its partial file is beside it); `None` for stdout.
     pub dest: Option<PathBuf>,
-    /// Bytes already in the `.part` (a resumed file), or 0.
+    /// Bytes already in the partial file (a resumed file), or 0.
     pub offset: u64,
-    /// No `.part` was there at the plan, so one may be created with its final mode.
+    /// No partial file was there at the plan, so one may be created with its final mode.
     pub fresh: bool,
     pub mode: u32,
     pub mtime: Option<std::time::SystemTime>,
@@ -209,7 +209,7 @@ impl Writer {
 }
 
 impl Drop for Writer {
-    /// On an error in the session, what arrived is still written (a `.part` to resume
+    /// On an error in the session, what arrived is still written (a partial file to resume
     /// from) and every file handle is closed before the error is reported. A file
     /// without its commit is never named.
     fn drop(&mut self) {
@@ -348,7 +348,7 @@ impl Disk {
         self.progress.as_mut().expect("until finish")
     }
 
-    /// Opens `dest`'s `.part` in its folder, opening the folder when it changes.
+    /// Opens `dest`'s partial file in its folder, opening the folder when it changes.
     fn open_part(&mut self, dest: &Path, open: &Open) -> Result<(Part, OsString), TransferError> {
         let dir = dest.parent().expect("under the output folder");
         if self.folder.as_ref().is_none_or(|f| f.path() != dir) {
