@@ -309,7 +309,35 @@ fn pass_on(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::sync::Barrier;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Duration;
+
+    /// Two threads meet here each round. Unlike `Barrier`, a thread whose partner
+    /// failed (and so never comes) fails too, after a while, instead of waiting for ever.
+    #[derive(Default)]
+    struct Rendezvous {
+        /// Rounds completed, and threads arrived in this one.
+        state: Mutex<(u64, usize)>,
+        all_here: Condvar,
+    }
+
+    impl Rendezvous {
+        fn wait(&self) {
+            let mut state = self.state.lock().expect("the other thread failed");
+            let round = state.0;
+            state.1 += 1;
+            if state.1 == 2 {
+                *state = (round + 1, 0);
+                self.all_here.notify_all();
+                return;
+            }
+            let (_state, waited) = self
+                .all_here
+                .wait_timeout_while(state, Duration::from_secs(10), |s| s.0 == round)
+                .expect("the other thread failed");
+            assert!(!waited.timed_out(), "the other thread stopped");
+        }
+    }
 
     fn page() -> usize {
         install_fault_handler().expect("the handler installs");
@@ -399,10 +427,10 @@ mod tests {
         const ROUNDS: usize = 200;
         let page = page();
         let dir = tempfile::tempdir().unwrap();
-        let barrier = Barrier::new(2);
+        let meet = Rendezvous::default();
         std::thread::scope(|s| {
             for t in 0..2u8 {
-                let (dir, barrier) = (dir.path(), &barrier);
+                let (dir, meet) = (dir.path(), &meet);
                 s.spawn(move || {
                     let fill = 10 + t;
                     let kept = dir.join(format!("kept{t}"));
@@ -415,7 +443,7 @@ mod tests {
                         f.write_all(&vec![fill; 4 * page]).unwrap();
                         let m = map(&cut, 4 * page);
                         assert!(!m.shrank());
-                        barrier.wait();
+                        meet.wait();
                         // One thread faults while the other unmaps and maps again, and
                         // the other way round in the next round.
                         if round % 2 == usize::from(t) {
