@@ -6,6 +6,7 @@
 #   bench/transfer.sh                 # RUNS=3 SIZE_MIB=1024 FILES=10000
 #   RUNS=5 SIZE_MIB=256 bench/transfer.sh
 #   ONLY=many RUNS=5 bench/transfer.sh   # only the small files against tar | nc
+#   ONLY=big RUNS=5 bench/transfer.sh    # only the large file: nc, sockit, sockit --plain
 #   ON=/var/tmp bench/transfer.sh        # on a disk's file system instead of tmpfs
 #
 # Prints one line per measurement and a summary of medians and ratios (markdown).
@@ -17,7 +18,8 @@ RUNS=${RUNS:-3}
 SIZE_MIB=${SIZE_MIB:-1024}
 FILES=${FILES:-10000}
 RSS_GIB=${RSS_GIB:-4}
-ONLY=${ONLY:-all} # all, or many: only tar | nc against sockit on the small files
+ONLY=${ONLY:-all} # all; many: only tar | nc against sockit on the small files; big: only the large file
+[ "$ONLY" = big ] && FILES=0 # no small files to make
 ON=${ON:-/dev/shm} # where the files are read and written: tmpfs unless told (ON=/var/tmp: a disk)
 LIMIT=300 # seconds any single transfer may take
 CODE=1-bench-code
@@ -115,6 +117,11 @@ for run in $(seq 1 "$RUNS"); do
     record big-sockit "$(sockit_run "$WORK/big" "$WORK/out")"
     cmp -s "$WORK/big" "$WORK/out/big"
     record big-sockit-plain "$(sockit_run "$WORK/big" "$WORK/out" --plain)"
+    cmp -s "$WORK/big" "$WORK/out/big"
+    if [ "$ONLY" = big ]; then
+        rm -rf "$WORK/out" "$WORK/nc.out"
+        continue
+    fi
     record many-tar-nc "$(tar_nc_run "$WORK/many/small" "$WORK/tar.out")"
     record many-sockit "$(sockit_run "$WORK/many/small" "$WORK/out")"
     rm -rf "$WORK/out" "$WORK/tar.out" "$WORK/nc.out"
@@ -132,6 +139,24 @@ print(f"\n| {sys.argv[2]} x 4 KiB files | median s | vs tar\\|nc |")
 print("|---|---|---|")
 print(f"| tar c \\| nc → nc \\| tar x | {med['many-tar-nc']:.3f} | 1.00x |")
 print(f"| sockit | {med['many-sockit']:.3f} | {med['many-sockit'] / med['many-tar-nc']:.2f}x the time |")
+EOF
+    exit 0
+fi
+
+if [ "$ONLY" = big ]; then
+    python3 - "$RESULTS" "$SIZE_MIB" "$(df --output=fstype "$ON" | tail -1)" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, value = line.split()
+    rows.setdefault(name, []).append(float(value))
+size_mib, fs = int(sys.argv[2]), sys.argv[3]
+med = {k: statistics.median(v) for k, v in rows.items()}
+print(f"\n| {size_mib} MiB file, loopback, {fs} | median s | range s | vs nc |")
+print("|---|---|---|---|")
+for k, label in [("big-nc", "nc -l > f / nc -N < f"), ("big-sockit", "sockit (BLAKE3 + AES-256-GCM)"),
+                 ("big-sockit-plain", "sockit --plain (BLAKE3)")]:
+    print(f"| {label} | {med[k]:.2f} | {min(rows[k]):.2f}–{max(rows[k]):.2f} | {med['big-nc'] / med[k]:.2f}x |")
 EOF
     exit 0
 fi

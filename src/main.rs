@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use sockit::run::{Interrupted, UsageError};
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: `send --plain` maps large files only once
+    // this is in place, and reads them if it fails.
+    let _ = sockit::transfer::install_fault_handler();
     let cli = sockit::cli::parse();
     match sockit::run::main(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -106,15 +106,41 @@ fn a_hostile_receiver_cannot_crash_the_sender() {
 /// SIGBUS: the sender must fail that receiver with a clear reason and keep serving.
 #[test]
 fn a_file_cut_short_while_it_is_sent_fails_that_receiver_and_the_sender_goes_on() {
+    cut_short_while_sent(false);
+}
+
+/// The same with `--plain`, where a large file is sent from a memory map: the cut
+/// raises `SIGBUS` in the sender, which must report it as a shrink and serve on.
+#[test]
+fn issue14_a_file_cut_short_while_sent_from_a_map_fails_that_receiver_and_the_sender_goes_on() {
+    cut_short_while_sent(true);
+}
+
+/// Whether process `pid` has `file` mapped (`/proc/PID/maps` names mapped files).
+fn maps_file(pid: u32, file: &std::path::Path) -> bool {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let name = file.display().to_string();
+    maps.lines().any(|l| l.ends_with(&name))
+}
+
+/// Starts sending a 64 MiB file, cuts it to 1 MiB as soon as its first chunk arrives
+/// and checks that the sender says it shrank and still serves. `plain` large files
+/// are sent from a map, encrypted ones read (a map saves no copy there): checked in
+/// the sender's `/proc/PID/maps` while it is inside the file.
+fn cut_short_while_sent(plain: bool) {
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("big.bin");
     fs::write(&file, vec![7u8; 64 << 20]).unwrap();
     let path = file.display().to_string();
-    let server = Server::start(&["send", &path, "--keep", "--no-announce", "--code", CODE]);
+    let mut args = vec!["send", &path, "--keep", "--no-announce", "--code", CODE];
+    if plain {
+        args.push("--plain");
+    }
+    let server = Server::start(&args);
 
     let s = TcpStream::connect(server.addr).unwrap();
     let mut c = conn(&s);
-    as_receiver(&mut c, &code(), true).unwrap();
+    as_receiver(&mut c, &code(), !plain).unwrap();
     while !matches!(c.recv_msg().unwrap(), Msg::ManifestEnd { .. }) {}
     c.send(&Msg::PlanEnd).unwrap();
     c.flush().unwrap();
@@ -126,6 +152,11 @@ fn a_file_cut_short_while_it_is_sent_fails_that_receiver_and_the_sender_goes_on(
                 data += d.len();
                 if !cut {
                     // The sender is now inside the file, blocked on the socket.
+                    assert_eq!(
+                        maps_file(server.pid(), &file),
+                        plain,
+                        "whether the sender maps the file (plain: {plain})"
+                    );
                     fs::OpenOptions::new()
                         .write(true)
                         .open(&file)
@@ -156,7 +187,7 @@ fn a_file_cut_short_while_it_is_sent_fails_that_receiver_and_the_sender_goes_on(
 
     // Still serving: the next receiver gets through the handshake.
     let s = TcpStream::connect(server.addr).unwrap();
-    as_receiver(&mut conn(&s), &code(), true).unwrap();
+    as_receiver(&mut conn(&s), &code(), !plain).unwrap();
 }
 
 /// A receiver that proves the code, asks for a file and then never reads: the sender's

@@ -27,6 +27,7 @@ pub use gate::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_WRONG_CODES};
 pub use manifest::{
     check_manifest, check_path, Entry, Kind, Offer, MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES,
 };
+pub use mapped::install_fault_handler;
 pub use pake::{as_receiver, as_sender, HandshakeError, Session};
 pub use wire::{
     Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, MAX_PEER_TEXT, VERSION,

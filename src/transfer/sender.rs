@@ -17,8 +17,8 @@ use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
 use super::TransferError;
 use crate::event::{Event, Printer};
 
-/// Files this large are sent from a memory map (`mapped`); smaller ones are read,
-/// which costs less than setting up and tearing down a map.
+/// Files this large are sent from a memory map (`mapped`) in a plain session; smaller
+/// ones are read, which costs less than setting up and tearing down a map.
 const MAP_FROM: u64 = 1 << 20;
 
 /// What a sender needs to serve a receiver.
@@ -288,8 +288,10 @@ fn open_at(
     }
 }
 
-/// Sends one file's body from `from` on: a large file from a map, anything else (or a
-/// large file that cannot be mapped) by `read`; returns where the body ended.
+/// Sends one file's body from `from` on: a large file of a plain session from a map,
+/// anything else (or a large file that cannot be mapped) by `read`; returns where the
+/// body ended. A sealed session reads even large files: sealing copies each chunk into
+/// the record buffer anyway, and `read` straight into it is that one copy.
 fn send_body<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     input: Input,
@@ -302,8 +304,15 @@ fn send_body<R: Read, W: Write>(
         Input::File(file) => file,
         Input::Stdin => return send_read(conn, io::stdin(), 0, entry, hasher, progress),
     };
-    if let Some(size) = entry.size.filter(|&size| size >= MAP_FROM) {
-        if let Ok(Some(map)) = Mapped::new(&file, size) {
+    if let Some(size) = entry
+        .size
+        .filter(|&size| size >= MAP_FROM && !conn.sealed())
+    {
+        // SAFETY: `send_mapped` hashes each byte once and writes it once, on this
+        // thread, and decides nothing on them: a write by another process meanwhile is
+        // sent as found (the receiver's BLAKE3 of what it got then fails), a cut reads
+        // as zeros and is caught by `shrank`, `EFAULT` or the size check.
+        if let Ok(Some(map)) = unsafe { Mapped::new(&file, size) } {
             return send_mapped(conn, &map, &file, from, entry, hasher, progress);
         }
     }

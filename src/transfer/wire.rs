@@ -218,6 +218,11 @@ impl<R: Read, W: Write> Conn<R, W> {
         self.opener = Some(Opener::new(recv_key));
     }
 
+    /// Whether records are sealed (`encrypt` was called).
+    pub fn sealed(&self) -> bool {
+        self.sealer.is_some()
+    }
+
     pub fn writer(&mut self) -> &mut W {
         &mut self.w
     }
