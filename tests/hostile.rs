@@ -473,3 +473,42 @@ fn a_wrong_manifest_count_says_1_entry() {
     });
     scene.refused(&out, "manifest_end counts 1 entry, 2 arrived");
 }
+
+/// Issue 14, items 1 and 2, from a scripted sender: `a.part` then `a` in one transfer
+/// (the order in which `NAME.part` partial files destroyed the first), a name of 255
+/// bytes, and a user's own `b.part` already in `-o`: all arrive or stay as they were.
+#[test]
+fn dot_part_names_and_255_byte_names_arrive_beside_a_users_own_part_file() {
+    let long = "l".repeat(251) + ".txt";
+    let mut scene = Scene::new();
+    fs::write(scene.out().join("b.part"), "the user's own").unwrap();
+    let names = ["a.part".to_owned(), "a".to_owned(), long.clone()];
+    let script_names = names.clone();
+    let out = scene.recv_from(move |c| {
+        let entries = script_names
+            .iter()
+            .map(|n| file(n, n.len() as u64))
+            .collect();
+        if manifest(c, entries).is_some() {
+            for (i, n) in script_names.iter().enumerate() {
+                body(c, i as u64, n.as_bytes(), None);
+            }
+            let bytes = script_names.iter().map(|n| n.len() as u64).sum();
+            let _ = c.send_last(&Msg::Done { files: 3, bytes });
+            let _ = c.recv_msg();
+        }
+    });
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    for n in &names {
+        assert_eq!(fs::read_to_string(scene.out().join(n)).unwrap(), *n);
+    }
+    assert_eq!(
+        fs::read_to_string(scene.out().join("b.part")).unwrap(),
+        "the user's own"
+    );
+    assert_eq!(
+        fs::read_dir(scene.out()).unwrap().count(),
+        4,
+        "nothing else left"
+    );
+}
