@@ -87,19 +87,19 @@ impl Server {
     /// The next event; fails the test if none comes within `STEP`.
     pub fn next_event(&self) -> Value {
         match self.events.recv_timeout(STEP) {
-            Ok(v) => v,
+            Ok(v) => documented(v),
             Err(_) => panic!("no event within {STEP:?}; stderr: {}", self.stderr_text()),
         }
     }
 
     /// The next event if one comes within `d`.
     pub fn event_within(&self, d: Duration) -> Option<Value> {
-        self.events.recv_timeout(d).ok()
+        self.events.recv_timeout(d).ok().map(documented)
     }
 
     /// The events printed so far and not yet read.
     pub fn events_so_far(&self) -> Vec<Value> {
-        self.events.try_iter().collect()
+        self.events.try_iter().map(documented).collect()
     }
 
     /// Skips events until one named `name` arrives, and returns it.
@@ -127,7 +127,7 @@ impl Server {
     pub fn interrupt(mut self) -> (ExitStatus, Vec<Value>) {
         signal(&self.child, libc::SIGINT);
         let status = wait_bounded(&mut self.child);
-        let rest = self.events.try_iter().collect();
+        let rest = self.events.try_iter().map(documented).collect();
         (status, rest)
     }
 
@@ -135,7 +135,7 @@ impl Server {
     /// every event printed after the ones already read.
     pub fn wait_exit(mut self) -> (ExitStatus, Vec<Value>) {
         let status = wait_bounded(&mut self.child);
-        let rest = self.events.try_iter().collect();
+        let rest = self.events.try_iter().map(documented).collect();
         (status, rest)
     }
 
@@ -209,6 +209,84 @@ fn lines_of_text(stream: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
+/// The events and fields docs/events.md lists: each `### \`name\`` heading and the
+/// `| \`field\` |` rows of its table.
+fn contract() -> &'static std::collections::HashMap<String, Vec<String>> {
+    static CONTRACT: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> =
+        std::sync::OnceLock::new();
+    CONTRACT.get_or_init(|| {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/events.md"),
+        )
+        .expect("docs/events.md");
+        let mut events = std::collections::HashMap::new();
+        let mut current: Option<String> = None;
+        for line in doc.lines() {
+            if let Some(name) = line.strip_prefix("### `").and_then(|l| l.strip_suffix('`')) {
+                events.insert(name.to_owned(), Vec::new());
+                current = Some(name.to_owned());
+            } else if let (Some(name), Some(cell)) = (&current, line.strip_prefix("| `")) {
+                let first = cell.split(" |").next().unwrap_or_default();
+                let fields = events.get_mut(name).expect("inserted");
+                for field in first.split('/') {
+                    fields.push(field.trim().trim_matches('`').to_owned());
+                }
+            }
+        }
+        events
+    })
+}
+
+/// `ev` itself, once it is checked against docs/events.md: the suite fails on an event
+/// or a field the contract does not list, so the page stays true.
+pub fn documented(ev: Value) -> Value {
+    let Some(object) = ev.as_object() else {
+        return ev;
+    };
+    let name = object["event"].as_str().expect("every event has a name");
+    let Some(fields) = contract().get(name) else {
+        panic!("event {name:?} is not in docs/events.md: {ev}");
+    };
+    for key in object.keys().filter(|k| *k != "event") {
+        assert!(
+            fields.contains(key),
+            "field {key:?} of {name:?} is not in docs/events.md: {ev}"
+        );
+    }
+    ev
+}
+
+/// Waits (at most `STEP`) until a TCP socket listens on `port` of this host, as
+/// /proc/net/tcp shows: for programs that print their address before `listen()`.
+pub fn wait_listening(port: u16) {
+    let deadline = std::time::Instant::now() + STEP;
+    let listening = || {
+        ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() > 3
+                        && f[3] == "0A"
+                        && f[1]
+                            .rsplit(':')
+                            .next()
+                            .and_then(|p| u16::from_str_radix(p, 16).ok())
+                            == Some(port)
+                })
+        })
+    };
+    while !listening() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A finished one-shot command.
 #[derive(Debug)]
 pub struct Output {
@@ -227,6 +305,7 @@ impl Output {
         String::from_utf8_lossy(&self.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .map(documented)
             .collect()
     }
 
@@ -416,4 +495,52 @@ pub fn shared_udp_port() -> SharedUdpPort {
         port: socket.local_addr().unwrap().port(),
         _socket: socket,
     }
+}
+
+/// docs/events.md lists every variant of `Event` (read from src/event.rs), including
+/// those no test happens to print.
+#[test]
+fn events_md_lists_every_event() {
+    let source = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/event.rs"),
+    )
+    .unwrap();
+    let body = source
+        .split("pub enum Event {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}\n").next())
+        .expect("the Event enum");
+    let mut names = Vec::new();
+    for line in body.lines() {
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if !rest.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let variant: String = rest
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        let mut snake = String::new();
+        for (i, c) in variant.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        }
+        names.push(snake);
+    }
+    assert!(names.len() > 20, "found only {names:?}");
+    for name in &names {
+        assert!(
+            contract().contains_key(name),
+            "{name} is not in docs/events.md"
+        );
+    }
+    assert_eq!(
+        contract().len(),
+        names.len(),
+        "docs/events.md lists events that do not exist"
+    );
 }

@@ -1027,6 +1027,8 @@ fn issue12_notes_attributes_server_against_sockit_connect_with_defaults() {
         .next()
         .unwrap()
         .to_owned();
+    // The script prints its address before it calls listen().
+    wait_listening(port.parse().unwrap());
     let out = run(&["tcp", "connect", &port, "--send", "hi"], b"");
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("disconnect")[0]["reason"], "closed");
