@@ -13,7 +13,7 @@ OLD=${1:?usage: bench/http-ab.sh OLDER_SOCKIT [ROUNDS] [SECS]}
 ROUNDS=${2:-5}
 SECS=${3:-4}
 cargo build --release --quiet
-NEW=$PWD/target/release/sockit
+NEW=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
 
 source bench/http-lib.sh
 start_sockit "$NEW" "$WORK/new.log"

@@ -19,7 +19,7 @@ for tool in wrk nginx python3 curl; do
     command -v "$tool" >/dev/null || { echo "bench/http.sh: needs $tool" >&2; exit 1; }
 done
 cargo build --release --quiet
-SOCKIT=$PWD/target/release/sockit
+SOCKIT=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
 
 source bench/http-lib.sh
 

@@ -25,9 +25,9 @@ export RUST_BACKTRACE=0
 # Any one load generator run is killed after this long.
 STEP_LIMIT=300
 
-if ! command -v socat >/dev/null || ! command -v ss >/dev/null || ! command -v python3 >/dev/null; then
-    apt-get install -y -qq --no-install-recommends socat iproute2 python3 >/dev/null
-fi
+for tool in socat ss python3; do
+    command -v $tool >/dev/null || { echo "needs $tool (apt-get install socat iproute2 python3)"; exit 1; }
+done
 
 cargo build --release --quiet --bin sockit --example loadgen --example echo_min
 BIN=${CARGO_TARGET_DIR:-target}/release

@@ -26,7 +26,7 @@ CODE=1-bench-code
 
 command -v nc >/dev/null || { echo "needs nc (apt-get install netcat-openbsd)"; exit 1; }
 cargo build --release --quiet
-BIN=$PWD/target/release/sockit
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
 
 WORK=$(mktemp -d "$ON/sockit-bench.XXXXXX")
 cleanup() {

@@ -24,8 +24,8 @@ REPEAT=${REPEAT:-3}        # runs per row; the row shows the median
 
 command -v socat >/dev/null || { echo "bench/udp.sh needs socat" >&2; exit 1; }
 cargo build --release --quiet --bin sockit --example udpblast
-SOCKIT=${SOCKIT:-target/release/sockit}
-BLAST=target/release/examples/udpblast
+SOCKIT=${SOCKIT:-${CARGO_TARGET_DIR:-target}/release/sockit}
+BLAST=${CARGO_TARGET_DIR:-target}/release/examples/udpblast
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
