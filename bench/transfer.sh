@@ -56,6 +56,9 @@ port_of() {
 # sockit send SRC → recv into OUT; prints seconds. Extra flags go to both sides.
 sockit_run() {
     local src=$1 out=$2; shift 2
+    # A fresh folder every time: with the previous run's file still there, recv would
+    # find it identical and nothing would be sent.
+    rm -rf "$out"
     rm -rf "$out" && mkdir -p "$out"
     timeout $LIMIT "$BIN" --json send "$src" --no-announce --bind 127.0.0.1:0 --code $CODE "$@" >"$WORK/send.out" &
     local sender=$!
