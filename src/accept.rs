@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::event::Event;
+use crate::event::{Event, Printer};
 use crate::sock::describe;
 
 /// The first pause after a failed accept; it doubles with each failure in a row.
@@ -62,6 +62,32 @@ impl Backoff {
             ))
         });
         (pause, warning)
+    }
+
+    /// The next connection on `listener`. A failed accept is retried after the pause,
+    /// instead of spinning; a burst of failures is said on `out` once, and its end once.
+    pub async fn accept(
+        &mut self,
+        listener: &tokio::net::TcpListener,
+        out: &Printer,
+    ) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+        loop {
+            match listener.accept().await {
+                Ok(accepted) => {
+                    if let Some(ev) = self.succeeded() {
+                        out.emit(&ev);
+                    }
+                    return accepted;
+                }
+                Err(e) => {
+                    let (pause, warning) = self.failed(&e);
+                    if let Some(ev) = warning {
+                        out.emit(&ev);
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
     }
 
     /// An accept succeeded: the end of a burst is said when one was reported.

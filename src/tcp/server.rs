@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::{sleep, sleep_until, Instant};
+use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -145,27 +145,9 @@ impl Listener {
         }
     }
 
-    /// The next connection. A failed accept (out of file descriptors, say) is retried
-    /// after a pause that doubles up to a second, instead of spinning; a burst of them
-    /// is reported once, and its end once.
+    /// The next connection (see `Backoff::accept`).
     async fn accept(&self, backoff: &mut Backoff) -> (TcpStream, SocketAddr) {
-        loop {
-            match self.listener.accept().await {
-                Ok(accepted) => {
-                    if let Some(ev) = backoff.succeeded() {
-                        self.ctx.out.emit(&ev);
-                    }
-                    return accepted;
-                }
-                Err(e) => {
-                    let (pause, warning) = backoff.failed(&e);
-                    if let Some(ev) = warning {
-                        self.ctx.out.emit(&ev);
-                    }
-                    sleep(pause).await;
-                }
-            }
-        }
+        backoff.accept(&self.listener, &self.ctx.out).await
     }
 
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {

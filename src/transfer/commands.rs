@@ -133,21 +133,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
             _ = ctx.shutdown.cancelled() => {
                 break if completed > 0 { Ok(()) } else { Err(Interrupted("before any receiver finished".into()).into()) };
             }
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let (pause, warning) = backoff.failed(&e);
-                        if let Some(warning) = warning {
-                            ctx.out.emit(&warning);
-                        }
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
-                };
-                if let Some(again) = backoff.succeeded() {
-                    ctx.out.emit(&again);
-                }
+            (stream, peer) = backoff.accept(&listener, &ctx.out) => {
                 ctx.out.emit(&Event::Connect { peer, clients: sessions.len() + 1 });
                 let slot = gate.admit();
                 let job = SendJob { offer: offer.clone(), code: code.clone(), encrypt: !args.plain, out: ctx.out.clone(), peer };

@@ -65,21 +65,7 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     loop {
         tokio::select! {
             _ = ctx.shutdown.cancelled() => return Ok(()),
-            accepted = listener.accept(), if clients.len() < MAX_RAW_CLIENTS => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let (pause, warning) = backoff.failed(&e);
-                        if let Some(warning) = warning {
-                            ctx.out.emit(&warning);
-                        }
-                        tokio::time::sleep(pause).await;
-                        continue;
-                    }
-                };
-                if let Some(again) = backoff.succeeded() {
-                    ctx.out.emit(&again);
-                }
+            (stream, peer) = backoff.accept(&listener, &ctx.out), if clients.len() < MAX_RAW_CLIENTS => {
                 if ctx.verbose {
                     ctx.out.emit(&Event::Socket(SocketInfo::of(&stream)));
                 }
