@@ -167,6 +167,10 @@ pub async fn put(
     if req.body().size_hint().lower() > state.max_upload {
         return Err(too_large(state.max_upload));
     }
+    // The body's time runs from here: while the server prepares the file, the fair
+    // limit sees an upload (whose bytes waiting unread protect it), not a busy answer.
+    let mut clock = BodyClock::start();
+    slot.body(&clock);
     let segments = state.root.segments(req.uri().path())?;
     if let Some(bad) = segments
         .iter()
@@ -191,8 +195,6 @@ pub async fn put(
     let existed = check_target(&path).await?;
     let mut part = Part::create(parent, state.max_upload).await?;
     let mut body = req.into_body();
-    let mut clock = BodyClock::start();
-    slot.body(&clock);
     while let Some(frame) = timed(&clock, body.frame()).await? {
         let frame = frame.map_err(|e| {
             Failure::new(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
