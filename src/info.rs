@@ -3,12 +3,12 @@
 
 use std::net::SocketAddr;
 
-use crate::addr::{ANY_HOST, LOCAL_HOST};
-use crate::cli::Info;
-use crate::dgram::{self, UdpOptions};
-use crate::event::Event;
-use crate::run::Ctx;
-use crate::sock::{self, describe, SocketInfo};
+use crate::app::cli::Info;
+use crate::ctx::Ctx;
+use crate::net::addr::{ANY_HOST, LOCAL_HOST};
+use crate::net::dgram::{self, UdpOptions};
+use crate::net::sock::{self, describe, SocketInfo};
+use crate::output::Event;
 
 /// `sockit info`: one `socket` event with `--json`, a table for people.
 pub async fn run(args: Info, ctx: Ctx) -> anyhow::Result<()> {

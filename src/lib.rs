@@ -1,22 +1,17 @@
 //! sockit: the lessons of a socket-programming course as one fast, safe tool.
 //!
-//! The binary (`src/main.rs`) only parses the command line and maps errors to exit
-//! codes; everything else lives here.
+//! The binary (`src/main.rs`) only calls `app::main` and maps errors to exit codes.
+//! Modules depend downwards only (ARCHITECTURE.md; `tests/layers.rs` checks it):
+//! `app` → the commands → `net` and `framing` → `ctx` → `output`.
 
-pub mod accept; // accept loops that back off on errors and say so once per burst
-pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
+pub mod app; // the command line, its translation into configurations, dispatch
 pub mod broadcast; // `broadcast send` and `broadcast listen` (and multicast)
-pub mod cli; // the command line (clap types), one struct per command
-pub mod dgram; // UDP socket builders and a receive that reports truncation
-pub mod event; // Event and its two printers (people, NDJSON)
+pub mod ctx; // what every command is given, and the errors with exit codes of their own
 pub mod framing; // raw / line / len codecs against sticky packets
 pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
 pub mod info; // `info`: one socket's attributes and options
-pub mod printer; // the Printer thread that writes events (batched, flushed when idle)
-pub mod run; // dispatch of a parsed command line; runtime, printer and signals
-pub mod shell; // `completions` and `man`: shell integration generated from the clap types
-pub mod shutdown; // Ctrl-C and graceful drain
-pub mod sock; // socket2 builders and SocketInfo
+pub mod net; // addresses, socket builders, accept loops, shutdown
+pub mod output; // events, how they render, and the printer that writes them
 pub mod tcp; // `tcp serve` and `tcp connect`
 pub mod tour; // `tour`: every lesson of the notes, live on loopback and explained
 pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer

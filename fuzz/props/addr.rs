@@ -1,7 +1,7 @@
 //! ADDR / SIZE / DUR parsing and the discovery datagram parser never panic, and an
 //! endpoint that parses prints back as text that parses to the same endpoint.
 
-use sockit::addr::{parse_duration, parse_size, Endpoint};
+use sockit::net::addr::{parse_duration, parse_size, Endpoint};
 
 pub fn check(data: &[u8]) -> arbitrary::Result<()> {
     let _ = sockit::transfer::parse_announcement(data);

@@ -7,12 +7,12 @@ use anyhow::Context as _;
 use socket2::SockRef;
 use tokio::net::UdpSocket;
 
-use crate::addr::ANY_HOST;
-use crate::cli::BroadcastListen;
-use crate::dgram::{self, UdpOptions};
-use crate::event::{Event, Proto};
-use crate::run::{Ctx, UsageError};
-use crate::sock::{describe, NetError, SocketInfo};
+use crate::app::cli::BroadcastListen;
+use crate::ctx::{Ctx, UsageError};
+use crate::net::addr::ANY_HOST;
+use crate::net::dgram::{self, UdpOptions};
+use crate::net::sock::{describe, NetError, SocketInfo};
+use crate::output::{Event, Proto};
 use crate::udp::{Receiver, UdpReply, MAX_BUFFER};
 
 /// `sockit broadcast listen`.

@@ -8,12 +8,12 @@ use anyhow::Context as _;
 use socket2::SockRef;
 use tokio::time::MissedTickBehavior;
 
-use crate::addr::Endpoint;
-use crate::cli::BroadcastSend;
-use crate::dgram::{self, UdpOptions, MAX_PAYLOAD_V4};
-use crate::event::Event;
-use crate::run::{Ctx, UsageError};
-use crate::sock::{describe, NetError, SocketInfo};
+use crate::app::cli::BroadcastSend;
+use crate::ctx::{Ctx, UsageError};
+use crate::net::addr::Endpoint;
+use crate::net::dgram::{self, UdpOptions, MAX_PAYLOAD_V4};
+use crate::net::sock::{describe, NetError, SocketInfo};
+use crate::output::Event;
 
 /// The shortest `--interval`: faster broadcasts make every host on the network handle
 /// them, the broadcast storm the notes warn about.
@@ -140,7 +140,7 @@ async fn parse_to(to: &str, port: u16) -> anyhow::Result<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{BroadcastCommand, Cli, Command};
+    use crate::app::cli::{BroadcastCommand, Cli, Command};
     use clap::Parser;
 
     fn args(line: &[&str]) -> BroadcastSend {

@@ -18,9 +18,9 @@ use super::chunked::ChunkedDecoder;
 use super::dump_page;
 use super::request::{request_line, BodyKind, Head, HeadError};
 use super::slow::{limits, BodyClock, Slot};
-use crate::cli::HttpDump;
-use crate::event::{Event, Payload, Printer};
-use crate::run::Ctx;
+use crate::app::cli::HttpDump;
+use crate::ctx::Ctx;
+use crate::output::{Event, Payload, Printer};
 
 /// How long a client may take to send a complete request head; then 408.
 pub use super::slow::HEAD_TIMEOUT;

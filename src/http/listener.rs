@@ -12,12 +12,12 @@ use tokio::time::sleep;
 use tokio_util::task::TaskTracker;
 
 use super::slow::{Conns, Slot, MAX_CONNECTIONS};
-use crate::accept::Backoff;
-use crate::addr::{Endpoint, ANY_HOST};
-use crate::event::{Event, Proto};
-use crate::run::Ctx;
-use crate::shutdown::{drain, DRAIN_TIMEOUT};
-use crate::sock::{self, describe, SocketInfo};
+use crate::ctx::Ctx;
+use crate::net::accept::Backoff;
+use crate::net::addr::{Endpoint, ANY_HOST};
+use crate::net::shutdown::{drain, DRAIN_TIMEOUT};
+use crate::net::sock::{self, describe, SocketInfo};
+use crate::output::{Event, Proto};
 
 /// Binds `bind` (SO_REUSEADDR), prints the `listening` event, and returns the listener.
 pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {

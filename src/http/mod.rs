@@ -11,7 +11,6 @@ pub mod request;
 pub mod safepath;
 mod sendfile;
 mod serve;
-pub mod show;
 mod slow;
 mod upload;
 mod whole;

@@ -29,11 +29,11 @@ use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
 use super::slow::{limits, Slot};
 use super::{listing, ranges, upload, whole};
-use crate::cli::HttpServe;
-use crate::event::{Event, Printer};
-use crate::run::Ctx;
-use crate::shutdown::DRAIN_TIMEOUT;
-use crate::sock::describe;
+use crate::app::cli::HttpServe;
+use crate::ctx::Ctx;
+use crate::net::shutdown::DRAIN_TIMEOUT;
+use crate::net::sock::describe;
+use crate::output::{Event, Printer};
 
 /// Every response body: files stream, pages are built in memory.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;

@@ -10,13 +10,13 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::addr::LOCAL_HOST;
-use crate::cli::TcpConnect;
-use crate::event::{Event, Printer, Reason};
+use crate::app::cli::TcpConnect;
+use crate::ctx::{Ctx, UsageError};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
-use crate::printer::Stream;
-use crate::run::{Ctx, UsageError};
-use crate::sock::{self, describe, NetError, SocketInfo};
+use crate::net::addr::LOCAL_HOST;
+use crate::net::sock::{self, describe, NetError, SocketInfo};
+use crate::output::printer::Stream;
+use crate::output::{Event, Printer, Reason};
 
 /// Bytes read from stdin at a time in `raw` framing.
 const RAW_CHUNK: usize = 64 * 1024;

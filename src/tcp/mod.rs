@@ -9,7 +9,7 @@ pub use server::{serve, Reply, Server};
 
 use std::io;
 
-use crate::event::Reason;
+use crate::output::Reason;
 
 /// Why an I/O error ended a connection.
 fn reason_of(e: &io::Error) -> Reason {
@@ -26,7 +26,7 @@ fn reason_of(e: &io::Error) -> Reason {
 /// add to the reason (`broken pipe` does; `connection reset by peer` twice would not).
 fn ending_of(e: &io::Error) -> (Reason, Option<String>) {
     let reason = reason_of(e);
-    let detail = crate::sock::describe(e);
+    let detail = crate::net::sock::describe(e);
     let detail = (detail != reason.describe()).then_some(detail);
     (reason, detail)
 }
@@ -82,7 +82,7 @@ impl DelimiterWatch {
             } else {
                 "bytes wait"
             },
-            crate::event::escape(&self.delimiter)
+            crate::output::escape(&self.delimiter)
         ))
     }
 }

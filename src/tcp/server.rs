@@ -17,15 +17,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::broker::{Broker, Inbox, Pending, SLOW_AFTER};
-use crate::accept::Backoff;
-use crate::addr::ANY_HOST;
-use crate::cli::{ReplyArgs, TcpServe};
-use crate::event::{Event, Printer, Proto, Reason};
+use crate::app::cli::{ReplyArgs, TcpServe};
+use crate::ctx::{Ctx, UsageError};
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
-use crate::printer::Stream;
-use crate::run::{Ctx, UsageError};
-use crate::shutdown::drain;
-use crate::sock::{self, describe, SocketInfo};
+use crate::net::accept::Backoff;
+use crate::net::addr::ANY_HOST;
+use crate::net::shutdown::drain;
+use crate::net::sock::{self, describe, SocketInfo};
+use crate::output::printer::Stream;
+use crate::output::{Event, Printer, Proto, Reason};
 
 /// How a server answers each message.
 #[derive(Debug, Clone)]

@@ -9,8 +9,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::stream::listener;
 use super::{real, Demo, Lesson};
-use crate::dgram::{self, UdpOptions};
-use crate::sock::{self, OptValue, SocketInfo};
+use crate::net::dgram::{self, UdpOptions};
+use crate::net::sock::{self, OptValue, SocketInfo};
 
 pub async fn info(l: &mut Lesson) -> Demo {
     let server = listener()?;

@@ -12,9 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::cli::Tour;
-use crate::event::Event;
-use crate::run::Ctx;
+use crate::app::cli::Tour;
+use crate::ctx::Ctx;
+use crate::output::Event;
 
 pub use text::Lang;
 

@@ -13,7 +13,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::{real, Demo, Lesson};
 use crate::framing::{Frame, FrameCodec, Framing, DEFAULT_MAX_FRAME};
-use crate::sock::{self, describe, SocketInfo};
+use crate::net::sock::{self, describe, SocketInfo};
 
 /// A listener on loopback's port 0.
 pub(super) fn listener() -> anyhow::Result<TcpListener> {
@@ -267,9 +267,9 @@ async fn three_sends(l: &mut Lesson, mut codec: FrameCodec) -> anyhow::Result<Ve
             Framing::Len => format!(
                 "[{}]{}",
                 hex_bytes(&wire[..4]),
-                crate::event::escape(&wire[4..])
+                crate::output::escape(&wire[4..])
             ),
-            _ => crate::event::escape(&wire),
+            _ => crate::output::escape(&wire),
         });
     }
     let queued = wait_queued(&server, total).await?;

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use tokio::net::UdpSocket;
 
 use super::{real, Demo, Lesson};
-use crate::dgram::{self, UdpOptions};
+use crate::net::dgram::{self, UdpOptions};
 
 fn server() -> anyhow::Result<UdpSocket> {
     Ok(dgram::udp_bind(
@@ -114,7 +114,7 @@ pub async fn refused(l: &mut Lesson) -> Demo {
         .context("no ICMP answer within 3 s")?;
     let refused = matches!(&result, Err(e) if e.kind() == io::ErrorKind::ConnectionRefused);
     let shown = match &result {
-        Err(e) => crate::sock::describe(e),
+        Err(e) => crate::net::sock::describe(e),
         Ok(r) => format!("{} bytes", r.len),
     };
     l.say(

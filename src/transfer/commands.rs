@@ -20,12 +20,12 @@ use super::receiver::{self, RecvJob};
 use super::sender::{self, SendJob};
 use super::wire::{silence_limit, Conn, VERSION};
 use super::{raw, TransferError};
-use crate::accept::Backoff;
-use crate::addr::{ANY_HOST, LOCAL_HOST};
-use crate::cli::{RecvArgs, SendArgs};
-use crate::event::{Event, Proto};
-use crate::run::{Ctx, Interrupted, UsageError};
-use crate::sock::{self, NetError, SocketInfo};
+use crate::app::cli::{RecvArgs, SendArgs};
+use crate::ctx::{Ctx, Interrupted, UsageError};
+use crate::net::accept::Backoff;
+use crate::net::addr::{ANY_HOST, LOCAL_HOST};
+use crate::net::sock::{self, NetError, SocketInfo};
+use crate::output::{Event, Proto};
 
 /// Socket buffers in user space, large enough for whole chunks.
 const IO_BUF: usize = 256 << 10;

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::pake::APP;
 use super::wire::VERSION;
-use crate::dgram::{self, UdpOptions};
-use crate::sock::NetError;
+use crate::net::dgram::{self, UdpOptions};
+use crate::net::sock::NetError;
 
 /// The UDP port announcements go to unless `--port` says otherwise.
 pub const DEFAULT_PORT: u16 = 9999;

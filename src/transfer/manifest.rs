@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use super::files::PART_PREFIX;
-use crate::event::is_deceptive;
+use crate::output::is_deceptive;
 
 /// Most entries a receiver accepts in one manifest.
 pub const MAX_ENTRIES: usize = 1_000_000;

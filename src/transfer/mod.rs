@@ -35,7 +35,7 @@ pub use wire::{
 
 use std::io;
 
-use crate::sock::describe;
+use crate::net::sock::describe;
 
 /// Why a transfer session failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::event::{Event, Printer};
+use crate::output::{Event, Printer};
 
 /// How often `--json` reports progress.
 const EVERY: Duration = Duration::from_secs(1);
@@ -164,7 +164,7 @@ fn bar_message(files: u64, files_total: u64, current: &str) -> String {
     if current.is_empty() {
         return count;
     }
-    let current = crate::event::escape(current.as_bytes());
+    let current = crate::output::escape(current.as_bytes());
     let chars = current.chars().count();
     let shown: String = if chars > BAR_PATH {
         let tail: String = current.chars().skip(chars - (BAR_PATH - 1)).collect();

@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 
 use super::files::{self, Existing};
 use super::wire::{is_hello, silence_limit, HELLO_SNIFF};
-use crate::accept::Backoff;
-use crate::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
-use crate::event::{Event, Proto};
-use crate::run::{Ctx, Interrupted, UsageError};
-use crate::sock::{self, describe, NetError, SocketInfo};
+use crate::ctx::{Ctx, Interrupted, UsageError};
+use crate::net::accept::Backoff;
+use crate::net::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
+use crate::net::sock::{self, describe, NetError, SocketInfo};
+use crate::output::{Event, Proto};
 
 /// Bytes moved per read (each client being sent to holds one such buffer).
 const BUF: usize = 256 << 10;

@@ -14,7 +14,7 @@ use super::survey::Survey;
 use super::wire::{unexpected, Conn, Have, Msg, Record, WireError};
 use super::writer::{Open, Writer};
 use super::{batches, TransferError};
-use crate::event::{Event, Printer};
+use crate::output::{Event, Printer};
 
 /// What a receiver needs for one session.
 #[derive(Clone)]

@@ -15,7 +15,7 @@ use super::mapped::Mapped;
 use super::progress::Progress;
 use super::wire::{unexpected, Conn, Have, Msg, WireError, CHUNK};
 use super::TransferError;
-use crate::event::{Event, Printer};
+use crate::output::{Event, Printer};
 
 /// Files this large are sent from a memory map (`mapped`) in a plain session; smaller
 /// ones are read, which costs less than setting up and tearing down a map.

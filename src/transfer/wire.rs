@@ -125,7 +125,7 @@ impl Msg {
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    #[error("{}", crate::sock::describe(.0))]
+    #[error("{}", crate::net::sock::describe(.0))]
     Io(io::Error),
     /// A read or write waited longer than `silence_limit()`.
     #[error(
@@ -421,7 +421,7 @@ pub fn is_hello(first: &[u8]) -> bool {
 /// Text from the peer made safe for one terminal line: control characters escaped
 /// (a hostile peer must not move the cursor or start a second line), length bounded.
 fn printable(text: &str) -> String {
-    let mut out = crate::event::escape(text.as_bytes());
+    let mut out = crate::output::escape(text.as_bytes());
     if let Some((cut, _)) = out.char_indices().nth(MAX_PEER_TEXT) {
         out.truncate(cut);
         out.push('…');

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::files::{self, Existing, Folder, Part};
 use super::progress::Progress;
 use super::TransferError;
-use crate::event::Event;
+use crate::output::Event;
 
 /// A batch is handed over once it holds this much file data…
 const BATCH_BYTES: usize = 256 << 10;

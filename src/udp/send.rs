@@ -8,12 +8,12 @@ use anyhow::Context as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UdpSocket;
 
-use crate::addr::LOCAL_HOST;
-use crate::cli::UdpSend;
-use crate::dgram::{self, UdpOptions};
-use crate::event::{Event, Printer};
-use crate::run::Ctx;
-use crate::sock::{describe, NetError, SocketInfo};
+use crate::app::cli::UdpSend;
+use crate::ctx::Ctx;
+use crate::net::addr::LOCAL_HOST;
+use crate::net::dgram::{self, UdpOptions};
+use crate::net::sock::{describe, NetError, SocketInfo};
+use crate::output::{Event, Printer};
 
 /// `sockit udp send`.
 pub async fn send(args: UdpSend, ctx: Ctx) -> anyhow::Result<()> {

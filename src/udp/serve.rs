@@ -9,12 +9,12 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use crate::addr::ANY_HOST;
-use crate::cli::{UdpReplyArgs, UdpServe};
-use crate::dgram::{self, Received, UdpOptions};
-use crate::event::{Event, Printer, Proto};
-use crate::run::{Ctx, UsageError};
-use crate::sock::{describe, SocketInfo};
+use crate::app::cli::{UdpReplyArgs, UdpServe};
+use crate::ctx::{Ctx, UsageError};
+use crate::net::addr::ANY_HOST;
+use crate::net::dgram::{self, Received, UdpOptions};
+use crate::net::sock::{describe, SocketInfo};
+use crate::output::{Event, Printer, Proto};
 
 /// How a UDP server answers each datagram.
 #[derive(Debug, Clone)]

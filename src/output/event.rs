@@ -1,8 +1,6 @@
 //! `Event`, everything a command reports, and how each renders for people (one line,
 //! control characters escaped) or as NDJSON (`--json`, `event` first).
 
-pub use crate::printer::{Printer, PrinterGuard};
-
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
@@ -10,7 +8,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::sock::SocketInfo;
+use crate::net::sock::SocketInfo;
 
 /// The transport a server listens on, as shown in `listening on tcp://…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -549,7 +547,7 @@ impl fmt::Display for Event {
                 bytes,
                 payload,
                 hex,
-            } => f.write_str(&crate::http::show::dump(*peer, *bytes, payload, *hex)),
+            } => f.write_str(&crate::output::dump::dump(*peer, *bytes, payload, *hex)),
             Event::Request {
                 peer,
                 method,

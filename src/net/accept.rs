@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::event::{Event, Printer};
-use crate::sock::describe;
+use crate::net::sock::describe;
+use crate::output::{Event, Printer};
 
 /// The first pause after a failed accept; it doubles with each failure in a row.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);

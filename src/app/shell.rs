@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::cli::Cli;
-use crate::run::Ctx;
+use crate::app::cli::Cli;
+use crate::ctx::Ctx;
 
 /// `sockit completions SHELL`.
 pub fn completions(shell: clap_complete::Shell, ctx: &Ctx) -> anyhow::Result<()> {

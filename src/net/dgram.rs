@@ -12,7 +12,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::sock::NetError;
+use crate::net::sock::NetError;
 
 /// The largest UDP payload over IPv4: 65535 minus the 20-byte IP and 8-byte UDP headers.
 pub const MAX_PAYLOAD_V4: usize = 65_507;

@@ -1,47 +1,17 @@
-//! Runs a parsed command line: builds the runtime and the printer, installs the
-//! Ctrl-C handler and hands the command its `Ctx`.
+//! The top of the program: parses the command line, turns it into each command's
+//! configuration, builds the runtime and the printer, installs the Ctrl-C handler and
+//! runs the command with its `Ctx`. Nothing below this module sees the command line.
 
-use std::fmt;
+pub mod cli; // the command line (clap types), one struct per command
+pub mod shell; // `completions` and `man`: shell integration generated from the clap types
+
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{BroadcastCommand, Cli, Command, HttpCommand, TcpCommand, UdpCommand};
-use crate::event::Printer;
-
-/// A mistake in the command line found after parsing; `main` exits with code 2.
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// Ctrl-C (or SIGTERM) ended a command that had not finished its work; `main` exits
-/// with 130, as a shell does for a command killed by SIGINT. The text says what is left.
-#[derive(Debug)]
-pub struct Interrupted(pub String);
-
-impl fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "interrupted: {}", self.0)
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// What every command is given.
-#[derive(Clone)]
-pub struct Ctx {
-    pub out: Printer,
-    pub verbose: bool,
-    /// Cancelled by Ctrl-C, SIGTERM, or a closed stdout.
-    pub shutdown: CancellationToken,
-}
+use crate::app::cli::{BroadcastCommand, Cli, Command, HttpCommand, TcpCommand, UdpCommand};
+use crate::ctx::Ctx;
+use crate::output::Printer;
 
 /// Runs `cli` to completion; every queued event is written before this returns.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
@@ -56,7 +26,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
     };
     let result = runtime.block_on(async move {
-        crate::shutdown::cancel_on_signal(shutdown);
+        crate::net::shutdown::cancel_on_signal(shutdown);
         dispatch(cli.command, ctx).await
     });
     // Tasks still holding a printer (or blocked reading stdin) are dropped here, so the
@@ -82,7 +52,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         }
         Command::Info(args) => crate::info::run(args, ctx).await,
         Command::Tour(args) => crate::tour::run(args, ctx).await,
-        Command::Completions(args) => crate::shell::completions(args.shell, &ctx),
-        Command::Man(args) => crate::shell::man(args.dir.as_deref(), &ctx),
+        Command::Completions(args) => crate::app::shell::completions(args.shell, &ctx),
+        Command::Man(args) => crate::app::shell::man(args.dir.as_deref(), &ctx),
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use crate::event::{escape, Payload};
+use crate::output::{escape, Payload};
 
 /// `[peer] N bytes:` and then the request, one line per line received.
 pub fn dump(peer: SocketAddr, bytes: usize, payload: &Payload, hex: bool) -> String {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use base64::Engine as _;
 
-use crate::event::{Event, Payload, Preview, RESET};
+use crate::output::{Event, Payload, Preview, RESET};
 
 /// Renders events to stdout from a thread of its own.
 ///
@@ -163,7 +163,7 @@ impl PrinterGuard {
                     + self.queue.overdraft.load(Ordering::Relaxed);
                 eprintln!(
                     "sockit: stdout is not being read: {} of events left unwritten",
-                    crate::event::human_bytes(queued as f64)
+                    crate::output::human_bytes(queued as f64)
                 );
             }
             _ => {

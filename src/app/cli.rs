@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::addr::{parse_duration, parse_size, Endpoint};
 use crate::framing::{parse_delimiter, Delimiter, Framing};
+use crate::net::addr::{parse_duration, parse_size, Endpoint};
 use crate::transfer::Code;
 
 #[derive(Debug, Parser)]
@@ -596,7 +596,7 @@ fn tip(args: &[std::ffi::OsString]) -> Option<String> {
         let lone_host = !host.starts_with('-')
             && matches!(
                 host.parse::<Endpoint>(),
-                Err(crate::addr::AddrError::MissingPort(_))
+                Err(crate::net::addr::AddrError::MissingPort(_))
             );
         (lone_host && port.parse::<u16>().is_ok()).then(|| {
             let joined = if host.contains(':') {

@@ -1,0 +1,8 @@
+//! What every networked command shares: addresses and their resolution, socket
+//! builders, accept loops that back off, and the graceful end of a server.
+
+pub mod accept; // accept loops that back off on errors and say so once per burst
+pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
+pub mod dgram; // UDP socket builders and a receive that reports truncation
+pub mod shutdown; // Ctrl-C and graceful drain
+pub mod sock; // socket2 builders and SocketInfo
