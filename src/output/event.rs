@@ -8,7 +8,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::net::sock::SocketInfo;
+use super::SocketInfo;
 
 /// The transport a server listens on, as shown in `listening on tcp://…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
