@@ -3,15 +3,26 @@
 
 use std::net::SocketAddr;
 
-use crate::app::cli::Info;
 use crate::ctx::Ctx;
-use crate::net::addr::{ANY_HOST, LOCAL_HOST};
+use crate::net::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
 use crate::net::dgram::{self, UdpOptions};
 use crate::net::sock::{self, describe, SocketInfo};
 use crate::output::Event;
 
+/// What `info` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InfoConfig {
+    /// A UDP socket instead of TCP.
+    pub udp: bool,
+    /// Bind `addr` instead of connecting to it.
+    pub listen: bool,
+    pub addr: Endpoint,
+    /// How long connecting may take.
+    pub timeout: std::time::Duration,
+}
+
 /// `sockit info`: one `socket` event with `--json`, a table for people.
-pub async fn run(args: Info, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn run(args: InfoConfig, ctx: Ctx) -> anyhow::Result<()> {
     let default_host = if args.listen { ANY_HOST } else { LOCAL_HOST };
     let addrs = args
         .addr

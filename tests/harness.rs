@@ -497,12 +497,12 @@ pub fn shared_udp_port() -> SharedUdpPort {
     }
 }
 
-/// docs/events.md lists every variant of `Event` (read from src/event.rs), including
+/// docs/events.md lists every variant of `Event` (read from src/output/event.rs), including
 /// those no test happens to print.
 #[test]
 fn events_md_lists_every_event() {
     let source = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/event.rs"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/output/event.rs"),
     )
     .unwrap();
     let body = source

@@ -3,6 +3,7 @@
 //! runs the command with its `Ctx`. Nothing below this module sees the command line.
 
 pub mod cli; // the command line (clap types), one struct per command
+mod config; // the command line turned into each command's configuration
 pub mod shell; // `completions` and `man`: shell integration generated from the clap types
 
 use std::time::Duration;
@@ -38,20 +39,22 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
 
 async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
     match command {
-        Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args, ctx).await,
-        Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args, ctx).await,
-        Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args, ctx).await,
-        Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args, ctx).await,
-        Command::Send(args) => crate::transfer::send(args, ctx).await,
-        Command::Recv(args) => crate::transfer::recv(args, ctx).await,
-        Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args, ctx).await,
-        Command::Udp(UdpCommand::Send(args)) => crate::udp::send(args, ctx).await,
-        Command::Broadcast(BroadcastCommand::Send(args)) => crate::broadcast::send(args, ctx).await,
-        Command::Broadcast(BroadcastCommand::Listen(args)) => {
-            crate::broadcast::listen(args, ctx).await
+        Command::Tcp(TcpCommand::Serve(args)) => crate::tcp::serve(args.config()?, ctx).await,
+        Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args.config()?, ctx).await,
+        Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args.into(), ctx).await,
+        Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args.into(), ctx).await,
+        Command::Send(args) => crate::transfer::send(args.into(), ctx).await,
+        Command::Recv(args) => crate::transfer::recv(args.into(), ctx).await,
+        Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args.config()?, ctx).await,
+        Command::Udp(UdpCommand::Send(args)) => crate::udp::send(args.into(), ctx).await,
+        Command::Broadcast(BroadcastCommand::Send(args)) => {
+            crate::broadcast::send(args.into(), ctx).await
         }
-        Command::Info(args) => crate::info::run(args, ctx).await,
-        Command::Tour(args) => crate::tour::run(args, ctx).await,
+        Command::Broadcast(BroadcastCommand::Listen(args)) => {
+            crate::broadcast::listen(args.into(), ctx).await
+        }
+        Command::Info(args) => crate::info::run(args.into(), ctx).await,
+        Command::Tour(args) => crate::tour::run(args.into(), ctx).await,
         Command::Completions(args) => crate::app::shell::completions(args.shell, &ctx),
         Command::Man(args) => crate::app::shell::man(args.dir.as_deref(), &ctx),
     }

@@ -7,21 +7,31 @@ use anyhow::Context as _;
 use socket2::SockRef;
 use tokio::net::UdpSocket;
 
-use crate::app::cli::BroadcastListen;
 use crate::ctx::{Ctx, UsageError};
-use crate::net::addr::ANY_HOST;
+use crate::net::addr::Endpoint;
 use crate::net::dgram::{self, UdpOptions};
-use crate::net::sock::{describe, NetError, SocketInfo};
+use crate::net::listen;
+use crate::net::sock::{describe, NetError};
 use crate::output::{Event, Proto};
 use crate::udp::{Receiver, UdpReply, MAX_BUFFER};
 
+/// What `broadcast listen` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// The port to receive on, on every interface.
+    pub port: u16,
+    /// An exact address instead of `port`.
+    pub bind: Option<Endpoint>,
+    /// A multicast group to join.
+    pub group: Option<Ipv4Addr>,
+    /// The interface to join it on (default: every up one).
+    pub iface: Option<String>,
+}
+
 /// `sockit broadcast listen`.
-pub async fn listen(args: BroadcastListen, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn listen(args: ListenConfig, ctx: Ctx) -> anyhow::Result<()> {
     let bind = match &args.bind {
-        Some(ep) => ep
-            .resolve(ANY_HOST)
-            .await
-            .map_err(|e| anyhow::anyhow!("resolve {ep}: {}", describe(&e)))?[0],
+        Some(ep) => listen::bind_addr(ep).await?,
         None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.port)),
     };
     // SO_REUSEADDR + SO_REUSEPORT: a second listener on this host shares the port, and
@@ -45,15 +55,9 @@ pub async fn listen(args: BroadcastListen, ctx: Ctx) -> anyhow::Result<()> {
         warnings = join(&socket, group, args.iface.as_deref())?;
     }
     // Printed only once the socket is bound and a member: a sender may start right away.
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Udp,
-        addr: socket.local_addr()?,
-    });
+    listen::announce(&socket, Proto::Udp, &ctx)?;
     for w in warnings {
         ctx.out.emit(&Event::warning(w));
-    }
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
     }
     let receiver = Receiver {
         socket,

@@ -4,5 +4,5 @@
 mod listen;
 mod send;
 
-pub use listen::listen;
-pub use send::{destinations, send, MIN_INTERVAL};
+pub use listen::{listen, ListenConfig};
+pub use send::{destinations, send, SendConfig, MIN_INTERVAL};

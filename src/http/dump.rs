@@ -18,8 +18,8 @@ use super::chunked::ChunkedDecoder;
 use super::dump_page;
 use super::request::{request_line, BodyKind, Head, HeadError};
 use super::slow::{limits, BodyClock, Slot};
-use crate::app::cli::HttpDump;
 use crate::ctx::Ctx;
+use crate::net::addr::Endpoint;
 use crate::output::{Event, Payload, Printer};
 
 /// How long a client may take to send a complete request head; then 408.
@@ -32,13 +32,20 @@ pub const SHOWN: usize = 64 * 1024;
 /// `--max-body`, so that tiny chunks cannot make the buffer grow without bound.
 pub const CHUNK_OVERHEAD: u64 = 2;
 
+/// What `http dump` is asked to do.
+#[derive(Debug, Clone)]
+pub struct DumpConfig {
+    pub bind: Endpoint,
+    /// Hex dumps instead of escaped lines.
+    pub hex: bool,
+    /// The largest (decoded) body accepted; larger ones are answered 413.
+    pub max_body: u64,
+}
+
 /// `sockit http dump`.
-pub async fn dump(args: HttpDump, ctx: Ctx) -> anyhow::Result<()> {
-    let listener = super::listener::bind(&args.bind, &ctx).await?;
-    let config = Arc::new(Config {
-        max_body: args.max_body,
-        hex: args.hex,
-    });
+pub async fn dump(config: DumpConfig, ctx: Ctx) -> anyhow::Result<()> {
+    let listener = super::listener::bind(&config.bind, &ctx).await?;
+    let config = Arc::new(config);
     super::listener::accept_loop(listener, &ctx, |stream, peer, slot| {
         let conn = Connection {
             slot,
@@ -54,11 +61,6 @@ pub async fn dump(args: HttpDump, ctx: Ctx) -> anyhow::Result<()> {
     })
     .await;
     Ok(())
-}
-
-struct Config {
-    max_body: u64,
-    hex: bool,
 }
 
 /// A request the server refuses: its status, the reason sent in the body, and its
@@ -98,7 +100,7 @@ struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     buf: BytesMut,
-    config: Arc<Config>,
+    config: Arc<DumpConfig>,
     out: Printer,
     shutdown: CancellationToken,
     /// When the first byte of the request being read arrived (`None` while idle), so

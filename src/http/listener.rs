@@ -14,30 +14,20 @@ use tokio_util::task::TaskTracker;
 use super::slow::{Conns, Slot, MAX_CONNECTIONS};
 use crate::ctx::Ctx;
 use crate::net::accept::Backoff;
-use crate::net::addr::{Endpoint, ANY_HOST};
+use crate::net::addr::Endpoint;
+use crate::net::listen;
 use crate::net::shutdown::{drain, DRAIN_TIMEOUT};
-use crate::net::sock::{self, describe, SocketInfo};
-use crate::output::{Event, Proto};
+use crate::net::sock::describe;
+use crate::output::{Event, Proto, SocketInfo};
 
-/// Binds `bind` (SO_REUSEADDR), prints the `listening` event, and returns the listener.
+/// Raises the open-file limit, binds `bind` and announces it.
 pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
     if let Some(e) = super::slow::raise_nofile() {
         ctx.out.emit(&Event::warning(format!(
             "could not raise the open-file limit: {e}"
         )));
     }
-    let addrs = bind
-        .resolve(ANY_HOST)
-        .await
-        .map_err(|e| anyhow::anyhow!("resolve {bind}: {}", describe(&e)))?;
-    let listener = sock::tcp_listener(addrs[0])?;
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Http,
-        addr: listener.local_addr()?,
-    });
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&listener)));
-    }
+    let listener = listen::tcp(bind, Proto::Http, ctx).await?;
     Ok(listener)
 }
 

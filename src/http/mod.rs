@@ -15,8 +15,8 @@ mod slow;
 mod upload;
 mod whole;
 
-pub use dump::dump;
-pub use serve::serve;
+pub use dump::{dump, DumpConfig};
+pub use serve::{serve, ServeConfig};
 
 /// A duration as the `duration_ms` of a `request` event: milliseconds to the
 /// microsecond, so that JSON shows `0.1`, never `0.10011800000000001`.

@@ -29,8 +29,8 @@ use super::safepath::{PathError, Root};
 use super::sendfile::{Files, Stream};
 use super::slow::{limits, Slot};
 use super::{listing, ranges, upload, whole};
-use crate::app::cli::HttpServe;
 use crate::ctx::Ctx;
+use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
 use crate::net::sock::describe;
 use crate::output::{Event, Printer};
@@ -53,8 +53,26 @@ pub struct State {
     out: Printer,
 }
 
+/// What `http serve` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The folder served; nothing outside it is read or written.
+    pub dir: std::path::PathBuf,
+    pub bind: Endpoint,
+    /// Accept PUT and the listing's upload form.
+    pub upload: bool,
+    /// Accept DELETE.
+    pub delete: bool,
+    /// List and serve dotfiles.
+    pub hidden: bool,
+    /// Serve symlinks that point outside `dir`.
+    pub follow_symlinks: bool,
+    /// The largest file one upload may write.
+    pub max_upload: u64,
+}
+
 /// `sockit http serve`.
-pub async fn serve(args: HttpServe, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
     let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
     readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;

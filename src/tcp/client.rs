@@ -10,10 +10,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufRead
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::app::cli::TcpConnect;
-use crate::ctx::{Ctx, UsageError};
+use crate::ctx::Ctx;
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
-use crate::net::addr::LOCAL_HOST;
+use crate::net::addr::{Endpoint, LOCAL_HOST};
 use crate::net::sock::{self, describe, NetError, SocketInfo};
 use crate::output::printer::Stream;
 use crate::output::{Event, Printer, Reason};
@@ -21,11 +20,24 @@ use crate::output::{Event, Printer, Reason};
 /// Bytes read from stdin at a time in `raw` framing.
 const RAW_CHUNK: usize = 64 * 1024;
 
+/// What `tcp connect` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    pub target: Endpoint,
+    pub codec: FrameCodec,
+    /// Messages to send instead of reading stdin.
+    pub send: Vec<String>,
+    /// How long to wait for replies after the last message (`None`: until the server
+    /// closes).
+    pub wait: Option<Duration>,
+    /// The pause between messages.
+    pub interval: Option<Duration>,
+    /// How long connecting may take.
+    pub timeout: Duration,
+}
+
 /// `sockit tcp connect`.
-pub async fn connect(args: TcpConnect, ctx: Ctx) -> anyhow::Result<()> {
-    if let Some(conflict) = args.framing.conflict() {
-        return Err(UsageError(conflict).into());
-    }
+pub async fn connect(args: ConnectConfig, ctx: Ctx) -> anyhow::Result<()> {
     let addrs = args
         .target
         .resolve(LOCAL_HOST)
@@ -41,7 +53,7 @@ pub async fn connect(args: TcpConnect, ctx: Ctx) -> anyhow::Result<()> {
         local: stream.local_addr().context("getsockname")?,
     });
 
-    let codec = args.framing.codec();
+    let codec = args.codec.clone();
     let (rd, wr) = stream.into_split();
     let mut receiving = std::pin::pin!(receive(
         FramedRead::new(rd, codec.clone()),
@@ -120,7 +132,7 @@ async fn receive(
 /// Sends every message, then shuts our write side (half-close) so the server sees EOF.
 async fn send(
     mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
-    args: &TcpConnect,
+    args: &ConnectConfig,
     peer: SocketAddr,
 ) -> anyhow::Result<()> {
     let fail = |e: FrameError| match e {
@@ -132,7 +144,7 @@ async fn send(
             pace(i, args.interval).await;
             writer.send(msg.as_bytes()).await.map_err(fail)?;
         }
-    } else if args.framing.framing() == Framing::Raw && args.interval.is_none() {
+    } else if args.codec.framing() == Framing::Raw && args.interval.is_none() {
         copy_raw(tokio::io::stdin(), &mut writer)
             .await
             .map_err(|e| fail(e.into()))?;
@@ -150,7 +162,7 @@ async fn send(
                 break;
             }
             pace(i, args.interval).await;
-            if args.framing.framing() != Framing::Raw {
+            if args.codec.framing() != Framing::Raw {
                 strip_newline(&mut line);
             }
             writer.send(&line[..]).await.map_err(fail)?;

@@ -4,8 +4,8 @@ mod broker;
 mod client;
 mod server;
 
-pub use client::connect;
-pub use server::{serve, Reply, Server};
+pub use client::{connect, ConnectConfig};
+pub use server::{serve, Reply, ServeConfig, Server};
 
 use std::io;
 

@@ -17,13 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::broker::{Broker, Inbox, Pending, SLOW_AFTER};
-use crate::app::cli::{ReplyArgs, TcpServe};
-use crate::ctx::{Ctx, UsageError};
+use crate::ctx::Ctx;
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
 use crate::net::accept::Backoff;
-use crate::net::addr::ANY_HOST;
+use crate::net::addr::Endpoint;
+use crate::net::listen;
 use crate::net::shutdown::drain;
-use crate::net::sock::{self, describe, SocketInfo};
+use crate::net::sock::{describe, SocketInfo};
 use crate::output::printer::Stream;
 use crate::output::{Event, Printer, Proto, Reason};
 
@@ -39,18 +39,6 @@ pub enum Reply {
     Silent,
 }
 
-impl From<&ReplyArgs> for Reply {
-    fn from(a: &ReplyArgs) -> Self {
-        match a {
-            ReplyArgs { echo: true, .. } => Reply::Echo,
-            ReplyArgs { broker: true, .. } => Reply::Broker,
-            ReplyArgs { silent: true, .. } => Reply::Silent,
-            ReplyArgs { reply: Some(t), .. } => Reply::Text(Bytes::from(t.clone().into_bytes())),
-            _ => Reply::Ack,
-        }
-    }
-}
-
 /// How long Ctrl-C waits for clients to close after being told.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -63,31 +51,17 @@ pub struct Server {
     pub idle_timeout: Option<Duration>,
 }
 
+/// What `tcp serve` is asked to do.
+#[derive(Clone)]
+pub struct ServeConfig {
+    pub bind: Endpoint,
+    pub server: Server,
+}
+
 /// `sockit tcp serve`: binds, announces, serves until Ctrl-C.
-pub async fn serve(args: TcpServe, ctx: Ctx) -> anyhow::Result<()> {
-    if let Some(conflict) = args.framing.conflict() {
-        return Err(UsageError(conflict).into());
-    }
-    let addrs = args
-        .bind
-        .resolve(ANY_HOST)
-        .await
-        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
-    let listener = sock::tcp_listener(addrs[0])?;
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Tcp,
-        addr: listener.local_addr()?,
-    });
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&listener)));
-    }
-    let server = Server {
-        codec: args.framing.codec(),
-        reply: Reply::from(&args.reply),
-        max_clients: args.max_clients,
-        idle_timeout: args.idle_timeout,
-    };
-    server.run(listener, ctx).await;
+pub async fn serve(config: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
+    let listener = listen::tcp(&config.bind, Proto::Tcp, &ctx).await?;
+    config.server.run(listener, ctx).await;
     Ok(())
 }
 

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::app::cli::Tour;
 use crate::ctx::Ctx;
 use crate::output::Event;
 
@@ -56,41 +55,18 @@ pub enum Topic {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 14] = [
-        Topic::PeerExit,
-        Topic::BrokenPipe,
-        Topic::ManyClients,
-        Topic::Buffers,
-        Topic::Sticky,
-        Topic::Pacing,
-        Topic::UdpBoundaries,
-        Topic::UdpTruncation,
-        Topic::UdpRefused,
-        Topic::Argv,
-        Topic::Info,
-        Topic::Broadcast,
-        Topic::Http,
-        Topic::Homework,
-    ];
+    /// Every lesson, in the order of the notes (the order of the variants).
+    pub fn all() -> &'static [Topic] {
+        <Topic as clap::ValueEnum>::value_variants()
+    }
 
-    /// The name on the command line and in `lesson` events.
-    pub fn name(self) -> &'static str {
-        match self {
-            Topic::PeerExit => "peer-exit",
-            Topic::BrokenPipe => "broken-pipe",
-            Topic::ManyClients => "many-clients",
-            Topic::Buffers => "buffers",
-            Topic::Sticky => "sticky",
-            Topic::Pacing => "pacing",
-            Topic::UdpBoundaries => "udp-boundaries",
-            Topic::UdpTruncation => "udp-truncation",
-            Topic::UdpRefused => "udp-refused",
-            Topic::Argv => "argv",
-            Topic::Info => "info",
-            Topic::Broadcast => "broadcast",
-            Topic::Http => "http",
-            Topic::Homework => "homework",
-        }
+    /// The name on the command line and in `lesson` events: clap's kebab-case of the
+    /// variant (`peer-exit`).
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("no lesson is hidden from the command line")
+            .get_name()
+            .to_owned()
     }
 
     fn demonstrate<'a>(self, l: &'a mut Lesson) -> Pin<Box<dyn Future<Output = Demo> + 'a>> {
@@ -156,12 +132,21 @@ impl Lesson {
     }
 }
 
+/// What `tour` is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct TourConfig {
+    /// One lesson, or every one.
+    pub topic: Option<Topic>,
+    /// The language of the explanations (default: from the locale).
+    pub lang: Option<Lang>,
+}
+
 /// `sockit tour [TOPIC] [--lang zh|en]`.
-pub async fn run(args: Tour, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn run(args: TourConfig, ctx: Ctx) -> anyhow::Result<()> {
     let lang = args.lang.unwrap_or_else(Lang::from_env);
     let topics: Vec<Topic> = match args.topic {
         Some(t) => vec![t],
-        None => Topic::ALL.to_vec(),
+        None => Topic::all().to_vec(),
     };
     let mut failed = Vec::new();
     for (i, topic) in topics.iter().enumerate() {
@@ -192,7 +177,7 @@ pub async fn run(args: Tour, ctx: Ctx) -> anyhow::Result<()> {
         let (title, explanation) = text::lesson(*topic, lang);
         if !ctx.out.is_json() {
             ctx.out
-                .raw_line(heading(i + 1, topics.len(), topic.name(), title));
+                .raw_line(heading(i + 1, topics.len(), &topic.name(), title));
             // Steps are the lesson's own sentences; bytes from the network in them were
             // already escaped (or quoted with {:?}) where they were written.
             for step in &lesson.steps {
@@ -201,7 +186,7 @@ pub async fn run(args: Tour, ctx: Ctx) -> anyhow::Result<()> {
             ctx.out.raw_line(wrap(explanation, "  ▸ "));
         }
         ctx.out.emit(&Event::Lesson {
-            topic: topic.name().to_owned(),
+            topic: topic.name(),
             ok,
             title: title.to_owned(),
             steps: lesson.steps,

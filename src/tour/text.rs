@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn every_lesson_is_explained_in_both_languages() {
-        for topic in Topic::ALL {
+        for &topic in Topic::all() {
             let ((en_t, en), (zh_t, zh)) = both(topic);
             assert!(!en_t.is_empty() && !en.is_empty() && !zh_t.is_empty() && !zh.is_empty());
             assert!(!zh.is_ascii(), "{topic:?} has no Chinese text");

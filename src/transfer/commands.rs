@@ -11,8 +11,9 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 
 use super::code::Code;
+use super::config::{RecvConfig, SendConfig};
 use super::discover::{self, Announcement};
-use super::files::{self, Existing};
+use super::files;
 use super::gate::{self, Gate, Slot, MAX_WRONG_CODES};
 use super::manifest::Offer;
 use super::pake::{Session, APP};
@@ -20,10 +21,10 @@ use super::receiver::{self, RecvJob};
 use super::sender::{self, SendJob};
 use super::wire::{silence_limit, Conn, VERSION};
 use super::{raw, TransferError};
-use crate::app::cli::{RecvArgs, SendArgs};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
-use crate::net::addr::{ANY_HOST, LOCAL_HOST};
+use crate::net::addr::LOCAL_HOST;
+use crate::net::listen;
 use crate::net::sock::{self, NetError, SocketInfo};
 use crate::output::{Event, Proto};
 
@@ -48,12 +49,12 @@ fn blocking(stream: tokio::net::TcpStream) -> std::io::Result<TcpStream> {
 }
 
 /// `sockit send`.
-pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
     if args.raw {
         let [path] = &args.paths[..] else {
             return Err(UsageError("--raw sends exactly one file".into()).into());
         };
-        return raw::send(path, &args.bind_addr(), args.keep, ctx).await;
+        return raw::send(path, &args.bind, args.keep, ctx).await;
     }
     let offer = if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
         if args.keep {
@@ -78,20 +79,8 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
             .emit(&Event::warning(format!("not sent: {skipped}")));
     }
     let code = args.code.clone().unwrap_or_else(Code::generate);
-    let bind = args.bind_addr();
-    let addrs = bind
-        .resolve(ANY_HOST)
-        .await
-        .map_err(|e| NetError::new(format!("resolve {bind}"), e))?;
-    let listener = sock::tcp_listener(addrs[0])?;
+    let listener = listen::tcp(&args.bind, Proto::Tcp, &ctx).await?;
     let local = listener.local_addr()?;
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Tcp,
-        addr: local,
-    });
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&listener)));
-    }
     ctx.out.emit(&Event::Ready {
         addr: local,
         addrs: discover::reachable(local),
@@ -99,7 +88,7 @@ pub async fn send(args: SendArgs, ctx: Ctx) -> anyhow::Result<()> {
     });
 
     let stop = ctx.shutdown.child_token();
-    if !args.no_announce {
+    if args.announce {
         let dests = discover::destinations(args.to.as_deref(), args.port)?;
         if dests.is_empty() {
             ctx.out.emit(&Event::warning(
@@ -211,13 +200,13 @@ async fn serve_one(
 }
 
 /// `sockit recv`.
-pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn recv(args: RecvConfig, ctx: Ctx) -> anyhow::Result<()> {
     if args.raw {
         let target = args
             .target
             .as_ref()
             .ok_or_else(|| UsageError("--raw needs the sender's HOST:PORT".into()))?;
-        return raw::recv(target, &args.output, policy(&args), args.stdout, ctx).await;
+        return raw::recv(target, &args.output, args.existing, args.stdout, ctx).await;
     }
     if !args.stdout && files::existing(&args.output).is_some_and(|m| !m.is_dir()) {
         return Err(UsageError(format!(
@@ -235,7 +224,7 @@ pub async fn recv(args: RecvArgs, ctx: Ctx) -> anyhow::Result<()> {
         code,
         encrypt: !args.plain,
         root: args.output.clone(),
-        policy: policy(&args),
+        policy: args.existing,
         to_stdout: args.stdout,
         out: ctx.out.clone(),
         peer: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -360,15 +349,6 @@ async fn discover_and_meet(
                 failed.push(format!("{candidate}: {e:#}"));
             }
         }
-    }
-}
-
-/// What to do with a file that is already there (`--overwrite`, `--rename`).
-fn policy(args: &RecvArgs) -> Existing {
-    match (args.overwrite, args.rename) {
-        (true, _) => Existing::Overwrite,
-        (_, true) => Existing::Rename,
-        _ => Existing::Refuse,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod code;
 mod commands;
+mod config;
 mod crypto;
 mod discover;
 mod files;
@@ -21,7 +22,9 @@ mod writer;
 
 pub use code::Code;
 pub use commands::{recv, send};
+pub use config::{RecvConfig, SendConfig};
 pub use discover::{parse as parse_announcement, Announcement, DEFAULT_PORT as ANNOUNCE_PORT};
+pub use files::Existing;
 pub use files::{part_path, PART_PREFIX};
 pub use gate::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_WRONG_CODES};
 pub use manifest::{

@@ -17,7 +17,8 @@ use super::files::{self, Existing};
 use super::wire::{is_hello, silence_limit, HELLO_SNIFF};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
-use crate::net::addr::{Endpoint, ANY_HOST, LOCAL_HOST};
+use crate::net::addr::{Endpoint, LOCAL_HOST};
+use crate::net::listen;
 use crate::net::sock::{self, describe, NetError, SocketInfo};
 use crate::output::{Event, Proto};
 
@@ -41,16 +42,8 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
         ))
         .into());
     }
-    let addrs = bind
-        .resolve(ANY_HOST)
-        .await
-        .map_err(|e| NetError::new(format!("resolve {bind}"), e))?;
-    let listener = sock::tcp_listener(addrs[0])?;
+    let listener = listen::tcp(bind, Proto::Tcp, &ctx).await?;
     let local = listener.local_addr()?;
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Tcp,
-        addr: local,
-    });
     ctx.out.emit(&Event::Ready {
         addr: local,
         addrs: super::discover::reachable(local),

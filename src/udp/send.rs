@@ -8,15 +8,26 @@ use anyhow::Context as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UdpSocket;
 
-use crate::app::cli::UdpSend;
 use crate::ctx::Ctx;
-use crate::net::addr::LOCAL_HOST;
+use crate::net::addr::{Endpoint, LOCAL_HOST};
 use crate::net::dgram::{self, UdpOptions};
 use crate::net::sock::{describe, NetError, SocketInfo};
 use crate::output::{Event, Printer};
 
+/// What `udp send` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    pub target: Endpoint,
+    /// The words of one datagram; none: each stdin line is one.
+    pub message: Vec<String>,
+    /// How long replies are printed after the last datagram.
+    pub wait: std::time::Duration,
+    /// Whether a broadcast destination is allowed (SO_BROADCAST).
+    pub broadcast: bool,
+}
+
 /// `sockit udp send`.
-pub async fn send(args: UdpSend, ctx: Ctx) -> anyhow::Result<()> {
+pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let addrs = args
         .target
         .resolve(LOCAL_HOST)

@@ -9,11 +9,11 @@ use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::cli::{UdpReplyArgs, UdpServe};
-use crate::ctx::{Ctx, UsageError};
-use crate::net::addr::ANY_HOST;
+use crate::ctx::Ctx;
+use crate::net::addr::Endpoint;
 use crate::net::dgram::{self, Received, UdpOptions};
-use crate::net::sock::{describe, SocketInfo};
+use crate::net::listen;
+use crate::net::sock::describe;
 use crate::output::{Event, Printer, Proto};
 
 /// How a UDP server answers each datagram.
@@ -26,62 +26,40 @@ pub enum UdpReply {
     Silent,
 }
 
-impl From<&UdpReplyArgs> for UdpReply {
-    fn from(a: &UdpReplyArgs) -> Self {
-        match a {
-            UdpReplyArgs { echo: true, .. } => UdpReply::Echo,
-            UdpReplyArgs { silent: true, .. } => UdpReply::Silent,
-            UdpReplyArgs { reply: Some(t), .. } => {
-                UdpReply::Text(Bytes::from(t.clone().into_bytes()))
-            }
-            _ => UdpReply::Ack,
-        }
-    }
+/// What `udp serve` is asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: Endpoint,
+    /// Bytes kept of each datagram, 1 to `MAX_BUFFER`.
+    pub buffer: usize,
+    /// The receive buffer to ask the kernel for (SO_RCVBUF).
+    pub rcvbuf: Option<u64>,
+    pub reply: UdpReply,
 }
 
 /// `sockit udp serve`: binds, announces, receives until Ctrl-C, then prints totals.
-pub async fn serve(args: UdpServe, ctx: Ctx) -> anyhow::Result<()> {
-    let buffer = buffer_size(args.buffer)?;
-    let addrs = args
-        .bind
-        .resolve(ANY_HOST)
-        .await
-        .map_err(|e| anyhow::anyhow!("resolve {}: {}", args.bind, describe(&e)))?;
-    let socket = dgram::udp_bind(addrs[0], UdpOptions::default())?;
-    let rcvbuf = match args.rcvbuf {
-        Some(size) => Some(dgram::set_recv_buffer(&socket, size)?),
+pub async fn serve(config: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
+    let socket = dgram::udp_bind(
+        listen::bind_addr(&config.bind).await?,
+        UdpOptions::default(),
+    )?;
+    let rcvbuf = match config.rcvbuf {
+        Some(size) => dgram::set_recv_buffer(&socket, size)?,
         None => None,
     };
-    ctx.out.emit(&Event::Listening {
-        proto: Proto::Udp,
-        addr: socket.local_addr()?,
-    });
-    if let Some(Some(warning)) = rcvbuf {
+    listen::announce(&socket, Proto::Udp, &ctx)?;
+    if let Some(warning) = rcvbuf {
         ctx.out.emit(&Event::warning(warning));
-    }
-    if ctx.verbose {
-        ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
     }
     let receiver = Receiver {
         socket,
-        buffer,
-        reply: UdpReply::from(&args.reply),
+        buffer: config.buffer,
+        reply: config.reply,
         out: ctx.out.clone(),
     };
     let totals = receiver.run(&ctx.shutdown).await;
     ctx.out.emit(&totals);
     Ok(())
-}
-
-/// `--buffer` checked against its limits: at least one byte, at most `MAX_BUFFER`.
-fn buffer_size(requested: u64) -> Result<usize, UsageError> {
-    match usize::try_from(requested) {
-        Ok(n) if (1..=super::MAX_BUFFER).contains(&n) => Ok(n),
-        _ => Err(UsageError(format!(
-            "--buffer {requested}: expected 1 to {} bytes (no datagram is larger)",
-            super::MAX_BUFFER
-        ))),
-    }
 }
 
 /// Receives datagrams on one socket and answers each; shared by `udp serve` and
@@ -276,14 +254,6 @@ fn ack(d: &Received) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buffer_limits() {
-        assert_eq!(buffer_size(1024).unwrap(), 1024);
-        assert_eq!(buffer_size(65536).unwrap(), 65536);
-        assert!(buffer_size(0).is_err());
-        assert!(buffer_size(65537).is_err());
-    }
 
     #[test]
     fn ack_names_the_byte_count() {
