@@ -16,6 +16,7 @@ mod http_upload_safety;
 mod http_write;
 mod info;
 mod interrupted;
+mod layers;
 mod partial_names;
 mod security;
 mod tamper;
