@@ -31,7 +31,13 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let rel = path.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_str().unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap();
         let module = first.trim_end_matches(".rs").trim_end_matches("_tests");
         if module == "main" || module == "lib" {
             continue;
@@ -58,7 +64,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 
 fn shown(g: &BTreeMap<String, BTreeSet<String>>) -> String {
     g.iter()
-        .map(|(m, to)| format!("{m} -> {}", to.iter().cloned().collect::<Vec<_>>().join(" ")))
+        .map(|(m, to)| {
+            format!(
+                "{m} -> {}",
+                to.iter().cloned().collect::<Vec<_>>().join(" ")
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -91,7 +102,11 @@ fn cycle(
 #[test]
 fn modules_depend_downwards_only() {
     let g = graph();
-    assert!(g.contains_key("app") && g.contains_key("output"), "{}", shown(&g));
+    assert!(
+        g.contains_key("app") && g.contains_key("output"),
+        "{}",
+        shown(&g)
+    );
     for (module, used) in &g {
         for u in used {
             assert!(

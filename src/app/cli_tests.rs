@@ -75,8 +75,7 @@ fn framing_defaults() {
     assert_eq!(c.framing.codec().delimiter(), b"\n");
     let with = |args: &[&str]| {
         let all = [&["sockit", "tcp", "serve"][..], args].concat();
-        let Command::Tcp(TcpCommand::Serve(s)) = Cli::try_parse_from(all).unwrap().command
-        else {
+        let Command::Tcp(TcpCommand::Serve(s)) = Cli::try_parse_from(all).unwrap().command else {
             panic!()
         };
         (s.framing.framing(), s.framing.conflict())

@@ -2,10 +2,19 @@
 //! (docs/events.md), and the printer thread that writes them within a byte budget.
 
 pub mod dump; // `http dump`'s view of a request: text or hex
+mod escape; // network bytes made safe to show on a terminal
 mod event; // the events and their NDJSON form
+mod human; // how each event reads for people
 pub mod printer; // the printer thread, its queue and byte budget
-mod socket; // a socket's attributes, the data of the `socket` event
+mod socket;
+mod writer; // the printer's thread: batches, and each event's line or NDJSON // a socket's attributes, the data of the `socket` event
 
+pub use escape::{escape, is_deceptive, Escaped, Preview, PREVIEW};
 pub use event::*;
+pub use human::human_bytes;
+pub(crate) use human::RESET;
 pub use printer::{Printer, PrinterGuard};
 pub use socket::{OptValue, Options, SocketInfo};
+
+#[cfg(test)]
+mod tests;

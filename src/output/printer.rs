@@ -1,10 +1,9 @@
-//! The printer: renders events for people (colour only on a terminal, `NO_COLOR`
-//! respected) or as NDJSON, and writes them from a thread of its own.
+//! The printer: writes events from a thread of its own, within a byte budget, for
+//! people (colour only on a terminal, `NO_COLOR` respected) or as NDJSON (`writer.rs`).
 
-use std::io::{self, IsTerminal, Write};
-use std::net::SocketAddr;
+use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,9 +11,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use base64::Engine as _;
-
-use crate::output::{Event, Payload, Preview, RESET};
+use super::writer::{Style, Writer};
+use super::Event;
 
 /// Renders events to stdout from a thread of its own.
 ///
@@ -49,14 +47,14 @@ pub const OUTPUT_BUDGET: usize = 16 << 20;
 const EVENT_COST: usize = 256;
 
 /// The budget, shared by every `Printer` clone and the writer thread.
-struct Queue {
+pub(super) struct Queue {
     /// One permit per byte of room left; the writer returns an item's permits once it
     /// has written it.
-    room: Semaphore,
+    pub(super) room: Semaphore,
     /// Bytes queued beyond the budget by lifecycle events.
-    overdraft: AtomicUsize,
-    dropped_events: AtomicU64,
-    dropped_bytes: AtomicU64,
+    pub(super) overdraft: AtomicUsize,
+    pub(super) dropped_events: AtomicU64,
+    pub(super) dropped_bytes: AtomicU64,
 }
 
 impl Queue {
@@ -88,21 +86,21 @@ impl Queue {
 }
 
 /// An item and the room it holds, given back when it is written.
-struct Queued {
-    item: Item,
+pub(super) struct Queued {
+    pub(super) item: Item,
     /// Taken from `Queue::room`.
-    room: usize,
+    pub(super) room: usize,
     /// Counted in `Queue::overdraft`.
-    overdraft: usize,
+    pub(super) overdraft: usize,
     /// The stream whose event this is, told when it is written.
-    stream: Option<Stream>,
+    pub(super) stream: Option<Stream>,
 }
 
 /// One stream's share of the printer (one per TCP connection): while the budget is full
 /// of another peer's messages, a stream with nothing queued may still queue one event
 /// (from the overdraft), so one flooding peer cannot keep every other from being served.
 #[derive(Clone, Default)]
-pub struct Stream(Arc<AtomicUsize>);
+pub struct Stream(pub(super) Arc<AtomicUsize>);
 
 /// Permits for `cost` bytes; one event never needs more than the whole budget, so an
 /// event larger than it still goes out once the queue is empty.
@@ -126,19 +124,12 @@ fn cost(event: &Event) -> usize {
 }
 
 /// What waits in the printer's queue.
-enum Item {
+pub(super) enum Item {
     Event(Event),
     /// Events handed over together (one wake-up for the batch).
     Events(Vec<Event>),
     /// A line that is not an event.
     Raw(String),
-}
-
-/// How the writer thread renders events.
-#[derive(Clone, Copy)]
-struct Style {
-    json: bool,
-    colour: bool,
 }
 
 /// Joins the printer's thread so that every queued line is written before exit.
@@ -172,9 +163,6 @@ impl PrinterGuard {
         }
     }
 }
-
-/// How long the writer lets lines gather after each write before it parks again.
-const LINGER: Duration = Duration::from_millis(1);
 
 impl Printer {
     /// Events on stdout, or on stderr when stdout carries data (`recv --stdout`).
@@ -373,207 +361,6 @@ impl Printer {
         }
         // Err only when the writer has stopped, after stdout closed.
         let _ = self.tx.send(queued);
-    }
-}
-
-impl Style {
-    fn write(self, out: &mut impl Write, item: &Item) -> io::Result<()> {
-        match item {
-            Item::Event(event) => self.write_event(out, event),
-            Item::Events(events) => events.iter().try_for_each(|e| self.write_event(out, e)),
-            Item::Raw(line) => writeln!(out, "{line}"),
-        }
-    }
-
-    fn write_event(self, out: &mut impl Write, event: &Event) -> io::Result<()> {
-        match event {
-            Event::Message {
-                peer,
-                bytes,
-                wire,
-                payload,
-            } if !self.colour => {
-                self.write_exchange(out, "message", *peer, (*bytes, *wire), payload)
-            }
-            Event::Reply {
-                peer,
-                bytes,
-                wire,
-                payload,
-            } if !self.colour => self.write_exchange(out, "reply", *peer, (*bytes, *wire), payload),
-            _ => self.write_generic(out, event),
-        }
-    }
-
-    /// Any event, through `Serialize` or `Display`.
-    fn write_generic(self, out: &mut impl Write, event: &Event) -> io::Result<()> {
-        if self.json {
-            serde_json::to_writer(&mut *out, event).map_err(io::Error::from)?;
-            out.write_all(b"\n")
-        } else if self.colour && !event.colour().is_empty() {
-            writeln!(out, "{}{event}{RESET}", event.colour())
-        } else {
-            writeln!(out, "{event}")
-        }
-    }
-}
-
-/// The fast path for `message` and `reply`, the events a busy server prints two of per
-/// exchange: the same bytes the generic path writes (a test holds them equal), without
-/// the formatting machinery, which cost as much as the exchange's own user-space work.
-impl Style {
-    fn write_exchange(
-        self,
-        out: &mut impl Write,
-        kind: &str,
-        peer: SocketAddr,
-        (bytes, wire): (usize, Option<usize>),
-        payload: &Payload,
-    ) -> io::Result<()> {
-        let mut n = itoa::Buffer::new();
-        let raw = payload.raw();
-        if self.json {
-            out.write_all(b"{\"event\":\"")?;
-            out.write_all(kind.as_bytes())?;
-            out.write_all(b"\",\"peer\":\"")?;
-            write_addr(out, peer)?;
-            out.write_all(b"\",\"bytes\":")?;
-            out.write_all(n.format(bytes).as_bytes())?;
-            if let Some(w) = wire {
-                out.write_all(b",\"wire\":")?;
-                out.write_all(n.format(w).as_bytes())?;
-            }
-            match std::str::from_utf8(raw) {
-                Ok(text) => {
-                    out.write_all(b",\"text\":")?;
-                    serde_json::to_writer(&mut *out, text).map_err(io::Error::from)?;
-                }
-                Err(_) => {
-                    out.write_all(b",\"base64\":\"")?;
-                    out.write_all(
-                        base64::engine::general_purpose::STANDARD
-                            .encode(raw)
-                            .as_bytes(),
-                    )?;
-                    out.write_all(b"\"")?;
-                }
-            }
-            return out.write_all(b"}\n");
-        }
-        out.write_all(b"[")?;
-        write_addr(out, peer)?;
-        out.write_all(if kind == "reply" {
-            b"] replied "
-        } else {
-            b"] "
-        })?;
-        out.write_all(n.format(bytes).as_bytes())?;
-        out.write_all(if bytes == 1 { b" byte" } else { b" bytes" })?;
-        if let Some(w) = wire {
-            out.write_all(b" (")?;
-            out.write_all(n.format(w).as_bytes())?;
-            out.write_all(b" on the wire)")?;
-        }
-        out.write_all(b": ")?;
-        writeln!(out, "{}", Preview(raw))
-    }
-}
-
-/// `127.0.0.1:5000` as `SocketAddr`'s `Display` writes it; IPv6 takes the general path.
-fn write_addr(out: &mut impl Write, addr: SocketAddr) -> io::Result<()> {
-    let SocketAddr::V4(v4) = addr else {
-        return write!(out, "{addr}");
-    };
-    let mut n = itoa::Buffer::new();
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            out.write_all(b".")?;
-        }
-        out.write_all(n.format(octet).as_bytes())?;
-    }
-    out.write_all(b":")?;
-    out.write_all(n.format(v4.port()).as_bytes())
-}
-
-/// The writer thread's side of the queue.
-struct Writer<'a> {
-    style: Style,
-    gone: &'a AtomicBool,
-    closed: &'a CancellationToken,
-    queue: &'a Queue,
-}
-
-impl Writer<'_> {
-    fn run(&self, rx: Receiver<Queued>, mut out: impl Write) {
-        while let Ok(first) = rx.recv() {
-            let mut result = self.write(&mut out, first);
-            loop {
-                match rx.try_recv() {
-                    Ok(queued) if result.is_ok() => result = self.write(&mut out, queued),
-                    Ok(queued) => self.give_back(&queued),
-                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-                }
-            }
-            // Caught up: say what was lost while output was slow.
-            if result.is_ok() {
-                result = self.report_dropped(&mut out);
-            }
-            if let Err(e) = result.and_then(|_| out.flush()) {
-                self.fail(e);
-            }
-            // Linger before parking again: while this thread is awake, emitters queue
-            // lines without a futex wake-up each, which costs a busy server (one event per
-            // message or request) more than formatting the line does. The line just
-            // written is already out; a person cannot see the 1 ms the next one may wait.
-            std::thread::sleep(LINGER);
-        }
-        if !self.gone.load(Ordering::Relaxed) {
-            if let Err(e) = self.report_dropped(&mut out).and_then(|_| out.flush()) {
-                self.fail(e);
-            }
-        }
-    }
-
-    fn write(&self, out: &mut impl Write, queued: Queued) -> io::Result<()> {
-        let result = if self.gone.load(Ordering::Relaxed) {
-            Ok(())
-        } else {
-            self.style.write(out, &queued.item)
-        };
-        self.give_back(&queued);
-        result
-    }
-
-    fn give_back(&self, queued: &Queued) {
-        if queued.room > 0 {
-            self.queue.room.add_permits(queued.room);
-        }
-        if queued.overdraft > 0 {
-            self.queue
-                .overdraft
-                .fetch_sub(queued.overdraft, Ordering::Relaxed);
-        }
-        if let Some(stream) = &queued.stream {
-            stream.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-
-    fn report_dropped(&self, out: &mut impl Write) -> io::Result<()> {
-        let events = self.queue.dropped_events.swap(0, Ordering::Relaxed);
-        let bytes = self.queue.dropped_bytes.swap(0, Ordering::Relaxed);
-        if events == 0 {
-            return Ok(());
-        }
-        self.style
-            .write_event(out, &Event::Dropped { events, bytes })
-    }
-
-    fn fail(&self, e: io::Error) {
-        self.gone.store(true, Ordering::Relaxed);
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("sockit: writing to stdout: {e}");
-        }
-        self.closed.cancel();
     }
 }
 

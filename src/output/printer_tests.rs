@@ -1,6 +1,10 @@
-//! The unit tests of `printer.rs`.
+//! The unit tests of the printer: order, the byte budget, rendering, a closed stdout.
+
+use std::io::Write;
+use std::net::SocketAddr;
 
 use super::*;
+use crate::output::RESET;
 
 /// Runs a writer over `rx` into `out` with `queue`'s accounting.
 fn write_all_of(rx: Receiver<Queued>, out: impl Write, json: bool, queue: &Queue) -> bool {

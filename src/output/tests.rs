@@ -1,4 +1,8 @@
-//! The unit tests of `event.rs`.
+//! The unit tests of the events: how each renders for people and as NDJSON.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
 
 use super::*;
 
@@ -21,8 +25,7 @@ fn listening_matches_the_contract() {
 
 #[test]
 fn message_is_text_or_base64() {
-    let text =
-        serde_json::to_string(&Event::message(peer(), Bytes::from_static(b"hi\n"))).unwrap();
+    let text = serde_json::to_string(&Event::message(peer(), Bytes::from_static(b"hi\n"))).unwrap();
     assert_eq!(
         text,
         r#"{"event":"message","peer":"127.0.0.1:5000","bytes":3,"text":"hi\n"}"#
