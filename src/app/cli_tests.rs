@@ -1,6 +1,7 @@
 //! The unit tests of `cli.rs`.
 
 use super::*;
+use crate::framing::Framing;
 use clap::CommandFactory;
 
 #[test]

@@ -4,6 +4,8 @@
 
 pub mod cli; // the command line (clap types), one struct per command
 mod config; // the command line turned into each command's configuration
+mod flags; // the flags of each command
+mod send_flags; // the flags of `send` and `recv`
 pub mod shell; // `completions` and `man`: shell integration generated from the clap types
 
 use std::time::Duration;

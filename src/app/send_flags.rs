@@ -1,0 +1,109 @@
+//! The flags of `send` and `recv` (clap types).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::net::addr::{parse_duration, Endpoint};
+use crate::transfer::Code;
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// Files and folders to send, or `-` for stdin (with --name).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The name stdin's data is received under.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The TCP address to listen on (default: any free port; with --raw, the notes'
+    /// port: 0.0.0.0:8888).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<Endpoint>,
+
+    /// Use this code instead of a random one (NUMBER-secret-words).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// Serve any number of receivers, at the same time too, until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Do not announce this sender on the LAN (receivers then need HOST:PORT).
+    #[arg(long, conflicts_with = "to")]
+    pub no_announce: bool,
+
+    /// Send announcements only to this address (IP or IP:PORT) instead of every
+    /// interface's broadcast address.
+    #[arg(long, value_name = "ADDR")]
+    pub to: Option<String>,
+
+    /// The UDP port announcements go to.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+
+    /// Speak the notes' homework protocol: the bytes of one file, then close.
+    #[arg(long, conflicts_with_all = ["code", "plain", "name"])]
+    pub raw: bool,
+
+    /// Do not encrypt (the code is still checked); both sides must say so.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RecvArgs {
+    /// The sender's address; without it, the sender is found by its announcements.
+    #[arg(value_name = "HOST:PORT")]
+    pub target: Option<Endpoint>,
+
+    /// The code `sockit send` printed (asked for on the terminal when missing).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<Code>,
+
+    /// The folder to write into (with --raw: the file to write, or a folder to write
+    /// `received` into).
+    #[arg(short = 'o', long = "output", default_value = ".", value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Replace files that already exist.
+    #[arg(long, conflicts_with = "rename")]
+    pub overwrite: bool,
+
+    /// Keep existing files and save new ones as `name (1).ext`.
+    #[arg(long)]
+    pub rename: bool,
+
+    /// Write the (single) file to stdout; events go to stderr.
+    #[arg(long, conflicts_with_all = ["overwrite", "rename"])]
+    pub stdout: bool,
+
+    /// Speak the notes' homework protocol: read until the sender closes.
+    #[arg(long, conflicts_with_all = ["code", "plain"])]
+    pub raw: bool,
+
+    /// Accept an unencrypted session (the sender must use --plain too).
+    #[arg(long)]
+    pub plain: bool,
+
+    /// How long to look for the sender's announcement.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+
+    /// The UDP port to listen for announcements on.
+    #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
+    pub port: u16,
+}
+
+impl SendArgs {
+    /// `--bind`, or the default: any free port, or with `--raw` the notes' port 8888
+    /// (their homework client connects there).
+    pub fn bind_addr(&self) -> Endpoint {
+        self.bind.clone().unwrap_or_else(|| {
+            let port = if self.raw { 8888 } else { 0 };
+            format!("0.0.0.0:{port}").parse().expect("a valid address")
+        })
+    }
+}
