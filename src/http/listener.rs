@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::time::sleep;
 use tokio_util::task::TaskTracker;
 
 use super::slow::{Conns, Slot, MAX_CONNECTIONS};
@@ -124,27 +123,10 @@ where
 {
     let mut backoff = Backoff::sharing(shared.accept_errors.clone());
     loop {
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = backoff.accept(&listener, &ctx.out) => accepted,
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors, say: retry later instead of spinning.
-                let (pause, warning) = backoff.failed(&e);
-                if let Some(ev) = warning {
-                    ctx.out.emit(&ev);
-                }
-                tokio::select! {
-                    _ = ctx.shutdown.cancelled() => break,
-                    _ = sleep(pause) => continue,
-                }
-            }
-        };
-        if let Some(ev) = backoff.succeeded() {
-            ctx.out.emit(&ev);
-        }
         let (admitted, evicted) = match shared.conns.admit(stream.as_raw_fd(), peer) {
             Ok(a) => a,
             Err(busy) => {

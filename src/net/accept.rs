@@ -42,7 +42,7 @@ impl Backoff {
 
     /// An accept failed with `e`: how long to pause, and the warning to print if this
     /// failure starts a burst.
-    pub fn failed(&mut self, e: &io::Error) -> (Duration, Option<Event>) {
+    fn failed(&mut self, e: &io::Error) -> (Duration, Option<Event>) {
         let pause = self.pause;
         self.pause = (self.pause * 2).min(MAX_PAUSE);
         self.failures += 1;
@@ -91,7 +91,7 @@ impl Backoff {
     }
 
     /// An accept succeeded: the end of a burst is said when one was reported.
-    pub fn succeeded(&mut self) -> Option<Event> {
+    fn succeeded(&mut self) -> Option<Event> {
         self.pause = FIRST_PAUSE;
         let since = self.since.take()?;
         let failures = std::mem::take(&mut self.failures);
