@@ -13,6 +13,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::ctx::Ctx;
 use crate::framing::{Frame, FrameCodec, FrameError, Framing};
 use crate::net::addr::{Endpoint, LOCAL_HOST};
+use crate::net::exchange::exchange;
 use crate::net::sock::{self, describe, NetError, SocketInfo};
 use crate::output::printer::Stream;
 use crate::output::{Event, Printer, Reason};
@@ -55,31 +56,9 @@ pub async fn connect(args: ConnectConfig, ctx: Ctx) -> anyhow::Result<()> {
 
     let codec = args.codec.clone();
     let (rd, wr) = stream.into_split();
-    let mut receiving = std::pin::pin!(receive(
-        FramedRead::new(rd, codec.clone()),
-        peer,
-        ctx.out.clone()
-    ));
+    let receiving = receive(FramedRead::new(rd, codec.clone()), peer, ctx.out.clone());
     let sending = send(FramedWrite::new(wr, codec), &args, peer);
-
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => return Ok(()),
-        received = &mut receiving => return received,
-        sent = sending => sent?,
-    }
-    // Everything is sent and our side is closed; replies may still be on their way.
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => Ok(()),
-        _ = sleep_or_forever(args.wait) => Ok(()),
-        received = receiving => received,
-    }
-}
-
-async fn sleep_or_forever(wait: Option<Duration>) {
-    match wait {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
+    exchange(sending, receiving, args.wait, &ctx.shutdown).await
 }
 
 /// Prints every message from the server until it closes the connection.

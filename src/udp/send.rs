@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use crate::ctx::Ctx;
 use crate::net::addr::{Endpoint, LOCAL_HOST};
 use crate::net::dgram::{self, UdpOptions};
+use crate::net::exchange::exchange;
 use crate::net::sock::{describe, NetError, SocketInfo};
 use crate::output::{Event, Printer};
 
@@ -60,23 +61,14 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
         ctx.out.emit(&Event::Socket(SocketInfo::of(&socket)));
     }
 
-    let mut receiving = std::pin::pin!(receive(&socket, peer, ctx.out.clone()));
+    let receiving = receive(&socket, peer, ctx.out.clone());
     let sending = async {
         match words {
             Some(w) => send_one(&socket, peer, w.as_bytes(), &ctx.out).await,
             None => send_lines(&socket, peer, limit, &ctx.out).await,
         }
     };
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => return Ok(()),
-        received = &mut receiving => return received,
-        sent = sending => sent?,
-    }
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => Ok(()),
-        _ = tokio::time::sleep(args.wait) => Ok(()),
-        received = receiving => received,
-    }
+    exchange(sending, receiving, Some(args.wait), &ctx.shutdown).await
 }
 
 /// The one line shown when the kernel has been told (ICMP port unreachable) that
