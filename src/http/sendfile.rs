@@ -1,6 +1,6 @@
 //! Large downloads with `sendfile(2)`: the kernel moves the file's pages to the socket,
-//! with no copy into sockit and out again (that pair of copies was two thirds of the
-//! CPU a 1 GiB download cost).
+//! with no copy into sockit and out again; that pair of copies was most of the CPU a
+//! large download cost (figures: docs/benchmarks.md, "HTTP").
 //!
 //! Why this shape: hyper writes every byte of a response itself and has no file-body
 //! hook. So a large file's body is made of *placeholder* chunks — slices of one static
@@ -12,23 +12,23 @@
 //! the wire. hyper keeps the length accounting, keep-alive and pipelining as before. On
 //! a file system without `sendfile` the same bytes are copied through a buffer instead.
 //!
-//! This rests on a hyper behaviour no document promises: with `.writev(true)` body
-//! chunks reach `poll_write_vectored` as they are, uncopied, and hyper asks a body for
-//! its next chunk only once less than its buffer limit waits to be written (400 KiB by
-//! default, never raised here: less than one 1 MiB chunk). Its version is pinned in Cargo.toml, `sendfile_tests.rs` checks the
-//! behaviour through a real connection, and every write checks that placeholders and
-//! queue are still in step: a placeholder with no file queued or not where the file
-//! stands, other bytes in the middle of a file, a body asked for more before its
-//! bytes left, or a body dropped before it was sent (its file would lend its bytes to
-//! the next response) all fail the connection. The client then sees a response cut
-//! short, never a complete one of zeros or of another file's bytes.
+//! This rests on a hyper behaviour no document promises: with `.writev(true)` body chunks
+//! reach `poll_write_vectored` as they are, uncopied, and hyper asks a body for its next
+//! chunk only once less than its buffer limit waits to be written (400 KiB by default,
+//! never raised here: less than one 1 MiB chunk). Its version is pinned in Cargo.toml,
+//! `sendfile_tests.rs` checks the behaviour through a real connection, and every write
+//! checks that placeholders and queue are still in step: a placeholder with no file
+//! queued or not where the file stands, other bytes in the middle of a file, a body asked
+//! for more before its bytes left, or a body dropped before it was sent (its file would
+//! lend its bytes to the next response) all fail the connection. The client then sees a
+//! response cut short, never a complete one of zeros or of another file's bytes.
 //!
 //! While file bytes are queued the socket is corked (`TCP_CORK`), from the response head
 //! to the file's last byte: every segment then leaves full. Without it, each `sendfile`
 //! that the socket cut short ended in a partial segment pushed at once (`TCP_NODELAY`),
-//! and a client reading a 1 GiB file over loopback got it at 2.1 GB/s instead of 5–6.
-//! The last byte uncorks, which sends the tail at once: nothing waits for the kernel's
-//! 200 ms cork timer.
+//! and large downloads over loopback were far slower (figures: docs/benchmarks.md,
+//! "HTTP", "Corking a large file"). The last byte uncorks, which sends the tail at once:
+//! nothing waits for the kernel's 200 ms cork timer.
 
 use std::collections::VecDeque;
 use std::fs::File;

@@ -3,13 +3,13 @@
 //! `If-Match`, `If-Range`…) goes to tower-http.
 //!
 //! Why by hand: tower-http makes a blocking-pool round trip for each open, metadata and
-//! read, and copies every chunk once more; that cost three quarters of the time of a
-//! 4 KiB download and half the speed of a large one. Here open, fstat and the read of a
-//! file of at most `CHUNK` bytes run inline on the worker (larger files go out by
-//! `sendfile`, see `sendfile.rs`), as nginx does without aio: for a
-//! page-cached file that is microseconds (a cold file on a slow disk holds that worker
-//! for the read; tokio's other workers take over its queued connections). The
-//! validators are built exactly as tower-http builds them, so caches see one server.
+//! read, and copies every chunk once more; for a small file those round trips were most
+//! of a download's time (figures: docs/benchmarks.md, "HTTP"). Here open, fstat and the
+//! read of a file of at most `CHUNK` bytes run inline on the worker (larger files go out
+//! by `sendfile`, see `sendfile.rs`), as nginx does without aio: for a page-cached file
+//! that is microseconds (a cold file on a slow disk holds that worker for the read;
+//! tokio's other workers take over its queued connections). The validators are built
+//! exactly as tower-http builds them, so caches see one server.
 
 use std::cell::RefCell;
 use std::ffi::OsString;
@@ -108,8 +108,9 @@ pub fn try_serve_open<B>(
 }
 
 /// Exactly `len` bytes of `file` from its start, read into memory that is not zeroed
-/// first (the memset cost as much as the read of a 4 KiB file); `None` if the file
-/// ended sooner. Bytes past `len` (the file grew) are not sent.
+/// first (for a small file the memset was a real part of the cost: see
+/// docs/benchmarks.md, "HTTP"); `None` if the file ended sooner. Bytes past `len` (the
+/// file grew) are not sent.
 fn read_whole(file: &std::fs::File, len: usize) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(len);
     while data.len() < len {
@@ -127,7 +128,7 @@ fn read_whole(file: &std::fs::File, len: usize) -> Option<Vec<u8>> {
 thread_local! {
     /// The validators of the last file this thread served, with its size and time:
     /// the same files are asked for again and again, and formatting the two headers
-    /// anew was 3% of the CPU a 4 KiB download cost.
+    /// anew showed in a small download's CPU profile (docs/benchmarks.md, "HTTP").
     static VALIDATORS: RefCell<Option<(u64, SystemTime, HeaderValue, HeaderValue)>> =
         const { RefCell::new(None) };
     /// The content types of the last file extension this thread looked up.
