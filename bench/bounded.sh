@@ -11,13 +11,15 @@
 #   SOCKIT=/tmp/old/sockit bench/bounded.sh            # another build, for comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-30}
 CASES=${CASES:-"tcp udp broadcast dump broker"}
 MODES=${MODES:-"unread slow read"}
+require python3
 if [ -z "${SOCKIT:-}" ]; then
     cargo build --release --quiet --bin sockit
-    SOCKIT=${CARGO_TARGET_DIR:-target}/release/sockit
+    SOCKIT=$RELEASE/sockit
 fi
 
 printf '%-10s %-7s %10s %14s %10s %10s\n' case stdout "peak RSS" "2nd client" SIGTERM flooded

@@ -9,11 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source bench/lib.sh
+
 OLD=${1:?usage: bench/http-ab.sh OLDER_SOCKIT [ROUNDS] [SECS]}
 ROUNDS=${2:-5}
 SECS=${3:-4}
+require wrk nginx:nginx-light curl python3
 cargo build --release --quiet
-NEW=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
+NEW=$RELEASE/sockit
 
 source bench/http-lib.sh
 start_sockit "$NEW" "$WORK/new.log"
@@ -59,4 +62,4 @@ for name in ["new", "before", "nginx"]:
           f"| {med([v for v, _ in big]) / 1e9:.2f} GB/s | {med([c for _, c in big]):.0f} ms |")
 PY
 echo
-echo "medians of $ROUNDS alternating rounds (wrk ${SECS}s); $(nproc) cores; commit $(git rev-parse --short HEAD); load average before: $LOAD"
+echo "medians of $ROUNDS alternating rounds (wrk ${SECS}s); $(machine); commit $(commit); load average before: $LOAD"

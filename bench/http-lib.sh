@@ -1,33 +1,21 @@
-# Shared by bench/http.sh and bench/http-ab.sh (sourced, not run): the served folder on
-# tmpfs with its two files, cleanup of every server started, and how sockit and nginx
-# are started and measured. Callers set `set -euo pipefail` and cd to the repository.
+# The HTTP part of the bench helpers, shared by bench/http.sh and bench/http-ab.sh
+# (sourced after bench/lib.sh, not run): the served folder on tmpfs with its two files,
+# and how sockit and nginx are started and checked.
 
 # tmpfs when there is one, so the disk is not what is measured.
 BASE=/tmp
 [ -d /dev/shm ] && BASE=/dev/shm
-WORK=$(mktemp -d "$BASE/sockit-bench-http.XXXXXX")
+work_dir "$BASE"
 chmod 755 "$WORK"   # nginx's workers run as another user
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 mkdir -p "$WORK/www" "$WORK/nginx"
 head -c 4096 /dev/urandom >"$WORK/www/small.bin"
 head -c 1G /dev/zero >"$WORK/www/big.bin"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 start_sockit() { # binary, log; sets STARTED_PID and STARTED_ADDR
     "$1" http serve "$WORK/www" --bind 127.0.0.1:0 >"$2" &
-    PIDS+=($!); STARTED_PID=$!
-    for _ in $(seq 100); do grep -q listening "$2" && break; sleep 0.05; done
-    STARTED_ADDR=$(head -1 "$2" | sed 's|.*http://||')
+    STARTED_PID=$!
+    STARTED_ADDR=$(listening_addr "$2")
 }
 
 start_nginx() { # sets NGINX_ADDR; NGINX_PID once it answers (see wait_for)
@@ -55,7 +43,6 @@ http {
 }
 CONF
     timeout 1800 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" &
-    PIDS+=($!)
     NGINX_ADDR=127.0.0.1:$port
 }
 
@@ -65,16 +52,7 @@ wait_for() {
     for addr in "$@"; do
         for _ in $(seq 100); do curl -sf -o /dev/null "http://$addr/small.bin" && break; sleep 0.05; done
         [ "$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://$addr/small.bin")" = "200 4096" ] ||
-            { echo "bench: $addr does not serve small.bin" >&2; exit 1; }
+            die "$addr does not serve small.bin"
     done
     NGINX_PID=$(cat "$WORK/nginx/nginx.pid")
-}
-
-# CPU time (user + system) of a process and its children, in clock ticks.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "$1" $(pgrep -P "$1" || true); do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
 }

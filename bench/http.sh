@@ -12,14 +12,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source bench/lib.sh
+
 SECS=${1:-10}
 DOWNLOADS=${DOWNLOADS:-5} # 1 GiB downloads per server; their median is reported
-median() { python3 -c 'import statistics, sys; print(statistics.median(float(l) for l in sys.stdin))'; }
-for tool in wrk nginx python3 curl; do
-    command -v "$tool" >/dev/null || { echo "bench/http.sh: needs $tool" >&2; exit 1; }
-done
+require wrk nginx:nginx-light python3 curl
 cargo build --release --quiet
-SOCKIT=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
+SOCKIT=$RELEASE/sockit
 
 source bench/http-lib.sh
 
@@ -41,7 +40,7 @@ ADDRS+=("$NGINX_ADDR")
 if [ -z "${NO_PYTHON:-}" ]; then
 PY_PORT=$(free_port)
 timeout 900 python3 -m http.server "$PY_PORT" --bind 127.0.0.1 --directory "$WORK/www" >/dev/null 2>&1 &
-PIDS+=($!); PY_PID=$!
+PY_PID=$!
 PY_ADDR=127.0.0.1:$PY_PORT
 ADDRS+=("$PY_ADDR")
 fi
@@ -98,4 +97,4 @@ measure "sockit http serve" "$SOCKIT_ADDR" "$SOCKIT_PID"
 measure "nginx $(nginx -v 2>&1 | sed 's|.*/||')" "$NGINX_ADDR" "$NGINX_PID"
 [ -z "${NO_PYTHON:-}" ] && measure "python3 -m http.server" "$PY_ADDR" "$PY_PID"
 echo
-echo "machine: $(nproc) cores, $(uname -r); files on $BASE; wrk runs of ${SECS}s; commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + changes'); load average before: $LOAD"
+echo "machine: $(machine); files on $BASE; wrk runs of ${SECS}s; commit $(commit); load average before: $LOAD"

@@ -13,6 +13,7 @@
 #   IDLE_RUNS=0 RUNS=3 bench/tcp.sh    # round trips only
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 RUNS=${RUNS:-5}
 DURATION=${DURATION:-10s}
@@ -25,38 +26,15 @@ export RUST_BACKTRACE=0
 # Any one load generator run is killed after this long.
 STEP_LIMIT=300
 
-for tool in socat ss python3; do
-    command -v $tool >/dev/null || { echo "needs $tool (apt-get install socat iproute2 python3)"; exit 1; }
-done
+require socat ss:iproute2 python3
 
 cargo build --release --quiet --bin sockit --example loadgen --example echo_min
-BIN=${CARGO_TARGET_DIR:-target}/release
-SOCKIT=$BIN/sockit
-LOADGEN=$BIN/examples/loadgen
-ECHO_MIN=$BIN/examples/echo_min
+SOCKIT=$RELEASE/sockit
+LOADGEN=$RELEASE/examples/loadgen
+ECHO_MIN=$RELEASE/examples/echo_min
 
-WORK=$(mktemp -d)
+work_dir
 SERVERS=()
-cleanup() {
-    for pid in "${SERVERS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# wait_for FILE PATTERN: waits (at most 10 s) until FILE has a line matching PATTERN
-# and prints it.
-wait_for() {
-    for _ in $(seq 200); do
-        if grep -m1 -E "$2" "$1" 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "bench: no line matching '$2' in $1 after 10 s" >&2
-    return 1
-}
 
 # listening_port PID: the TCP port PID listens on. sockit prints an event per message,
 # so its stdout goes to /dev/null (a pipe and a reader would cost it time) and its
@@ -68,8 +46,7 @@ listening_port() {
         if [ -n "$addr" ]; then echo "${addr##*:}"; return 0; fi
         sleep 0.05
     done
-    echo "bench: process $1 is not listening after 10 s" >&2
-    return 1
+    die "process $1 is not listening after 10 s"
 }
 
 # start NAME: starts server NAME on 127.0.0.1 with an ephemeral port; sets PID and PORT.
@@ -90,12 +67,12 @@ start() {
     echo_min)
         "$ECHO_MIN" >"$WORK/echo_min.out" &
         PID=$!
-        PORT=$(wait_for "$WORK/echo_min.out" '^listening on tcp://' | sed 's/.*://') ;;
+        PORT=$(listening_addr "$WORK/echo_min.out" | sed 's/.*://') ;;
     socat)
         # -d -d logs the bound address: "N listening on AF=2 127.0.0.1:PORT".
         socat -d -d TCP-LISTEN:0,bind=127.0.0.1,backlog=4096,fork,reuseaddr PIPE 2>"$WORK/socat.err" &
         PID=$!
-        PORT=$(wait_for "$WORK/socat.err" 'listening on' | sed 's/.*://') ;;
+        PORT=$(wait_line "$WORK/socat.err" 'listening on' | sed 's/.*://') ;;
     esac
     SERVERS+=("$PID")
 }
@@ -105,14 +82,14 @@ stop() {
     wait "$1" 2>/dev/null || true
 }
 
-# cpu_ticks PID: CPU time PID and its reaped children used so far, in clock ticks.
-# socat's children (one per client) count once they have exited, so wait for them.
-cpu_ticks() {
+# settled_cpu_ticks PID: `cpu_ticks` once PID's children (socat's, one per client) have
+# exited, so that each is counted whole, in its parent's reaped time.
+settled_cpu_ticks() {
     for _ in $(seq 100); do
         [ -z "$(pgrep -P "$1")" ] && break
         sleep 0.05
     done
-    awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"
+    cpu_ticks "$1"
 }
 
 # loadgen ARGS...: one bounded run; prints its JSON line.
@@ -120,8 +97,8 @@ loadgen() {
     timeout "$STEP_LIMIT" "$LOADGEN" "$@" | tail -n1
 }
 
-echo "# sockit TCP benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)"
-echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), Linux $(uname -r), loopback"
+echo "# sockit TCP benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(commit)"
+echo "# $(machine), loopback"
 
 # (a) Round trips: one server of each kind, runs interleaved so drift hits all alike.
 NAMES=(sockit sockit-json echo_min socat)
@@ -136,9 +113,9 @@ done
 echo "# (a) round trips: $CLIENTS clients, $SIZE-byte messages, $DURATION per run, $RUNS runs"
 for _ in $(seq "$RUNS"); do
     for name in "${NAMES[@]}"; do
-        before=$(cpu_ticks "${SPID[$name]}")
+        before=$(settled_cpu_ticks "${SPID[$name]}")
         line=$(loadgen --addr "${ADDR[$name]}" --clients "$CLIENTS" --size "$SIZE" --duration "$DURATION")
-        ticks=$(($(cpu_ticks "${SPID[$name]}") - before))
+        ticks=$(($(settled_cpu_ticks "${SPID[$name]}") - before))
         echo "$name $ticks $line" | tee -a "$WORK/rtt.txt"
     done
 done

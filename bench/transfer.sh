@@ -13,6 +13,7 @@
 # Every process it starts is bounded by `timeout` and killed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 RUNS=${RUNS:-3}
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -24,33 +25,21 @@ ON=${ON:-/dev/shm} # where the files are read and written: tmpfs unless told (ON
 LIMIT=300 # seconds any single transfer may take
 CODE=1-bench-code
 
-command -v nc >/dev/null || { echo "needs nc (apt-get install netcat-openbsd)"; exit 1; }
+require nc:netcat-openbsd python3 tar
+if [ "$ONLY" = all ]; then require /usr/bin/time:time; fi # the peak RSS of both sides
 cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/sockit
+BIN=$RELEASE/sockit
 
-WORK=$(mktemp -d "$ON/sockit-bench.XXXXXX")
-cleanup() {
-    jobs -p | xargs -r kill 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+work_dir "$ON"
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # Waits for a server's `listening` line in FILE and prints its port.
 port_of() {
-    local file=$1
-    for _ in $(seq 1 500); do
-        if grep -q '"listening"' "$file" 2>/dev/null; then
-            grep -m1 '"listening"' "$file" | sed 's/.*:\([0-9]*\)"}$/\1/'
-            return
-        fi
-        sleep 0.01
-    done
-    echo "server did not start: $(cat "$file")" >&2
-    exit 1
+    local addr
+    addr=$(listening_addr "$1")
+    echo "${addr##*:}"
 }
 
 # sockit send SRC → recv into OUT; prints seconds. Extra flags go to both sides.
@@ -60,6 +49,9 @@ sockit_run() {
     # find it identical and nothing would be sent.
     rm -rf "$out"
     rm -rf "$out" && mkdir -p "$out"
+    # Emptied here, not by the sender's redirection: `port_of` could read the previous
+    # run's `listening` line before the sender starts.
+    : >"$WORK/send.out"
     timeout $LIMIT "$BIN" --json send "$src" --no-announce --bind 127.0.0.1:0 --code $CODE "$@" >"$WORK/send.out" &
     local sender=$!
     local port; port=$(port_of "$WORK/send.out")
@@ -96,7 +88,7 @@ RESULTS=$WORK/results
 : >"$RESULTS"
 record() { echo "$1 $2" | tee -a "$RESULTS"; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) cores, $(uname -r); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY ON=$ON ($(df --output=fstype "$ON" | tail -1))"
+echo "# $(date -u +%FT%TZ) $(machine); commit $(commit); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY ON=$ON ($(df --output=fstype "$ON" | tail -1))"
 [ "$ONLY" = many ] || head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
 mkdir -p "$WORK/many/small"
 python3 - "$WORK/many/small" "$FILES" <<'EOF'
@@ -167,8 +159,10 @@ fi
 # magic-wormhole, with a mailbox server and transit relay of its own on loopback.
 if command -v wormhole >/dev/null && command -v twist >/dev/null; then
     mailbox=$(free_port) relay=$(free_port)
-    (cd "$WORK" && timeout 900 twist wormhole-mailbox --port="tcp:$mailbox:interface=127.0.0.1" >/dev/null 2>&1) &
-    (cd "$WORK" && timeout 900 twist transitrelay --port="tcp:$relay:interface=127.0.0.1" >/dev/null 2>&1) &
+    # exec: the job is then timeout itself, which the exit trap's kill reaches (a
+    # subshell left in between would die alone and leave the servers running).
+    (cd "$WORK" && exec timeout 900 twist wormhole-mailbox --port="tcp:$mailbox:interface=127.0.0.1" >/dev/null 2>&1) &
+    (cd "$WORK" && exec timeout 900 twist transitrelay --port="tcp:$relay:interface=127.0.0.1" >/dev/null 2>&1) &
     sleep 2 # twistd gives no readiness signal on stdout
     W=(wormhole --relay-url "ws://127.0.0.1:$mailbox/v1" --transit-helper "tcp:127.0.0.1:$relay")
     for run in $(seq 1 "$RUNS"); do
@@ -187,6 +181,7 @@ fi
 
 # Peak memory of both sides for a large (sparse) file, received to /dev/null.
 truncate -s "${RSS_GIB}G" "$WORK/huge"
+: >"$WORK/send.out"
 timeout $LIMIT /usr/bin/time -f "%M" -o "$WORK/send.rss" "$BIN" --json send "$WORK/huge" --no-announce --bind 127.0.0.1:0 --code $CODE >"$WORK/send.out" &
 sender=$!
 port=$(port_of "$WORK/send.out")

@@ -12,6 +12,7 @@
 #   RATES="100000 0" SIZES=64 bench/udp.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 RATES=${RATES:-"50000 100000 200000 400000 0"}   # datagrams/s; 0 = as fast as possible
 SIZES=${SIZES:-"64 1400"}
@@ -22,14 +23,10 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-1}
 MAX_COUNT=${MAX_COUNT:-300000}
 REPEAT=${REPEAT:-3}        # runs per row; the row shows the median
 
-command -v socat >/dev/null || { echo "bench/udp.sh needs socat" >&2; exit 1; }
+require socat python3
 cargo build --release --quiet --bin sockit --example udpblast
-SOCKIT=${SOCKIT:-${CARGO_TARGET_DIR:-target}/release/sockit}
-BLAST=${CARGO_TARGET_DIR:-target}/release/examples/udpblast
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+SOCKIT=${SOCKIT:-$RELEASE/sockit}
+BLAST=$RELEASE/examples/udpblast
 
 # Prints "DROPS RXQUEUE" of the UDP socket bound to port $1, or "none 0".
 socket_stats() {
@@ -52,8 +49,7 @@ wait_bound() {
         [ "$(socket_stats "$1" | cut -d' ' -f1)" != none ] && return 0
         sleep 0.1
     done
-    echo "receiver on port $1 did not start" >&2
-    return 1
+    die "receiver on port $1 did not start"
 }
 
 # Waits (at most 3 s) until the receiver has read everything queued.
@@ -66,7 +62,7 @@ wait_drained() {
 
 one_run() { # receiver size rate -> "achieved sent drops"
     local receiver=$1 size=$2 rate=$3 port pid count
-    port=$(free_port)
+    port=$(free_port udp)
     case $receiver in
         sockit) "$SOCKIT" udp serve --silent --bind "127.0.0.1:$port" >/dev/null 2>&1 & pid=$! ;;
         socat) socat -u "UDP-RECV:$port,bind=127.0.0.1" /dev/null & pid=$! ;;

@@ -66,7 +66,8 @@ where
 /// `accept_loop` on one single-threaded runtime per core, all accepting from the same
 /// socket: a connection then lives on the thread that accepted it, and a request costs
 /// no cross-thread wake-up or work-stealing (what tokio's shared scheduler spends per
-/// request was a quarter of the server's user time for small files). A slow request
+/// request was a large share of the server's user time for small files: figures in
+/// docs/benchmarks.md, "HTTP"). A slow request
 /// holds up only the connections of its own thread.
 pub async fn accept_loop_per_core<F, Fut>(
     listener: TcpListener,

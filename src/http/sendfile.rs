@@ -1,6 +1,6 @@
 //! Large downloads with `sendfile(2)`: the kernel moves the file's pages to the socket,
-//! with no copy into sockit and out again (that pair of copies was two thirds of the
-//! CPU a 1 GiB download cost).
+//! with no copy into sockit and out again; that pair of copies was most of the CPU a
+//! large download cost (figures: docs/benchmarks.md, "HTTP").
 //!
 //! Why this shape: hyper writes every byte of a response itself and has no file-body
 //! hook. So a large file's body is made of *placeholder* chunks — slices of one static
@@ -12,12 +12,23 @@
 //! the wire. hyper keeps the length accounting, keep-alive and pipelining as before. On
 //! a file system without `sendfile` the same bytes are copied through a buffer instead.
 //!
+//! This rests on a hyper behaviour no document promises: with `.writev(true)` body chunks
+//! reach `poll_write_vectored` as they are, uncopied, and hyper asks a body for its next
+//! chunk only once less than its buffer limit waits to be written (400 KiB by default,
+//! never raised here: less than one 1 MiB chunk). Its version is pinned in Cargo.toml,
+//! `sendfile_tests.rs` checks the behaviour through a real connection, and every write
+//! checks that placeholders and queue are still in step: a placeholder with no file
+//! queued or not where the file stands, other bytes in the middle of a file, a body asked
+//! for more before its bytes left, or a body dropped before it was sent (its file would
+//! lend its bytes to the next response) all fail the connection. The client then sees a
+//! response cut short, never a complete one of zeros or of another file's bytes.
+//!
 //! While file bytes are queued the socket is corked (`TCP_CORK`), from the response head
 //! to the file's last byte: every segment then leaves full. Without it, each `sendfile`
 //! that the socket cut short ended in a partial segment pushed at once (`TCP_NODELAY`),
-//! and a client reading a 1 GiB file over loopback got it at 2.1 GB/s instead of 5–6.
-//! The last byte uncorks, which sends the tail at once: nothing waits for the kernel's
-//! 200 ms cork timer.
+//! and large downloads over loopback were far slower (figures: docs/benchmarks.md,
+//! "HTTP", "Corking a large file"). The last byte uncorks, which sends the tail at once:
+//! nothing waits for the kernel's 200 ms cork timer.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -42,10 +53,22 @@ static PLACEHOLDER_BYTES: [u8; PLACEHOLDER] = [0; PLACEHOLDER];
 /// The files whose bytes a connection's placeholders stand for, oldest first (a
 /// pipelined response can be queued before the previous one is fully written).
 #[derive(Clone, Default)]
-pub struct Files(Arc<Mutex<VecDeque<Job>>>);
+pub struct Files(Arc<Mutex<Queue>>);
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// How many files were ever queued: a body finds its job by this number.
+    queued: u64,
+    /// Set once a body was dropped with bytes it never handed out: its file stays
+    /// queued, so no later placeholder means what it should.
+    broken: Option<&'static str>,
+}
 
 struct Job {
+    id: u64,
     file: File,
+    /// Where the next byte is read from: also how many bytes were sent.
     offset: u64,
     left: u64,
 }
@@ -54,19 +77,44 @@ impl Files {
     /// Queues `len` bytes of `file` from its start and returns the body that stands
     /// for them.
     pub fn body(&self, file: File, len: u64) -> PlaceholderBody {
-        if let Ok(mut jobs) = self.0.lock() {
-            jobs.push_back(Job {
+        let mut id = 0;
+        if let Ok(mut queue) = self.0.lock() {
+            queue.queued += 1;
+            id = queue.queued;
+            queue.jobs.push_back(Job {
+                id,
                 file,
                 offset: 0,
                 left: len,
             });
         }
-        PlaceholderBody { left: len }
+        PlaceholderBody {
+            files: self.clone(),
+            id,
+            len,
+            left: len,
+        }
+    }
+
+    /// How many bytes of job `id` have been sent, while it is queued.
+    fn sent(&self, id: u64) -> Option<u64> {
+        let queue = self.0.lock().ok()?;
+        queue.jobs.iter().find(|j| j.id == id).map(|j| j.offset)
     }
 }
 
-/// A response body of placeholder chunks, `left` bytes in all.
+/// The error that ends a connection whose placeholders and queued files no longer
+/// match (see the module comment).
+fn out_of_step(why: &str) -> io::Error {
+    io::Error::other(format!("sendfile placeholders out of step: {why}"))
+}
+
+/// A response body of placeholder chunks for job `id` of `files`: `len` bytes in all,
+/// `left` of them not handed to hyper yet.
 pub struct PlaceholderBody {
+    files: Files,
+    id: u64,
+    len: u64,
     left: u64,
 }
 
@@ -80,6 +128,14 @@ impl http_body::Body for PlaceholderBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if self.left == 0 {
             return Poll::Ready(None);
+        }
+        // hyper asks again only once less than a chunk is waiting: a whole chunk's
+        // bytes not sent means its placeholder was copied or lost on the way.
+        let handed = self.len - self.left;
+        let in_step = |sent| sent <= handed && handed - sent < PLACEHOLDER as u64;
+        if handed > 0 && !self.files.sent(self.id).is_some_and(in_step) {
+            let why = "a file body asked for more before its bytes were sent";
+            return Poll::Ready(Some(Err(out_of_step(why))));
         }
         let n = self.left.min(PLACEHOLDER as u64) as usize;
         self.left -= n as u64;
@@ -97,6 +153,16 @@ impl http_body::Body for PlaceholderBody {
     }
 }
 
+impl Drop for PlaceholderBody {
+    fn drop(&mut self) {
+        if self.left > 0 {
+            if let Ok(mut queue) = self.files.0.lock() {
+                queue.broken = Some("a file body was dropped before it was sent");
+            }
+        }
+    }
+}
+
 fn is_placeholder(slice: &[u8]) -> bool {
     let start = PLACEHOLDER_BYTES.as_ptr() as usize;
     let at = slice.as_ptr() as usize;
@@ -108,6 +174,9 @@ pub struct Stream {
     tcp: TcpStream,
     files: Files,
     corked: bool,
+    /// The oldest queued file is partly sent: until its last byte, only placeholders
+    /// may be written.
+    in_file: bool,
 }
 
 impl Stream {
@@ -116,6 +185,7 @@ impl Stream {
             tcp,
             files,
             corked: false,
+            in_file: false,
         }
     }
 
@@ -131,19 +201,35 @@ impl Stream {
         self.tcp
     }
 
-    /// Sends up to `want` bytes of the oldest queued file.
-    fn poll_sendfile(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+    /// Sends the bytes of the oldest queued file that `placeholder` stands for (or
+    /// the first of them).
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        placeholder: &[u8],
+    ) -> Poll<io::Result<usize>> {
         loop {
             ready!(self.tcp.poll_write_ready(cx))?;
-            let mut jobs = self
+            let mut queue = self
                 .files
                 .0
                 .lock()
                 .map_err(|_| io::Error::other("file queue poisoned"))?;
-            let Some(job) = jobs.front_mut() else {
-                return Poll::Ready(Err(io::Error::other("file body without a file")));
+            if let Some(why) = queue.broken {
+                return Poll::Ready(Err(out_of_step(why)));
+            }
+            let Some(job) = queue.jobs.front_mut() else {
+                let why = "a placeholder with no file queued";
+                return Poll::Ready(Err(out_of_step(why)));
             };
-            let count = want.min(usize::try_from(job.left).unwrap_or(usize::MAX));
+            // Each file's chunks start at the buffer's start, so its Nth byte is at
+            // N mod PLACEHOLDER; a chunk never reaches past its file's end.
+            let at = placeholder.as_ptr() as usize - PLACEHOLDER_BYTES.as_ptr() as usize;
+            let count = placeholder.len();
+            if at as u64 != job.offset % PLACEHOLDER as u64 || count as u64 > job.left {
+                let why = "a placeholder not where its file stands";
+                return Poll::Ready(Err(out_of_step(why)));
+            }
             let sent = self.tcp.try_io(Interest::WRITABLE, || {
                 match rustix::fs::sendfile(&self.tcp, &job.file, Some(&mut job.offset), count) {
                     // A file system without `sendfile` support: the same bytes, copied.
@@ -161,10 +247,11 @@ impl Stream {
                 Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
                     job.left -= n as u64;
+                    self.in_file = job.left > 0;
                     if job.left == 0 {
-                        jobs.pop_front();
-                        if jobs.is_empty() {
-                            drop(jobs);
+                        queue.jobs.pop_front();
+                        if queue.jobs.is_empty() {
+                            drop(queue);
                             self.cork(false);
                         }
                     }
@@ -222,13 +309,17 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let plain = bufs.iter().take_while(|b| !is_placeholder(b)).count();
+        if this.in_file && bufs[..plain].iter().any(|b| !b.is_empty()) {
+            let why = "other bytes written in the middle of a file";
+            return Poll::Ready(Err(out_of_step(why)));
+        }
         if plain < bufs.len() {
             // File bytes follow: what goes before them (the head) waits to fill a segment.
             this.cork(true);
         }
         match bufs.get(plain) {
             _ if plain > 0 => Pin::new(&mut this.tcp).poll_write_vectored(cx, &bufs[..plain]),
-            Some(first) => this.poll_sendfile(cx, first.len()),
+            Some(first) => this.poll_sendfile(cx, first),
             None => Poll::Ready(Ok(0)),
         }
     }
@@ -247,76 +338,5 @@ impl AsyncWrite for Stream {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_copying_fallback_sends_the_bytes_sendfile_would() {
-        use std::io::{Read, Write};
-        let data: Vec<u8> = (0..FALLBACK_CHUNK + 1000)
-            .map(|i| (i % 251) as u8)
-            .collect();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&data).unwrap();
-        let (tx, mut rx) = std::os::unix::net::UnixStream::pair().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut got = Vec::new();
-            rx.read_to_end(&mut got).unwrap();
-            got
-        });
-        let mut offset = 10;
-        while (offset as usize) < data.len() {
-            let n = copy_through(&file, &mut offset, data.len(), &tx).unwrap();
-            assert!(n > 0 && n <= FALLBACK_CHUNK);
-        }
-        assert_eq!(copy_through(&file, &mut offset, 100, &tx).unwrap(), 0);
-        drop(tx);
-        assert_eq!(reader.join().unwrap(), &data[10..]);
-    }
-
-    #[tokio::test]
-    async fn the_socket_is_corked_from_the_head_to_the_files_last_byte() {
-        use std::io::Write;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        let data: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
-        let mut file = tempfile::tempfile().unwrap();
-        file.write_all(&data).unwrap();
-        let files = Files::default();
-        let _body = files.body(file, data.len() as u64);
-        let mut stream = Stream::new(server, files);
-        let corked = |s: &Stream| rustix::net::sockopt::tcp_cork(&s.tcp).unwrap();
-
-        let head = b"HTTP/1.1 200 OK\r\n\r\n";
-        let placeholders = &PLACEHOLDER_BYTES[..data.len()];
-        let parts = [IoSlice::new(head), IoSlice::new(placeholders)];
-        let n = stream.write_vectored(&parts).await.unwrap();
-        assert_eq!(n, head.len(), "the head goes first, on its own");
-        assert!(
-            corked(&stream),
-            "corked before the head, since a file follows"
-        );
-        stream.write_all(&placeholders[..1000]).await.unwrap();
-        assert!(corked(&stream), "still corked inside the file");
-        stream.write_all(&placeholders[1000..]).await.unwrap();
-        assert!(!corked(&stream), "uncorked by the file's last byte");
-
-        let mut got = vec![0; head.len() + data.len()];
-        client.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got[..head.len()], head);
-        assert_eq!(&got[head.len()..], &data[..]);
-    }
-
-    #[test]
-    fn only_the_static_buffer_is_a_placeholder() {
-        let copy = vec![0u8; 16];
-        assert!(!is_placeholder(&copy));
-        assert!(!is_placeholder(&[]));
-        assert!(is_placeholder(&PLACEHOLDER_BYTES[5..9]));
-        assert!(is_placeholder(&PLACEHOLDER_BYTES[PLACEHOLDER - 1..]));
-    }
-}
+#[path = "sendfile_tests.rs"]
+mod tests;

@@ -125,12 +125,7 @@ async fn connection(
         let (state, files, slot) = (state.clone(), files.clone(), slot.clone());
         Box::pin(async move { Ok(state.handle(req, peer, &files, &slot).await) })
     });
-    let mut conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits().head)
-        // Queued body chunks reach `Stream` as they are (placeholders must not be copied).
-        .writev(true)
-        .serve_connection(TokioIo::new(stream), service);
+    let mut conn = builder().serve_connection(TokioIo::new(stream), service);
     let done = tokio::select! {
         r = poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
         _ = stop.cancelled() => {
@@ -175,6 +170,18 @@ async fn connection(
         });
     }
     let _ = stream.shutdown().await;
+}
+
+/// hyper's settings for every connection (`sendfile_tests.rs` serves with them too).
+pub(super) fn builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits().head)
+        // Queued body chunks reach `Stream` as they are (placeholders must not be copied);
+        // `max_buf_size` stays below one placeholder chunk (see `sendfile`).
+        .writev(true);
+    builder
 }
 
 impl State {
@@ -277,7 +284,7 @@ impl State {
                 if !meta.is_file() && !meta.is_dir() {
                     return Err(PathError::NotFound.into());
                 }
-                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, Some(files)) {
+                if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, files) {
                     return Ok(r);
                 }
                 (path, meta.is_dir())
@@ -349,7 +356,7 @@ async fn serve_file(
     req: Request<Incoming>,
     files: &Files,
 ) -> Result<Response<Body>, Failure> {
-    if let Some(r) = whole::try_serve(path, &req, Some(files)) {
+    if let Some(r) = whole::try_serve(path, &req, files) {
         return Ok(r);
     }
     if ranges::is_multiple(&req) {

@@ -3,44 +3,33 @@
 //! `If-Match`, `If-Range`…) goes to tower-http.
 //!
 //! Why by hand: tower-http makes a blocking-pool round trip for each open, metadata and
-//! read, and copies every chunk once more; that cost three quarters of the time of a
-//! 4 KiB download and half the speed of a large one. Here open, fstat and each read of
-//! at most `CHUNK` bytes run inline on the worker, as nginx does without aio: for a
-//! page-cached file that is microseconds (a cold file on a slow disk holds that worker
-//! for the read; tokio's other workers take over its queued connections). The
-//! validators are built exactly as tower-http builds them, so caches see one server.
+//! read, and copies every chunk once more; for a small file those round trips were most
+//! of a download's time (figures: docs/benchmarks.md, "HTTP"). Here open, fstat and the
+//! read of a file of at most `CHUNK` bytes run inline on the worker (larger files go out
+//! by `sendfile`, see `sendfile.rs`), as nginx does without aio: for a page-cached file
+//! that is microseconds (a cold file on a slow disk holds that worker for the read;
+//! tokio's other workers take over its queued connections). The validators are built
+//! exactly as tower-http builds them, so caches see one server.
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 
 use super::sendfile::Files;
 use super::serve::{full, Body};
 
-/// Files up to this size are read in one go; larger ones stream in reads of this size.
+/// Files up to this size are read in one go; larger ones go out by `sendfile`.
 pub const CHUNK: u64 = 1024 * 1024;
 
-/// The alignment of each read's destination (a cache line, with room to spare).
-const ALIGN: usize = 64;
-
 /// The response for `path`, or `None` to let tower-http answer. A large file goes out by
-/// `sendfile` through `files` when given, else in chunks read here.
-pub fn try_serve<B>(
-    path: &Path,
-    req: &Request<B>,
-    files: Option<&Files>,
-) -> Option<Response<Body>> {
+/// `sendfile` through `files`.
+pub fn try_serve<B>(path: &Path, req: &Request<B>, files: &Files) -> Option<Response<Body>> {
     if !is_simple(req) {
         return None;
     }
@@ -72,7 +61,7 @@ pub fn try_serve_open<B>(
     meta: &std::fs::Metadata,
     path: &Path,
     req: &Request<B>,
-    files: Option<&Files>,
+    files: &Files,
 ) -> Option<Response<Body>> {
     if !meta.is_file() || !is_simple(req) {
         return None;
@@ -102,18 +91,8 @@ pub fn try_serve_open<B>(
         (StatusCode::OK, full(data))
     } else if req.method() == Method::HEAD {
         (StatusCode::OK, full(Bytes::new()))
-    } else if let Some(files) = files {
-        (StatusCode::OK, files.body(file, length).boxed_unsync())
     } else {
-        (
-            StatusCode::OK,
-            FileBody {
-                file,
-                left: length,
-                pool: Arc::default(),
-            }
-            .boxed_unsync(),
-        )
+        (StatusCode::OK, files.body(file, length).boxed_unsync())
     };
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -129,8 +108,9 @@ pub fn try_serve_open<B>(
 }
 
 /// Exactly `len` bytes of `file` from its start, read into memory that is not zeroed
-/// first (the memset cost as much as the read of a 4 KiB file); `None` if the file
-/// ended sooner. Bytes past `len` (the file grew) are not sent.
+/// first (for a small file the memset was a real part of the cost: see
+/// docs/benchmarks.md, "HTTP"); `None` if the file ended sooner. Bytes past `len` (the
+/// file grew) are not sent.
 fn read_whole(file: &std::fs::File, len: usize) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(len);
     while data.len() < len {
@@ -148,7 +128,7 @@ fn read_whole(file: &std::fs::File, len: usize) -> Option<Vec<u8>> {
 thread_local! {
     /// The validators of the last file this thread served, with its size and time:
     /// the same files are asked for again and again, and formatting the two headers
-    /// anew was 3% of the CPU a 4 KiB download cost.
+    /// anew showed in a small download's CPU profile (docs/benchmarks.md, "HTTP").
     static VALIDATORS: RefCell<Option<(u64, SystemTime, HeaderValue, HeaderValue)>> =
         const { RefCell::new(None) };
     /// The content types of the last file extension this thread looked up.
@@ -300,84 +280,6 @@ impl Charset {
             Charset::Utf16Be => "utf-16be",
             Charset::Unknown => "",
         }
-    }
-}
-
-/// A file streamed in reads of `CHUNK` bytes, where `sendfile` is not set up; `left` bounds it to the size announced in
-/// Content-Length even if the file grows meanwhile.
-struct FileBody {
-    file: std::fs::File,
-    left: u64,
-    /// Buffers hyper has finished with, back for the next read: a download then makes
-    /// no allocation, page fault or memset per chunk (fresh 1 MiB allocations are mmap'd
-    /// by malloc, and faulting their pages in doubled the CPU a download cost).
-    pool: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-/// A chunk of a pooled buffer; its buffer returns to the pool when hyper drops it.
-struct Chunk {
-    buf: Vec<u8>,
-    start: usize,
-    len: usize,
-    pool: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl AsRef<[u8]> for Chunk {
-    fn as_ref(&self) -> &[u8] {
-        &self.buf[self.start..self.start + self.len]
-    }
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        if let Ok(mut pool) = self.pool.lock() {
-            pool.push(std::mem::take(&mut self.buf));
-        }
-    }
-}
-
-impl http_body::Body for FileBody {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if self.left == 0 {
-            return Poll::Ready(None);
-        }
-        let want = self.left.min(CHUNK) as usize;
-        let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let mut buf = reused.unwrap_or_else(|| vec![0; CHUNK as usize + ALIGN]);
-        // Reads into a cache-line-aligned start: malloc's large blocks start 16 bytes
-        // into a page, and the kernel's copy into a misaligned buffer ran at half speed.
-        let start = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
-        Poll::Ready(match self.file.read(&mut buf[start..start + want]) {
-            // A file that shrank meanwhile ends the response early: the client sees
-            // fewer bytes than Content-Length said, never made-up ones.
-            Ok(0) => Some(Err(io::ErrorKind::UnexpectedEof.into())),
-            Ok(n) => {
-                self.left -= n as u64;
-                let pool = self.pool.clone();
-                let chunk = Chunk {
-                    buf,
-                    start,
-                    len: n,
-                    pool,
-                };
-                Some(Ok(Frame::data(Bytes::from_owner(chunk))))
-            }
-            Err(e) => Some(Err(e)),
-        })
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.left == 0
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.left)
     }
 }
 

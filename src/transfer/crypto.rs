@@ -2,9 +2,10 @@
 //! and a final-record flag), so reordering, replay, tampering and truncation all fail.
 //!
 //! The AES-GCM itself is ring's (BoringSSL's assembly, AES-NI/VAES with carry-less
-//! multiplication): it runs at about 4 GiB/s on one core here, three times RustCrypto's
-//! `aes-gcm`, and encryption is otherwise the bottleneck of a transfer (docs/security.md,
-//! "Cipher"). The tests check it against RustCrypto's implementation record by record.
+//! multiplication): it is much faster than RustCrypto's `aes-gcm` on the benchmark
+//! machine, and encryption is otherwise the bottleneck of a transfer (figures:
+//! docs/benchmarks.md, "Transfer"; docs/security.md, "Cipher and libraries"). The tests
+//! check it against RustCrypto's implementation record by record.
 
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
 

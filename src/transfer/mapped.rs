@@ -1,8 +1,9 @@
 //! Large files sent by `--plain` come from a read-only memory map: the hash and the
 //! socket read the page cache directly, which saves the copy into a buffer that `read`
-//! makes (on loopback, that copy was 40% of the sender's time). An encrypted session
-//! copies every chunk into its record buffer to seal it anyway, so it reads the file
-//! straight into that buffer instead and maps nothing.
+//! makes (on loopback, that copy was a large part of the sender's time: figures in
+//! docs/benchmarks.md, "Transfer"). An encrypted session copies every chunk into its
+//! record buffer to seal it anyway, so it reads the file straight into that buffer
+//! instead and maps nothing.
 //!
 //! A map has one hazard `read` has not: if another process truncates the file while it
 //! is sent, touching a page past the new end raises `SIGBUS`, which would kill sockit.
