@@ -103,10 +103,32 @@ impl Files {
     }
 }
 
+/// Placeholders and queued files that no longer match (see the module comment): a bug,
+/// which ends the connection rather than send wrong bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("sendfile placeholders out of step: {0}")]
+pub struct OutOfStep(String);
+
 /// The error that ends a connection whose placeholders and queued files no longer
-/// match (see the module comment).
+/// match.
 fn out_of_step(why: &str) -> io::Error {
-    io::Error::other(format!("sendfile placeholders out of step: {why}"))
+    io::Error::other(OutOfStep(why.to_owned()))
+}
+
+/// The `OutOfStep` that ended a connection, if that is what `e` (hyper's error, or an
+/// I/O error) comes from: `http serve` says it, where other connection errors (a client
+/// that left) are not worth a line.
+pub fn out_of_step_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a OutOfStep> {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(inner) = err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(o) = inner.downcast_ref::<OutOfStep>() {
+                return Some(o);
+            }
+        }
+        at = err.source();
+    }
+    None
 }
 
 /// A response body of placeholder chunks for job `id` of `files`: `len` bytes in all,

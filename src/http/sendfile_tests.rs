@@ -261,6 +261,12 @@ async fn a_hyper_that_copies_chunks_cuts_the_response_short_instead_of_sending_z
     let wire = read_all(&mut client).await;
     let error = server.await.unwrap().unwrap_err();
     assert!(chain(&error).contains("out of step"), "{}", chain(&error));
+    assert!(
+        out_of_step_in(&error).is_some(),
+        "http serve tells this error from a client that left"
+    );
+    let left = io::Error::from(io::ErrorKind::ConnectionReset);
+    assert!(out_of_step_in(&left).is_none());
     let got = responses(&wire);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].announced, a.len());

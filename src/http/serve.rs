@@ -26,7 +26,7 @@ use tower_http::services::ServeFile;
 
 use super::request::request_line;
 use super::safepath::{PathError, Root};
-use super::sendfile::{Files, Stream};
+use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
 use super::{listing, ranges, upload, whole};
 use crate::ctx::Ctx;
@@ -136,6 +136,15 @@ async fn connection(
             }
         }
     };
+    if let Some(bug) = done
+        .as_ref()
+        .err()
+        .and_then(|e| sendfile::out_of_step_in(e))
+    {
+        out.emit(&Event::warning(format!(
+            "[{peer}] connection closed: {bug} (a bug in sockit: please report it)"
+        )));
+    }
     let parts = conn.into_parts();
     let mut stream = parts.io.into_inner().into_inner();
     // hyper closes a connection whose head is late without a word; a client that sent
