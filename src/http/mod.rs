@@ -8,6 +8,7 @@ mod listener;
 mod listing;
 mod ranges;
 pub mod request;
+mod response;
 pub mod safepath;
 mod sendfile;
 mod serve;

@@ -2,6 +2,7 @@
 //! encrypted record stream, verified and resumable files, and the raw homework protocol.
 //! The wire format is specified in docs/protocol.md.
 
+mod body;
 mod code;
 mod commands;
 mod config;
@@ -11,7 +12,9 @@ mod files;
 mod gate;
 mod manifest;
 mod mapped;
+mod messages;
 mod pake;
+mod plan;
 mod progress;
 mod raw;
 mod receiver;
