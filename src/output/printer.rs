@@ -154,7 +154,7 @@ impl PrinterGuard {
                     + self.queue.overdraft.load(Ordering::Relaxed);
                 eprintln!(
                     "sockit: stdout is not being read: {} of events left unwritten",
-                    crate::output::human_bytes(queued as f64)
+                    indicatif::HumanBytes(queued as u64)
                 );
             }
             _ => {
