@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use anstyle::{AnsiColor, Style};
 use indicatif::HumanBytes;
 
 use super::escape::{Escaped, Preview};
@@ -206,7 +207,8 @@ impl fmt::Display for Event {
 }
 
 impl Event {
-    pub(crate) fn colour(&self) -> &'static str {
+    /// The style of this event's line for people on a colour terminal.
+    pub(crate) fn colour(&self) -> Style {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
@@ -218,9 +220,9 @@ impl Event {
             Event::Message { .. }
             | Event::Datagram {
                 truncated: false, ..
-            } => "",
+            } => PLAIN,
             Event::Sent { .. } | Event::Totals { .. } => DIM,
-            Event::Dump { .. } => "",
+            Event::Dump { .. } => PLAIN,
             Event::Request { status, .. } if *status < 400 => DIM,
             Event::Lesson { ok: true, .. } => GREEN,
             _ => YELLOW,
@@ -272,10 +274,11 @@ fn ready(
     Ok(())
 }
 
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const DIM: &str = "\x1b[2m";
-pub(crate) const RESET: &str = "\x1b[0m";
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const DIM: Style = Style::new().dimmed();
+/// The terminal's own colour.
+const PLAIN: Style = Style::new();
 
 /// `word`, or `words` unless `n` is one.
 pub(super) struct Plural<'a>(pub usize, pub &'a str);
