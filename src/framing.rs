@@ -143,6 +143,17 @@ impl FrameCodec {
         }
     }
 
+    /// By hand, not tokio-util's `LengthDelimitedCodec` (issue 16 weighed it): its errors
+    /// are one opaque `io::Error` ("frame size too big") for an oversized prefix on
+    /// decode and on encode, without the length, so (1) the `protocol` ending could no
+    /// longer say `frame of N bytes exceeds the M-byte limit`, nor tell a text prefix
+    /// (`TextAsLength`, issue 12) from a binary one; (2) callers take `FrameError::Io` as
+    /// the connection failing, so an over-long reply would close the connection instead
+    /// of the `reply not sent` warning it gets now; (3) once it has read a prefix it keeps
+    /// the length in private state and drops the prefix from the buffer, so
+    /// `Truncated { expected, got }` at EOF could not be computed. Keeping all three
+    /// means peeking at the prefix and checking it here first, and tracking the length
+    /// here too: everything but the final `split_to`, which is all it would do.
     fn decode_len(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
         let Some(header) = buf.get(..LEN_PREFIX) else {
             return Ok(None);

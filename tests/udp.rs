@@ -280,6 +280,38 @@ fn notes_udp_client_against_sockit_serve() {
     assert!(printed.contains("服务器: received 6 bytes"), "{printed}");
 }
 
+/// Colour follows the conventions anstream implements: `CLICOLOR_FORCE` colours even a
+/// pipe, `NO_COLOR` wins over it, and a pipe is plain by default.
+#[test]
+fn issue16_colour_follows_no_color_and_clicolor_force() {
+    let server = Server::start(&["udp", "serve", "--silent"]);
+    let first_line = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["udp", "send", &server.port(), "abc", "--wait", "0ms"]);
+        for var in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        let out = run_with(cmd, b"");
+        assert_eq!(out.code(), 0, "{}", out.stderr);
+        out.stdout_text()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let plain = format!("sent 3 bytes to {}", server.addr);
+    assert_eq!(first_line(&[]), plain);
+    assert_eq!(
+        first_line(&[("CLICOLOR_FORCE", "1")]),
+        format!("\x1b[2m{plain}\x1b[0m")
+    );
+    assert_eq!(
+        first_line(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        plain
+    );
+}
+
 #[test]
 fn people_see_one_line_per_datagram() {
     let server = Server::start(&["udp", "serve", "--buffer", "4"]);

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{header, Request};
+use indicatif::HumanBytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
@@ -159,22 +160,6 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// `1.5 MiB`-style sizes for people; the exact count is in the page too.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut size = n as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{size:.1} {}", UNITS[unit])
-    }
-}
-
 fn date(secs: Option<u64>) -> String {
     let Some(secs) = secs else {
         return String::new();
@@ -221,7 +206,7 @@ pub fn html(url_path: &str, listing: &Listing, state: &State) -> String {
             hsize = if dir {
                 "—".to_owned()
             } else {
-                human_size(e.size)
+                HumanBytes(e.size).to_string()
             },
             mtime = e.modified.unwrap_or(0),
             date = date(e.modified),
@@ -312,10 +297,12 @@ mod tests {
 
     #[test]
     fn sizes_for_people() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 << 30), "5.0 GiB");
+        // indicatif's, as the transfer progress bars: binary units, two decimals.
+        let size = |n| HumanBytes(n).to_string();
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.50 KiB");
+        assert_eq!(size(5 << 30), "5.00 GiB");
     }
 
     #[test]

@@ -352,6 +352,9 @@ impl Conns {
 
 /// Bytes in a socket's queue: `TIOCOUTQ` (= `SIOCOUTQ`) written and not yet
 /// acknowledged, `FIONREAD` (= `SIOCINQ`) received and not yet read; 0 on error.
+/// By hand, not rustix's `ioctl_fionread`: it takes a `BorrowedFd`, whose contract (the
+/// descriptor stays open while borrowed) a registered raw fd cannot promise, and rustix
+/// has no `TIOCOUTQ` at all.
 fn queued(fd: RawFd, request: libc::Ioctl) -> i32 {
     let mut n: libc::c_int = 0;
     // SAFETY: both requests write one c_int through the pointer, which points at `n`.

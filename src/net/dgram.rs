@@ -4,9 +4,12 @@
 //!
 //! Kept apart from `sock.rs` (TCP and `SocketInfo`) so UDP code has one home.
 
-use std::io;
+use std::io::{self, IoSliceMut};
+use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
+
+use rustix::net::{RecvAncillaryBuffer, RecvFlags};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
@@ -176,8 +179,8 @@ impl Received {
     }
 }
 
-/// Receives one datagram into `buf`. With `MSG_TRUNC` Linux returns the datagram's real
-/// length even when only `buf.len()` bytes fit, so truncation is reported instead of
+/// Receives one datagram into `buf`. With `MSG_TRUNC` (rustix's `RecvFlags::TRUNC`)
+/// Linux returns the datagram's real length even when only `buf.len()` bytes fit, so truncation is reported instead of
 /// silently cutting the message as `recvfrom(1024)` does.
 pub async fn recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
     // ERROR too: an ICMP "port unreachable" wakes the socket with EPOLLERR alone, and
@@ -195,53 +198,61 @@ pub fn try_recv(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
 }
 
 fn recv_now(socket: &UdpSocket, buf: &mut [u8]) -> io::Result<Received> {
-    // By hand: neither socket2 nor rustix parses an `SO_RXQ_OVFL` control message.
-    // SAFETY: all-zero is a valid `sockaddr_storage` and `msghdr`.
-    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // Room for a few control messages; u64s align it as `cmsghdr` needs.
-    let mut control = [0u64; 8];
-    msg.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: every pointer in `msg` is to live memory of the length it states. With
-    // `MSG_TRUNC` Linux returns the datagram's real length, writing at most `buf.len()`.
-    let size = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
-    if size < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let size = size as usize;
-    let mut kernel_drops = None;
-    // SAFETY: the kernel filled `msg_control` up to `msg_controllen` with well-formed
-    // control messages; the CMSG macros stay within it, and the data of an
-    // `SO_RXQ_OVFL` message is one u32, read unaligned to be safe.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == SO_RXQ_OVFL {
-                kernel_drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const u32));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    // SAFETY: the kernel wrote a socket address of `msg_namelen` bytes into `addr`.
-    let from = unsafe { socket2::SockAddr::new(addr, msg.msg_namelen) };
-    let peer = from
-        .as_socket()
+    // Room for a few control messages; zeroed, so that the bytes after the last message
+    // the kernel writes read as a header of length 0, which ends the walk.
+    let mut control = Control([MaybeUninit::new(0); CONTROL_LEN]);
+    let got = rustix::net::recvmsg(
+        socket,
+        &mut [IoSliceMut::new(buf)],
+        &mut RecvAncillaryBuffer::new(&mut control.0),
+        RecvFlags::TRUNC,
+    )?;
+    // SAFETY: every byte of `control` was initialised (zeroed) above, and the kernel
+    // writes only initialised bytes into it.
+    let control: [u8; CONTROL_LEN] = control.0.map(|b| unsafe { b.assume_init() });
+    let peer = got
+        .address
+        .and_then(|a| SocketAddr::try_from(a).ok())
         .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
     Ok(Received {
         peer,
-        len: size.min(buf.len()),
-        size,
-        kernel_drops,
+        len: got.bytes.min(buf.len()),
+        size: got.bytes,
+        kernel_drops: rxq_ovfl(&control),
     })
+}
+
+const CONTROL_LEN: usize = 64;
+
+/// The control-message area, aligned as `cmsghdr` is (rustix would otherwise skip
+/// bytes to align it, and the walk below would start at the wrong place).
+#[repr(C, align(8))]
+struct Control([MaybeUninit<u8>; CONTROL_LEN]);
+
+/// The drop counter of an `SO_RXQ_OVFL` control message among those in `control`.
+/// By hand: rustix parses only `SCM_RIGHTS` and `SCM_CREDENTIALS`, socket2 none. Each
+/// message is a `cmsghdr` (`cmsg_len: usize`, `cmsg_level: c_int`, `cmsg_type: c_int`)
+/// then its data, the next one aligned to a `usize`; read as bytes, so no `unsafe`.
+fn rxq_ovfl(control: &[u8]) -> Option<u32> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    const INT: usize = std::mem::size_of::<libc::c_int>();
+    const HEADER: usize = WORD + 2 * INT;
+    let int = |b: &[u8]| libc::c_int::from_ne_bytes(b[..INT].try_into().unwrap());
+    let mut at = 0;
+    let mut drops = None;
+    while let Some(header) = control.get(at..at + HEADER) {
+        let len = usize::from_ne_bytes(header[..WORD].try_into().unwrap());
+        if len < HEADER || at + len > control.len() {
+            break;
+        }
+        let (level, kind) = (int(&header[WORD..]), int(&header[WORD + INT..]));
+        if level == libc::SOL_SOCKET && kind == SO_RXQ_OVFL && len >= HEADER + 4 {
+            let data = &control[at + HEADER..at + HEADER + 4];
+            drops = Some(u32::from_ne_bytes(data.try_into().unwrap()));
+        }
+        at += len.div_ceil(WORD) * WORD;
+    }
+    drops
 }
 
 /// The IPv4 address of the interface named `name`, for multicast membership and

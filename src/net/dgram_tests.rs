@@ -83,6 +83,34 @@ async fn issue13_kernel_drops_come_with_the_next_datagram() {
     assert!(dropped > 0 && got + dropped == 200, "{got} + {dropped}");
     // The control message tells what was dropped before the datagram was queued.
     assert!(last.unwrap_or(0) <= dropped);
+    // One queued after the drops carries the whole count.
+    client.send(b"after").await.unwrap();
+    let after = recv(&server, &mut buf).await.unwrap();
+    assert_eq!((after.len, after.kernel_drops), (5, Some(dropped)));
+}
+
+#[test]
+fn control_messages_are_walked_to_the_drop_counter() {
+    // Two messages as the kernel lays them out: another SOL_SOCKET one (a timestamp of
+    // 16 bytes), then SO_RXQ_OVFL with its u32; the zeroed rest ends the walk.
+    let header = |len: usize, kind: libc::c_int| {
+        let mut h = len.to_ne_bytes().to_vec();
+        h.extend(libc::SOL_SOCKET.to_ne_bytes());
+        h.extend(kind.to_ne_bytes());
+        h
+    };
+    let mut control = header(16 + 16, libc::SO_TIMESTAMP);
+    control.extend([0xee; 16]);
+    control.extend(header(16 + 4, SO_RXQ_OVFL));
+    control.extend(7u32.to_ne_bytes());
+    control.resize(64, 0);
+    assert_eq!(rxq_ovfl(&control), Some(7));
+    assert_eq!(rxq_ovfl(&control[..32]), None);
+    assert_eq!(rxq_ovfl(&[0; 64]), None);
+    // A length running past the area is not trusted.
+    let mut bad = header(1000, SO_RXQ_OVFL);
+    bad.resize(64, 0);
+    assert_eq!(rxq_ovfl(&bad), None);
 }
 
 #[test]

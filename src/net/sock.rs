@@ -272,7 +272,8 @@ impl SocketInfo {
 
 /// The kernel's smoothed RTT (µs) and congestion window (segments) of a TCP socket.
 fn tcp_rtt_cwnd(socket: &impl AsFd) -> Option<(u32, u32)> {
-    // socket2 does not expose TCP_INFO, so it is read with getsockopt directly.
+    // socket2 does not expose TCP_INFO (nor rustix), so it is read with getsockopt.
+    // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
     // SAFETY: `info` is a writable tcp_info and `len` its size; the kernel writes at most

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use anstyle::{AnsiColor, Style};
+use indicatif::HumanBytes;
+
 use super::escape::{Escaped, Preview};
 use super::event::Event;
 
@@ -84,11 +87,11 @@ impl fmt::Display for Event {
                 let note = if *unchanged {
                     " (already there, identical)".to_owned()
                 } else if *resumed > 0 {
-                    format!(" (resumed after {})", human_bytes(*resumed as f64))
+                    format!(" (resumed after {})", HumanBytes(*resumed))
                 } else {
                     String::new()
                 };
-                write!(f, "{} {} blake3:{}", Escaped(path.as_bytes()), human_bytes(*bytes as f64), &blake3[..blake3.len().min(16)])?;
+                write!(f, "{} {} blake3:{}", Escaped(path.as_bytes()), HumanBytes(*bytes), &blake3[..blake3.len().min(16)])?;
                 if let Some(sha) = sha256 {
                     write!(f, " sha256:{}", &sha[..sha.len().min(16)])?;
                 }
@@ -96,21 +99,21 @@ impl fmt::Display for Event {
             }
             Event::Progress { bytes, total, files, files_total, rate } => write!(f,
                 "{}{} {files}/{files_total} {} {}/s",
-                human_bytes(*bytes as f64),
-                total.map(|t| format!(" of {}", human_bytes(t as f64))).unwrap_or_default(),
+                HumanBytes(*bytes),
+                total.map(|t| format!(" of {}", HumanBytes(t))).unwrap_or_default(),
                 Plural(*files_total as usize, "file"),
-                human_bytes(*rate)
+                HumanBytes(*rate as u64)
             ),
             Event::Done { files, bytes, existing, seconds, rate } => {
                 write!(f,
                     "done: {files} {} {} in {seconds:.2} s (",
                     Plural(*files as usize, "file"),
-                    human_bytes(*bytes as f64),
+                    HumanBytes(*bytes),
                 )?;
                 if *existing > 0 {
-                    write!(f, "{} of it already here; ", human_bytes(*existing as f64))?;
+                    write!(f, "{} of it already here; ", HumanBytes(*existing))?;
                 }
-                write!(f, "{}/s)", human_bytes(*rate))
+                write!(f, "{}/s)", HumanBytes(*rate as u64))
             }
             Event::Datagram {
                 peer,
@@ -166,7 +169,7 @@ impl fmt::Display for Event {
                 f,
                 "output is slower than the input: {events} {} ({}) not shown",
                 Plural(*events as usize, "event"),
-                human_bytes(*bytes as f64)
+                HumanBytes(*bytes)
             ),
             Event::Dump {
                 peer,
@@ -204,7 +207,8 @@ impl fmt::Display for Event {
 }
 
 impl Event {
-    pub(crate) fn colour(&self) -> &'static str {
+    /// The style of this event's line for people on a colour terminal.
+    pub(crate) fn colour(&self) -> Style {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
@@ -216,9 +220,9 @@ impl Event {
             Event::Message { .. }
             | Event::Datagram {
                 truncated: false, ..
-            } => "",
+            } => PLAIN,
             Event::Sent { .. } | Event::Totals { .. } => DIM,
-            Event::Dump { .. } => "",
+            Event::Dump { .. } => PLAIN,
             Event::Request { status, .. } if *status < 400 => DIM,
             Event::Lesson { ok: true, .. } => GREEN,
             _ => YELLOW,
@@ -270,26 +274,11 @@ fn ready(
     Ok(())
 }
 
-const GREEN: &str = "\x1b[32m";
-const YELLOW: &str = "\x1b[33m";
-const DIM: &str = "\x1b[2m";
-pub(crate) const RESET: &str = "\x1b[0m";
-
-/// `1.5 MiB`: bytes in binary units with one decimal.
-pub fn human_bytes(n: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const DIM: Style = Style::new().dimmed();
+/// The terminal's own colour.
+const PLAIN: Style = Style::new();
 
 /// `word`, or `words` unless `n` is one.
 pub(super) struct Plural<'a>(pub usize, pub &'a str);

@@ -11,8 +11,6 @@ mod writer; // the printer's thread: batches, and each event's line or NDJSON //
 
 pub use escape::{escape, is_deceptive, Escaped, Preview, PREVIEW};
 pub use event::*;
-pub use human::human_bytes;
-pub(crate) use human::RESET;
 pub use printer::{Printer, PrinterGuard};
 pub use socket::{OptValue, Options, SocketInfo};
 

@@ -1,13 +1,15 @@
 //! The printer: writes events from a thread of its own, within a byte budget, for
-//! people (colour only on a terminal, `NO_COLOR` respected) or as NDJSON (`writer.rs`).
+//! people (coloured as anstream decides from the terminal, `NO_COLOR` and
+//! `CLICOLOR[_FORCE]`; README.md) or as NDJSON (`writer.rs`).
 
-use std::io::{self, IsTerminal};
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use anstream::{AutoStream, ColorChoice};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -154,7 +156,7 @@ impl PrinterGuard {
                     + self.queue.overdraft.load(Ordering::Relaxed);
                 eprintln!(
                     "sockit: stdout is not being read: {} of events left unwritten",
-                    crate::output::human_bytes(queued as f64)
+                    indicatif::HumanBytes(queued as u64)
                 );
             }
             _ => {
@@ -167,12 +169,15 @@ impl PrinterGuard {
 impl Printer {
     /// Events on stdout, or on stderr when stdout carries data (`recv --stdout`).
     pub fn new(json: bool, to_stderr: bool, closed: CancellationToken) -> (Printer, PrinterGuard) {
-        let terminal = if to_stderr {
-            io::stderr().is_terminal()
+        // Decided once, as every anstream program does (NO_COLOR, CLICOLOR,
+        // CLICOLOR_FORCE, TERM, a terminal or not); the lines are then written with their
+        // escape codes or without, never through a stripping adapter.
+        let choice = if to_stderr {
+            AutoStream::choice(&io::stderr())
         } else {
-            io::stdout().is_terminal()
+            AutoStream::choice(&io::stdout())
         };
-        let colour = !json && terminal && std::env::var_os("NO_COLOR").is_none();
+        let colour = !json && choice != ColorChoice::Never;
         let (tx, rx) = mpsc::channel();
         let (ended_tx, ended) = mpsc::channel();
         let gone = Arc::new(AtomicBool::new(false));

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use super::*;
-use crate::output::RESET;
 
 /// Runs a writer over `rx` into `out` with `queue`'s accounting.
 fn write_all_of(rx: Receiver<Queued>, out: impl Write, json: bool, queue: &Queue) -> bool {
@@ -151,7 +150,7 @@ fn events_render_on_the_writer_as_lines_or_ndjson() {
     // A message keeps the terminal's colour; a `sent` line is dimmed, then reset.
     let coloured = render(false, true);
     let second = coloured.lines().nth(1).unwrap();
-    assert!(second.starts_with("\x1b[2msent 1 byte") && second.ends_with(RESET));
+    assert!(second.starts_with("\x1b[2msent 1 byte") && second.ends_with("\x1b[0m"));
     let json = render(true, false);
     let lines: Vec<serde_json::Value> = json
         .lines()

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use tokio_util::sync::CancellationToken;
 
 use super::printer::{Item, Queue, Queued};
-use super::{Event, Payload, Preview, RESET};
+use super::{Event, Payload, Preview};
 
 /// How the writer thread renders events.
 #[derive(Clone, Copy)]
@@ -56,8 +56,9 @@ impl Style {
         if self.json {
             serde_json::to_writer(&mut *out, event).map_err(io::Error::from)?;
             out.write_all(b"\n")
-        } else if self.colour && !event.colour().is_empty() {
-            writeln!(out, "{}{event}{RESET}", event.colour())
+        } else if self.colour && !event.colour().is_plain() {
+            let style = event.colour();
+            writeln!(out, "{}{event}{}", style.render(), style.render_reset())
         } else {
             writeln!(out, "{event}")
         }

@@ -236,14 +236,10 @@ async fn wait_queued(s: &TcpStream, total: usize) -> anyhow::Result<usize> {
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         s.readable().await?;
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int, the bytes waiting in the receive queue.
-        let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::FIONREAD, &mut n) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error()).context("ioctl FIONREAD");
-        }
-        if n as usize >= total || Instant::now() > deadline {
-            return Ok(n as usize);
+        let n = rustix::io::ioctl_fionread(s).context("ioctl FIONREAD")?;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        if n >= total || Instant::now() > deadline {
+            return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
