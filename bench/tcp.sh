@@ -11,6 +11,7 @@
 #
 #   bench/tcp.sh                       # RUNS=5 DURATION=10s CLIENTS=100 SIZE=64 IDLE=10000
 #   IDLE_RUNS=0 RUNS=3 bench/tcp.sh    # round trips only
+#   SOCKIT=/tmp/old/sockit bench/tcp.sh  # another build of sockit, same load generator
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -29,7 +30,7 @@ STEP_LIMIT=300
 require socat ss:iproute2 python3
 
 cargo build --release --quiet --bin sockit --example loadgen --example echo_min
-SOCKIT=$RELEASE/sockit
+SOCKIT=${SOCKIT:-$RELEASE/sockit}
 LOADGEN=$RELEASE/examples/loadgen
 ECHO_MIN=$RELEASE/examples/echo_min
 

@@ -8,6 +8,7 @@
 #   ONLY=many RUNS=5 bench/transfer.sh   # only the small files against tar | nc
 #   ONLY=big RUNS=5 bench/transfer.sh    # only the large file: nc, sockit, sockit --plain
 #   ON=/var/tmp bench/transfer.sh        # on a disk's file system instead of tmpfs
+#   SOCKIT=/tmp/old/sockit bench/transfer.sh   # another build of sockit
 #
 # Prints one line per measurement and a summary of medians and ratios (markdown).
 # Every process it starts is bounded by `timeout` and killed on exit.
@@ -28,7 +29,7 @@ CODE=1-bench-code
 require nc:netcat-openbsd python3 tar
 if [ "$ONLY" = all ]; then require /usr/bin/time:time; fi # the peak RSS of both sides
 cargo build --release --quiet
-BIN=$RELEASE/sockit
+BIN=${SOCKIT:-$RELEASE/sockit}
 
 work_dir "$ON"
 
