@@ -5,6 +5,8 @@
 #   bench/iperf3-capture.sh tcp udp-rev     # some of them
 #   bench/iperf3-capture.sh probe           # a Python client and server written from the
 #                                           # document, run against iperf3 in both roles
+#   bench/iperf3-capture.sh craft           # crafted UDP datagrams against iperf3 -s: its
+#                                           # loss, out-of-order and jitter figures
 #   KEEP=/some/dir bench/iperf3-capture.sh  # keep the pcaps and outputs there
 #
 # Each capture runs `iperf3 -s -1` and `iperf3 -c 127.0.0.1` on a free loopback port with
@@ -22,7 +24,11 @@ work_dir
 OUT=${KEEP:-$WORK}
 mkdir -p "$OUT"
 
-# name | server options | client options
+# name | server options | client options | what else happens during the test:
+#   busy       a second client connects after 1 s (it gets ACCESS_DENIED)
+#   client-int the client gets SIGINT after 1.2 s (CLIENT_TERMINATE)
+#   server-int the server gets SIGINT after 1.2 s (SERVER_TERMINATE)
+#   udp-taken  another program holds the UDP port (SERVER_ERROR)
 SCENARIOS=$(
     cat <<'EOF'
 tcp||-t 2 -b 10M
@@ -38,6 +44,10 @@ tcp-bytes||-n 1M -b 10M
 tcp-blocks||-k 10 -l 1000 -b 1M
 tcp-options||-t 2 -b 10M -N -C reno -S 16 -O 1 -T title --extra-data xyz -M 1000 --repeating-payload --fq-rate 20M --pacing-timer 500 --get-server-output -P 3
 json|-J|-J -t 1 -b 10M
+busy||-t 3 -b 10M|busy
+client-int||-t 5 -b 10M|client-int
+server-int||-t 5 -b 10M|server-int
+udp-taken||-u -t 1 -b 1M|udp-taken
 EOF
 )
 
@@ -87,7 +97,7 @@ def main(path):
         client = next((k for k in keys for p in tcp[k] if p[1] & 0x02 and not p[1] & 0x10), keys[0])
         total = {k: sum(len(p[3]) for p in tcp[k]) for k in keys}
         control = n == 1
-        print(f'=== TCP connection {n} ({"control" if control else "data"}): '
+        print(f'=== TCP connection {n} ({"control" if control else "data stream or another client"}): '
               + ', '.join(f'{"C->S" if k == client else "S->C"} {total[k]} bytes' for k in keys))
         events = []
         for k in keys:
@@ -125,26 +135,45 @@ def main(path):
 main(sys.argv[1])
 EOF
 
-capture() { # NAME SERVER-OPTIONS CLIENT-OPTIONS
-    local name=$1 sopts=$2 copts=$3 port dir tp sp rc
+capture() { # NAME SERVER-OPTIONS CLIENT-OPTIONS [ACTION]
+    local name=$1 sopts=$2 copts=$3 action=${4:-} port dir tp sp cp blocker= rc
     port=$(free_port)
     dir=$OUT/$name
     mkdir -p "$dir"
     timeout 60 tcpdump -i lo -U -B 65536 -s 0 -w "$dir/cap.pcap" "port $port" 2>"$dir/tcpdump.err" &
     tp=$!
     wait_line "$dir/tcpdump.err" 'listening' >/dev/null
+    if [ "$action" = udp-taken ]; then
+        timeout 30 python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", int(sys.argv[1]))); time.sleep(10)' "$port" &
+        blocker=$!
+        sleep 0.3
+    fi
     # shellcheck disable=SC2086 # the options are word lists
     timeout 30 iperf3 -s -1 -p "$port" $sopts >"$dir/server.out" 2>&1 &
     sp=$!
     sleep 0.3 # iperf3 -s says nothing machine-readable when it listens
-    rc=0
     # shellcheck disable=SC2086
-    timeout 30 iperf3 -c 127.0.0.1 -p "$port" $copts >"$dir/client.out" 2>&1 || rc=$?
+    timeout 30 iperf3 -c 127.0.0.1 -p "$port" $copts >"$dir/client.out" 2>&1 &
+    cp=$!
+    case $action in
+    busy)
+        sleep 1
+        timeout 10 iperf3 -c 127.0.0.1 -p "$port" -t 1 >"$dir/client2.out" 2>&1 || true
+        sed 's/^/  second client: /' "$dir/client2.out"
+        ;;
+    client-int) sleep 1.2 && kill -INT "$cp" ;;   # timeout passes the signal on to iperf3
+    server-int) sleep 1.2 && kill -INT "$sp" ;;
+    esac
+    rc=0
+    wait "$cp" || rc=$?
     wait "$sp" || true
+    [ -z "$blocker" ] || { kill "$blocker"; wait "$blocker" || true; }
     sleep 1 # let tcpdump read the last packets before it is stopped
     kill -INT "$tp"
     wait "$tp" || true
-    echo "##### $name: iperf3 -c ... $copts (client exit $rc)"
+    echo "##### $name: iperf3 -c ... $copts${action:+ ($action)} (client exit $rc)"
+    grep -h 'error' "$dir/client.out" | sed 's/^/  client: /' || true
     python3 "$WORK/pcapdump.py" "$dir/cap.pcap"
 }
 
@@ -353,8 +382,47 @@ def server(port):
     ctrl.sendall(b'\x0e')
     assert recv_exact(ctrl, 1) == b'\x10'
 
+def craft(port, which):
+    # One UDP stream whose datagrams carry chosen sequence numbers (loss and reordering) or
+    # chosen time stamps (every other one 10 ms late); prints what iperf3 -s reports.
+    cookie = b'u' * 36 + b'\0'
+    ctrl = socket.create_connection(('127.0.0.1', port), timeout=10)
+    ctrl.sendall(cookie)
+    assert state(ctrl) == 9
+    send_json(ctrl, {'udp': True, 'time': 2, 'parallel': 1, 'len': 100, 'bandwidth': 1000000})
+    assert state(ctrl) == 10
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(10)
+    u.connect(('127.0.0.1', port))
+    u.send(b'9876')
+    assert len(u.recv(4)) == 4
+    assert state(ctrl) == 1 and state(ctrl) == 2
+    seqs = [1, 2, 4, 3, 6, 7, 8, 8, 10] if which == 'order' else list(range(1, 21))
+    for i, seq in enumerate(seqs):
+        stamp = time.monotonic() - (0.010 if which == 'jitter' and i % 2 else 0.0)
+        u.send(struct.pack('!III', int(stamp), int((stamp - int(stamp)) * 1e6), seq) + b'x' * 88)
+        time.sleep(0.01)
+    time.sleep(0.2)
+    ctrl.sendall(b'\x04')
+    assert state(ctrl) == 13
+    send_json(ctrl, {'cpu_util_total': 0, 'cpu_util_user': 0, 'cpu_util_system': 0,
+                     'sender_has_retransmits': 0,
+                     'streams': [{'id': 1, 'bytes': 100 * len(seqs), 'retransmits': -1, 'jitter': 0,
+                                  'errors': 0, 'packets': max(seqs), 'start_time': 0, 'end_time': 1}]})
+    got = recv_json(ctrl)['streams'][0]
+    assert state(ctrl) == 14
+    ctrl.sendall(b'\x10')
+    if which == 'order':
+        print(f'  sequence {seqs}: iperf3 says errors {got["errors"]}, packets {got["packets"]}'
+              ' (the document predicts 1 and 10)')
+    else:
+        print(f'  stamps 10 ms late every other datagram: iperf3 says jitter {got["jitter"]:.7f} s'
+              f' (the document predicts {0.010 * (1 - (15 / 16) ** 19):.7f})')
+
 if sys.argv[1] == 'client':
     client(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]))
+elif sys.argv[1] == 'craft':
+    craft(int(sys.argv[2]), sys.argv[3])
 else:
     server(int(sys.argv[2]))
 EOF
@@ -399,13 +467,32 @@ probe() {
     [ "$failed" = 0 ]
 }
 
-if [ "${1:-}" = probe ]; then
-    probe
-    exit
-fi
-while IFS='|' read -r name sopts copts; do
+craft() {
+    local which port sp
+    for which in order jitter; do
+        port=$(free_port)
+        timeout 30 iperf3 -s -1 -J -p "$port" >"$OUT/craft-$which.json" 2>&1 &
+        sp=$!
+        sleep 0.3
+        echo "## crafted UDP datagrams ($which) against iperf3 -s"
+        timeout 20 python3 "$WORK/peer.py" craft "$port" "$which"
+        wait "$sp" || true
+        python3 - "$OUT/craft-$which.json" <<'EOF'
+import json, sys
+u = json.load(open(sys.argv[1]))['end']['streams'][0]['udp']
+print(f"  its -J: lost_packets {u['lost_packets']}, packets {u['packets']},"
+      f" out_of_order {u['out_of_order']}, jitter_ms {u['jitter_ms']:.4f}")
+EOF
+    done
+}
+
+case ${1:-} in
+probe) probe; exit ;;
+craft) craft; exit ;;
+esac
+while IFS='|' read -r name sopts copts action; do
     if [ $# -eq 0 ] || [[ " $* " == *" $name "* ]]; then
-        capture "$name" "$sopts" "$copts"
+        capture "$name" "$sopts" "$copts" "$action"
     fi
 done <<<"$SCENARIOS"
 [ -z "${KEEP:-}" ] || echo "pcaps and outputs kept in $KEEP"
