@@ -12,6 +12,7 @@ pub mod http; // `http dump` (raw request viewer) and `http serve` (file server)
 pub mod info; // `info`: one socket's attributes and options
 pub mod net; // addresses, socket builders, accept loops, shutdown
 pub mod output; // events, how they render, and the printer that writes them
+pub mod perf; // `perf`: measure a link, iperf3-compatible
 pub mod tcp; // `tcp serve` and `tcp connect`
 pub mod tour; // `tour`: every lesson of the notes, live on loopback and explained
 pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer
