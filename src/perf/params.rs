@@ -59,20 +59,29 @@ pub struct Params {
     )]
     pub sctp: bool,
     /// Seconds run first and left out of every figure (`-O`). Always sent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     pub omit: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_affinity: Option<i64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
+    pub server_affinity: Option<u32>,
     /// Seconds; always sent (0 when the test ends by `num` or `blockcount`).
-    #[serde(default = "default_time")]
+    #[serde(default = "default_time", deserialize_with = "number")]
     pub time: u64,
     /// End after this many bytes over all streams; 0 = unset. Always sent by 3.12.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     pub num: u64,
     /// End after this many blocks over all streams; 0 = unset. Always sent by 3.12.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "number")]
     pub blockcount: u64,
-    #[serde(rename = "MSS", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MSS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub mss: Option<u32>,
     #[serde(
         default,
@@ -82,7 +91,7 @@ pub struct Params {
     )]
     pub nodelay: bool,
     /// Streams per direction. Always sent.
-    #[serde(default = "default_parallel")]
+    #[serde(default = "default_parallel", deserialize_with = "number")]
     pub parallel: u32,
     #[serde(
         default,
@@ -99,24 +108,53 @@ pub struct Params {
     )]
     pub bidirectional: bool,
     /// The server's SO_SNDBUF/SO_RCVBUF, bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub window: Option<u64>,
     /// Write (TCP) or datagram (UDP) size; always sent by 3.12. See `block_len()`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub len: Option<u64>,
     /// Bit/s per sending stream; sent when not 0 (UDP always).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub bandwidth: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub fqrate: Option<u64>,
     /// µs between pacing decisions. Always sent.
-    #[serde(default = "default_pacing_timer")]
+    #[serde(default = "default_pacing_timer", deserialize_with = "number")]
     pub pacing_timer: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub burst: Option<u64>,
-    #[serde(rename = "TOS", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TOS",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub tos: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_number"
+    )]
     pub flowlabel: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -237,6 +275,26 @@ fn default_parallel() -> u32 {
 
 fn default_pacing_timer() -> u64 {
     1000
+}
+
+/// A count or size as a 3.12 server reads it: any JSON number, a fraction cut off (it
+/// keeps cJSON's `valueint`), so `2.5` s is 2 s. Unlike iperf3, a negative number or one
+/// too large for the field is refused instead of wrapping in a C `int`.
+fn number<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+    use serde::de::Error;
+    let v = serde_json::Number::deserialize(d)?;
+    let whole = match (v.as_u64(), v.as_f64()) {
+        (Some(n), _) => Some(n),
+        (None, Some(f)) if f >= 0.0 && f < u64::MAX as f64 => Some(f as u64),
+        _ => None,
+    };
+    whole
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| D::Error::custom(format!("{v} is not a count this field can hold")))
+}
+
+fn some_number<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+    number(d).map(Some)
 }
 
 fn is_false(b: &bool) -> bool {

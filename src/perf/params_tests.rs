@@ -167,6 +167,24 @@ fn a_udp_client_sends_a_rate_and_a_length() {
 #[test]
 fn wrong_types_are_refused() {
     assert!(serde_json::from_str::<Params>(r#"{"time":-1}"#).is_err());
+    assert!(serde_json::from_str::<Params>(r#"{"parallel":4294967296}"#).is_err());
+    assert!(serde_json::from_str::<Params>(r#"{"MSS":-5}"#).is_err());
     assert!(serde_json::from_str::<Params>(r#"{"parallel":"2"}"#).is_err());
     assert!(serde_json::from_str::<Params>("42").is_err());
+}
+
+#[test]
+fn numbers_are_read_as_a_3_12_server_reads_them() {
+    // cJSON keeps every number as a double and iperf3 takes its integer part.
+    let p: Params =
+        serde_json::from_str(r#"{"time":2.5,"len":1.4e3,"bandwidth":5000000000,"window":0}"#)
+            .unwrap();
+    assert_eq!(p.time, 2);
+    assert_eq!(p.len, Some(1400));
+    assert_eq!(
+        p.bandwidth,
+        Some(5_000_000_000),
+        "larger than a C int: accepted"
+    );
+    assert_eq!(p.window, Some(0));
 }

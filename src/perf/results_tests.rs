@@ -134,3 +134,55 @@ fn one_omitted_key_without_the_other_is_an_error() {
     .unwrap();
     assert!(s.omitted().is_err());
 }
+
+/// The ```json block of section 6.1 of docs/perf-protocol.md, as the doc stands.
+fn doc_results_block() -> &'static str {
+    let doc = include_str!("../../docs/perf-protocol.md");
+    let section = &doc[doc.find("### 6.1 Keys").expect("section 6.1")..];
+    let start = section.find("```json\n").expect("a json block") + "```json\n".len();
+    let len = section[start..].find("```").expect("its end");
+    &section[start..start + len]
+}
+
+#[test]
+fn the_results_shown_in_the_doc_parse() {
+    let all: Vec<Results> = serde_json::Deserializer::from_str(doc_results_block())
+        .into_iter::<Results>()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(all.len(), 2, "the client's and the server's");
+    assert_eq!(all[0].sender_has_retransmits, HAS_RETRANSMITS);
+    assert_eq!(all[1].sender_has_retransmits, NOT_SENDER);
+    assert_eq!(all[1].streams[0].retransmits, NOT_SENDER);
+    assert_eq!(all[0].streams[0].bytes, all[1].streams[0].bytes);
+}
+
+#[test]
+fn the_udp_figures_of_the_doc_s_j_document_fit_the_types() {
+    // Appendix A's UDP -J end stream: what `StreamResult` and `UdpStats` carry.
+    let doc = include_str!("../../docs/perf-protocol.md");
+    let appendix = &doc[doc.find("## Appendix A").expect("appendix A")..];
+    let blocks: Vec<serde_json::Value> = appendix
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(&b[..b.find("```").unwrap()]).unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "the TCP and the UDP document");
+    let udp = &blocks[1]["end"]["streams"][0]["udp"];
+    assert_eq!(udp["packets"], 77);
+    assert_eq!(udp["lost_packets"], 0);
+    let jitter_ms = udp["jitter_ms"].as_f64().unwrap();
+    assert!(
+        jitter_ms > 0.0 && jitter_ms < 1.0,
+        "milliseconds in -J, seconds in results"
+    );
+    let tcp = &blocks[0]["end"]["streams"][0];
+    assert_eq!(tcp["sender"]["bytes"], tcp["receiver"]["bytes"]);
+    for b in &blocks {
+        let cookie = b["start"]["cookie"].as_str().unwrap();
+        assert_eq!(cookie.len(), crate::perf::proto::COOKIE_LEN - 1);
+        assert!(cookie
+            .bytes()
+            .all(|c| crate::perf::proto::COOKIE_ALPHABET.contains(&c)));
+    }
+}
