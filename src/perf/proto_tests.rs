@@ -197,3 +197,17 @@ async fn truncated_or_bad_json_is_an_error() {
         Err(ProtoError::Closed)
     ));
 }
+
+#[test]
+fn the_error_numbers_seen_have_iperf3_s_messages() {
+    assert_eq!(
+        i_errno::message(i_errno::IESTREAMLISTEN),
+        Some("unable to start stream listener")
+    );
+    assert_eq!(i_errno::message(142), Some("test authorization failed"));
+    assert_eq!(
+        i_errno::message(121),
+        Some("the server is busy running a test. try again later")
+    );
+    assert_eq!(i_errno::message(9999), None);
+}

@@ -19,8 +19,11 @@ pub const NOT_SENDER: i64 = -1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
     /// Percent of one CPU over the test.
+    #[serde(serialize_with = "finite")]
     pub cpu_util_total: f64,
+    #[serde(serialize_with = "finite")]
     pub cpu_util_user: f64,
+    #[serde(serialize_with = "finite")]
     pub cpu_util_system: f64,
     /// `HAS_RETRANSMITS`, `NO_RETRANSMITS` or `NOT_SENDER`.
     #[serde(deserialize_with = "signed")]
@@ -48,6 +51,7 @@ pub struct StreamResult {
     #[serde(deserialize_with = "signed")]
     pub retransmits: i64,
     /// UDP receiver: jitter in **seconds**; otherwise 0.
+    #[serde(serialize_with = "finite")]
     pub jitter: f64,
     /// UDP receiver: lost datagrams (`UdpStats::errors`); otherwise 0.
     #[serde(deserialize_with = "signed")]
@@ -116,6 +120,13 @@ fn signed<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         }
     }
     d.deserialize_any(Signed)
+}
+
+/// serde_json writes a NaN or an infinity as `null`, which iperf3 reads as 0 but a
+/// reader that requires a number refuses: write 0 instead (a CPU share over a zero wall
+/// time, say).
+fn finite<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(if v.is_finite() { *v } else { 0.0 })
 }
 
 fn signed_some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

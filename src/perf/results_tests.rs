@@ -186,3 +186,12 @@ fn the_udp_figures_of_the_doc_s_j_document_fit_the_types() {
             .all(|c| crate::perf::proto::COOKIE_ALPHABET.contains(&c)));
     }
 }
+
+#[test]
+fn a_figure_that_is_not_a_number_is_written_as_0() {
+    let mut r: Results = serde_json::from_str(CLIENT).unwrap();
+    r.cpu_util_total = f64::NAN;
+    r.streams[0].jitter = f64::INFINITY;
+    let back: Results = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+    assert_eq!((back.cpu_util_total, back.streams[0].jitter), (0.0, 0.0));
+}
