@@ -5,6 +5,7 @@
 //! messages (`params`, `results`), and the UDP datagram header, hello and loss/jitter
 //! accounting (`udp`). Section numbers in comments are those of docs/perf-protocol.md.
 
+pub mod i_errno;
 pub mod params;
 pub mod proto;
 pub mod results;

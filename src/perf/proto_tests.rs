@@ -1,6 +1,7 @@
 //! The unit tests of `proto.rs`: fed bytes, no sockets.
 
 use super::*;
+use crate::perf::i_errno;
 
 #[test]
 fn generated_cookies_are_36_alphabet_characters_and_a_nul() {
@@ -210,4 +211,23 @@ fn the_error_numbers_seen_have_iperf3_s_messages() {
         Some("the server is busy running a test. try again later")
     );
     assert_eq!(i_errno::message(9999), None);
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_given_up_on_after_the_limit() {
+    let (_quiet, mut conn) = tokio::io::duplex(64);
+    let limit = std::time::Duration::from_millis(50);
+    let err = within("cookie", limit, read_cookie(&mut conn))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProtoError::Timeout { what: "cookie", .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "no cookie within 50ms");
+    let mut r = &[9u8][..];
+    assert_eq!(
+        within("state", limit, read_state(&mut r)).await.unwrap(),
+        State::ParamExchange
+    );
 }
