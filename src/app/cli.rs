@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 pub use super::flags::*;
+pub use super::perf_flags::*;
 pub use super::send_flags::*;
 use crate::net::addr::Endpoint;
 
@@ -56,6 +57,12 @@ pub enum Command {
     /// HTTP: see exactly what a client sends, or serve a folder.
     #[command(subcommand)]
     Http(HttpCommand),
+    /// Measure a link as iperf3 does, and speak its protocol: throughput, loss, jitter,
+    /// RTT, round-trip latency; `perf serve` serves any number of clients at once.
+    #[command(
+        after_help = "Examples:\n  sockit perf serve                          # then, elsewhere:\n  sockit perf 192.168.1.20                   # TCP for 10 s, like iperf3 -c\n  sockit perf 192.168.1.20 -u -b 100M -P 4   # UDP: loss, jitter, out of order\n  sockit perf 192.168.1.20 --latency         # round trips: p50/p90/p99/max\n  sockit perf 127.0.0.1 -R -J > result.json  # reverse, iperf3's JSON document"
+    )]
+    Perf(Box<Perf>),
     /// Watch every lesson of the course happen on loopback, explained (English or Chinese).
     #[command(
         after_help = "Examples:\n  sockit tour                    # every lesson, in the order of the notes\n  sockit tour sticky --lang zh   # one lesson, explained in Chinese\n  sockit --json tour             # one `lesson` event per topic"

@@ -5,6 +5,7 @@
 pub mod cli; // the command line (clap types), one struct per command
 mod config; // the command line turned into each command's configuration
 mod flags; // the flags of each command
+mod perf_flags; // the flags of `perf` and `perf serve`
 mod send_flags; // the flags of `send` and `recv`
 pub mod shell; // `completions` and `man`: shell integration generated from the clap types
 
@@ -12,7 +13,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::app::cli::{BroadcastCommand, Cli, Command, HttpCommand, TcpCommand, UdpCommand};
+use crate::app::cli::{
+    BroadcastCommand, Cli, Command, HttpCommand, PerfCommand, TcpCommand, UdpCommand,
+};
 use crate::ctx::Ctx;
 use crate::output::Printer;
 
@@ -56,6 +59,10 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
             crate::broadcast::listen(args.into(), ctx).await
         }
         Command::Info(args) => crate::info::run(args.into(), ctx).await,
+        Command::Perf(args) => match args.serve {
+            Some(PerfCommand::Serve(serve)) => crate::perf::serve(serve.config()?, ctx).await,
+            None => crate::perf::client(args.client.config()?, ctx).await,
+        },
         Command::Tour(args) => crate::tour::run(args.into(), ctx).await,
         Command::Completions(args) => crate::app::shell::completions(args.shell, &ctx),
         Command::Man(args) => crate::app::shell::man(args.dir.as_deref(), &ctx),

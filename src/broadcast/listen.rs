@@ -3,15 +3,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use anyhow::Context as _;
 use socket2::SockRef;
-use tokio::net::UdpSocket;
 
-use crate::ctx::{Ctx, UsageError};
+use crate::ctx::Ctx;
 use crate::net::addr::Endpoint;
 use crate::net::dgram::{self, UdpOptions};
 use crate::net::listen;
-use crate::net::sock::{describe, NetError};
+use crate::net::sock::NetError;
 use crate::output::{Event, Proto};
 use crate::udp::{Receiver, UdpReply, MAX_BUFFER};
 
@@ -52,7 +50,7 @@ pub async fn listen(args: ListenConfig, ctx: Ctx) -> anyhow::Result<()> {
             .map_err(|e| NetError::new("IP_MULTICAST_ALL", e))?;
     }
     if let Some(group) = args.group {
-        warnings = join(&socket, group, args.iface.as_deref())?;
+        warnings = dgram::join_v4(&socket, group, args.iface.as_deref())?;
     }
     // Printed only once the socket is bound and a member: a sender may start right away.
     listen::announce(&socket, Proto::Udp, &ctx)?;
@@ -68,37 +66,4 @@ pub async fn listen(args: ListenConfig, ctx: Ctx) -> anyhow::Result<()> {
     let totals = receiver.run(&ctx.shutdown).await;
     ctx.out.emit(&totals);
     Ok(())
-}
-
-/// Joins `group` on `iface`, or else on every up interface (returning a warning for each
-/// that refused); fails when no interface joined.
-fn join(socket: &UdpSocket, group: Ipv4Addr, iface: Option<&str>) -> anyhow::Result<Vec<String>> {
-    if !group.is_multicast() {
-        return Err(UsageError(format!(
-            "--group {group} is not a multicast address (224.0.0.0 to 239.255.255.255)"
-        ))
-        .into());
-    }
-    let s = SockRef::from(socket);
-    let what = |on: &str| format!("join {group} on {on}");
-    if let Some(name) = iface {
-        let ip = dgram::interface_v4(name).with_context(|| format!("--iface {name}"))?;
-        s.join_multicast_v4(&group, &ip)
-            .map_err(|e| NetError::new(what(name), e))?;
-        return Ok(Vec::new());
-    }
-    let mut warnings = Vec::new();
-    let mut joined = 0;
-    for (name, v4) in dgram::up_interfaces_v4().context("list network interfaces")? {
-        match s.join_multicast_v4(&group, &v4.ip) {
-            Ok(()) => joined += 1,
-            Err(e) => warnings.push(format!("{}: {}", what(&name), describe(&e))),
-        }
-    }
-    if joined == 0 {
-        // No usable interface listed: let the kernel pick the one its routes lead to.
-        s.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
-            .map_err(|e| NetError::new(what("the default interface"), e))?;
-    }
-    Ok(warnings)
 }

@@ -15,7 +15,10 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::net::sock::NetError;
+use anyhow::Context as _;
+
+use crate::ctx::UsageError;
+use crate::net::sock::{describe, NetError};
 
 /// The largest UDP payload over IPv4: 65535 minus the 20-byte IP and 8-byte UDP headers.
 pub const MAX_PAYLOAD_V4: usize = 65_507;
@@ -307,6 +310,43 @@ pub fn directed_broadcast(ip: Ipv4Addr, netmask: Ipv4Addr) -> Option<Ipv4Addr> {
         return None;
     }
     Some(Ipv4Addr::from(u32::from(ip) | !mask))
+}
+
+/// Joins `group` on `iface`, or else on every up interface (returning a warning for each
+/// that refused); fails when no interface joined.
+pub fn join_v4(
+    socket: &UdpSocket,
+    group: Ipv4Addr,
+    iface: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    if !group.is_multicast() {
+        return Err(UsageError(format!(
+            "--group {group} is not a multicast address (224.0.0.0 to 239.255.255.255)"
+        ))
+        .into());
+    }
+    let s = SockRef::from(socket);
+    let what = |on: &str| format!("join {group} on {on}");
+    if let Some(name) = iface {
+        let ip = interface_v4(name).with_context(|| format!("--iface {name}"))?;
+        s.join_multicast_v4(&group, &ip)
+            .map_err(|e| NetError::new(what(name), e))?;
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let mut joined = 0;
+    for (name, v4) in up_interfaces_v4().context("list network interfaces")? {
+        match s.join_multicast_v4(&group, &v4.ip) {
+            Ok(()) => joined += 1,
+            Err(e) => warnings.push(format!("{}: {}", what(&name), describe(&e))),
+        }
+    }
+    if joined == 0 {
+        // No usable interface listed: let the kernel pick the one its routes lead to.
+        s.join_multicast_v4(&group, &Ipv4Addr::UNSPECIFIED)
+            .map_err(|e| NetError::new(what("the default interface"), e))?;
+    }
+    Ok(warnings)
 }
 
 #[cfg(test)]

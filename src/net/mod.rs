@@ -8,3 +8,4 @@ pub mod exchange; // a client's send-while-receiving, then waiting for replies
 pub mod listen; // resolve, bind and announce a server's socket
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo
+pub mod tcp_info; // TCP_INFO: RTT, congestion window, retransmits

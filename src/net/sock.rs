@@ -272,22 +272,7 @@ impl SocketInfo {
 
 /// The kernel's smoothed RTT (µs) and congestion window (segments) of a TCP socket.
 fn tcp_rtt_cwnd(socket: &impl AsFd) -> Option<(u32, u32)> {
-    // socket2 does not expose TCP_INFO (nor rustix), so it is read with getsockopt.
-    // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` is a writable tcp_info and `len` its size; the kernel writes at most
-    // `len` bytes and reports how many it wrote.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some((info.tcpi_rtt, info.tcpi_snd_cwnd))
+    super::tcp_info::read(socket).map(|i| (i.rtt_us, i.snd_cwnd))
 }
 
 #[cfg(test)]

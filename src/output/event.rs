@@ -7,6 +7,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::perf::{PerfEnd, PerfInterval, PerfLatency, PerfMember, PerfStart};
 use super::SocketInfo;
 
 /// The transport a server listens on, as shown in `listening on tcp://…`.
@@ -308,6 +309,16 @@ pub enum Event {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         failures: Vec<String>,
     },
+    /// `perf`: a test begins.
+    PerfStart(Box<PerfStart>),
+    /// `perf`: one interval of one direction.
+    PerfInterval(Box<PerfInterval>),
+    /// `perf`: a direction's totals at the end of a test.
+    PerfEnd(Box<PerfEnd>),
+    /// `perf --latency`: round trips over an interval or the whole test.
+    PerfLatency(Box<PerfLatency>),
+    /// `perf --multicast`: what one group member received.
+    PerfMember(Box<PerfMember>),
 }
 
 /// Milliseconds to the microsecond (`duration_ms`): `0.1`, not the float's every digit

@@ -202,6 +202,11 @@ impl fmt::Display for Event {
                 "  ✗ {topic}: FAILED: {}",
                 Escaped(failures.join("; ").as_bytes())
             ),
+            Event::PerfStart(s) => super::perf_table::start(f, s),
+            Event::PerfInterval(i) => super::perf_table::interval(f, i),
+            Event::PerfEnd(e) => super::perf_table::end(f, e),
+            Event::PerfLatency(l) => super::perf_table::latency(f, l),
+            Event::PerfMember(m) => super::perf_table::member(f, m),
         }
     }
 }
@@ -225,6 +230,8 @@ impl Event {
             Event::Dump { .. } => PLAIN,
             Event::Request { status, .. } if *status < 400 => DIM,
             Event::Lesson { ok: true, .. } => GREEN,
+            Event::PerfStart(_) | Event::PerfEnd(_) | Event::PerfMember(_) => GREEN,
+            Event::PerfInterval(_) | Event::PerfLatency(_) => PLAIN,
             _ => YELLOW,
         }
     }

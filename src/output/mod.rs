@@ -5,9 +5,11 @@ pub mod dump; // `http dump`'s view of a request: text or hex
 mod escape; // network bytes made safe to show on a terminal
 mod event; // the events and their NDJSON form
 mod human; // how each event reads for people
+pub mod perf; // the figures of `perf` events
+mod perf_table; // `perf` events as an 80-column table for people
 pub mod printer; // the printer thread, its queue and byte budget
-mod socket;
-mod writer; // the printer's thread: batches, and each event's line or NDJSON // a socket's attributes, the data of the `socket` event
+mod socket; // a socket's attributes, the data of the `socket` event
+mod writer; // the printer's thread: batches, and each event's line or NDJSON
 
 pub use escape::{escape, is_deceptive, Escaped, Preview, PREVIEW};
 pub use event::*;

@@ -120,6 +120,8 @@ fn cost(event: &Event) -> usize {
         Event::Lesson {
             steps, explanation, ..
         } => explanation.len() + steps.iter().map(String::len).sum::<usize>(),
+        Event::PerfInterval(i) => i.streams.len() * EVENT_COST,
+        Event::PerfEnd(e) => e.streams.len() * EVENT_COST,
         _ => 0,
     };
     payload + EVENT_COST

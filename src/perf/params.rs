@@ -207,6 +207,18 @@ pub struct Params {
     /// Informative only. Always sent by 3.12 (`"3.12"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_version: Option<String>,
+    /// sockit's additions (docs/perf-protocol.md, "sockit's additions"), which an
+    /// iperf3 server ignores: the client's sockit version, so a sockit server knows its
+    /// peer, and `--latency` (round trips: the server sends back what arrives).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sockit: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "present",
+        serialize_with = "as_one"
+    )]
+    pub sockit_latency: bool,
 }
 
 impl Params {

@@ -78,6 +78,19 @@ pub struct StreamResult {
         deserialize_with = "signed_some"
     )]
     pub omitted_packets: Option<i64>,
+    /// sockit's own keys (iperf3 ignores keys it does not know), sent by a UDP
+    /// receiver so that a sockit sender can count losses exactly: the distinct datagrams
+    /// that arrived, those that came late, and those that came twice.
+    #[serde(flatten)]
+    pub exact: Option<Exact>,
+}
+
+/// A sockit UDP receiver's exact counts (docs/perf-protocol.md, "sockit's additions").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exact {
+    pub sockit_unique: u64,
+    pub sockit_out_of_order: u64,
+    pub sockit_duplicates: u64,
 }
 
 impl StreamResult {

@@ -72,6 +72,7 @@ fn udp_results_with_server_output_and_newer_keys_round_trip() {
                 end_time: Some(2.000224),
                 omitted_errors: Some(0),
                 omitted_packets: Some(3),
+                exact: None,
             },
             StreamResult {
                 id: 3,
@@ -84,6 +85,7 @@ fn udp_results_with_server_output_and_newer_keys_round_trip() {
                 end_time: None,
                 omitted_errors: None,
                 omitted_packets: None,
+                exact: None,
             },
         ],
         server_output_text: Some("Accepted connection\n".into()),

@@ -100,8 +100,14 @@ impl Header {
     }
 }
 
-/// What a UDP receiver counts on one stream, exactly as iperf3 3.12 does (section 4.4;
-/// the doc's crafted-datagram checks are the unit tests).
+/// How far below the highest sequence number a repeat is still recognised: 2¹⁶
+/// datagrams (8 KiB of bits per stream), far more than any path reorders.
+pub const SEEN_WINDOW: u64 = 1 << 16;
+
+/// What a UDP receiver counts on one stream: iperf3 3.12's figures exactly (section 4.4;
+/// the doc's crafted-datagram checks are the unit tests), and beside them the distinct
+/// datagrams that arrived, so that once the sender's count is known the loss is exact:
+/// `sent − unique`, tail losses and repeats included (`exact_lost`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UdpStats {
     /// The highest sequence number seen: iperf3's receiver `packets`.
@@ -112,18 +118,31 @@ pub struct UdpStats {
     pub out_of_order: u64,
     /// Datagrams counted, repeats included.
     pub received: u64,
+    /// Distinct sequence numbers received.
+    pub unique: u64,
+    /// Datagrams whose sequence number had already arrived (within `SEEN_WINDOW`).
+    pub duplicates: u64,
     /// Smoothed jitter in seconds (RFC 3550 §6.4.1).
     pub jitter: f64,
+    /// When the last datagram arrived, on the receiver's clock (`clock::now_secs`).
+    pub last_arrival: f64,
     prev_transit: Option<f64>,
+    seen: Seen,
 }
 
 impl UdpStats {
     /// Counts one datagram that arrived at `arrival` seconds of the receiver's clock.
     pub fn record(&mut self, header: &Header, arrival: f64) {
         self.received += 1;
+        self.last_arrival = arrival;
         let seq = header.seq;
+        if self.seen.insert(seq, self.max_seq) {
+            self.unique += 1;
+        } else {
+            self.duplicates += 1;
+        }
         if seq > self.max_seq {
-            self.errors += seq - self.max_seq - 1;
+            self.errors = self.errors.saturating_add(seq - self.max_seq - 1);
             self.max_seq = seq;
         } else {
             // Late, or a duplicate (iperf3 cannot tell them apart): it cancels one loss.
@@ -142,6 +161,64 @@ impl UdpStats {
         match sent.unwrap_or(self.max_seq) {
             0 => 0.0,
             total => 100.0 * self.errors as f64 / total as f64,
+        }
+    }
+
+    /// Datagrams lost, counted from sequence numbers against the sender's count: every
+    /// number from 1 to `sent` that never arrived, at the end of the test too.
+    pub fn exact_lost(&self, sent: u64) -> u64 {
+        sent.saturating_sub(self.unique)
+    }
+
+    /// Late datagrams (arrived below the highest number), repeats left out.
+    pub fn reordered(&self) -> u64 {
+        self.out_of_order - self.duplicates.min(self.out_of_order)
+    }
+}
+
+/// The sequence numbers received within `SEEN_WINDOW` of the highest, as a ring of bits;
+/// allocated at the first datagram.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Seen {
+    bits: Vec<u64>,
+}
+
+impl Seen {
+    /// Marks `seq` received, given the highest seen before it; false when it already
+    /// was. A number older than the window counts as new: it cannot be checked, and
+    /// nothing reorders that far.
+    fn insert(&mut self, seq: u64, max: u64) -> bool {
+        const WORDS: usize = (SEEN_WINDOW / 64) as usize;
+        if self.bits.is_empty() {
+            self.bits = vec![0; WORDS];
+        }
+        if seq > max {
+            // The numbers between the old and the new highest have not arrived: clear
+            // their bits, which may still hold numbers a window older.
+            let clear_from = max.max(seq.saturating_sub(SEEN_WINDOW)) + 1;
+            for n in clear_from..seq {
+                self.set(n, false);
+            }
+        } else if max - seq >= SEEN_WINDOW {
+            return true;
+        } else if self.get(seq) {
+            return false;
+        }
+        self.set(seq, true);
+        true
+    }
+
+    fn get(&self, n: u64) -> bool {
+        let i = (n % SEEN_WINDOW) as usize;
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, n: u64, on: bool) {
+        let i = (n % SEEN_WINDOW) as usize;
+        if on {
+            self.bits[i / 64] |= 1 << (i % 64);
+        } else {
+            self.bits[i / 64] &= !(1 << (i % 64));
         }
     }
 }

@@ -168,3 +168,33 @@ fn a_steady_stream_has_no_jitter_whatever_the_clock_offset() {
     }
     assert!(stats.jitter.abs() < 1e-9, "{}", stats.jitter);
 }
+
+#[test]
+fn exact_counts_tell_repeats_from_late_datagrams_and_see_tail_losses() {
+    let mut stats = UdpStats::default();
+    // 5 and 9 never arrive (9 at the tail), 4 comes late, 6 twice.
+    for seq in [1, 2, 3, 6, 4, 6, 7, 8] {
+        stats.record(&header(seq), 0.0);
+    }
+    assert_eq!((stats.unique, stats.duplicates), (7, 1));
+    assert_eq!(
+        stats.out_of_order, 2,
+        "iperf3 counts the late and the repeat"
+    );
+    assert_eq!(stats.reordered(), 1);
+    assert_eq!(stats.errors, 0, "iperf3's figure: both gaps cancelled");
+    assert_eq!(stats.exact_lost(9), 2, "5 and 9");
+}
+
+#[test]
+fn a_jump_past_the_window_forgets_old_numbers_without_calling_them_repeats() {
+    let mut stats = UdpStats::default();
+    stats.record(&header(1), 0.0);
+    stats.record(&header(1 + SEEN_WINDOW), 0.0);
+    // 1 + SEEN_WINDOW shares a bit with 1; a later 1 is too old to check and counts.
+    stats.record(&header(2 + SEEN_WINDOW), 0.0);
+    stats.record(&header(SEEN_WINDOW), 0.0);
+    assert_eq!((stats.unique, stats.duplicates), (4, 0));
+    stats.record(&header(SEEN_WINDOW), 0.0);
+    assert_eq!(stats.duplicates, 1);
+}
