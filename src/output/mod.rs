@@ -6,7 +6,7 @@ mod escape; // network bytes made safe to show on a terminal
 mod event; // the events and their NDJSON form
 mod human; // how each event reads for people
 pub mod perf; // the figures of `perf` events
-mod perf_table; // `perf` events as an 80-column table for people
+pub mod perf_table; // `perf` events as an 80-column table for people
 pub mod printer; // the printer thread, its queue and byte budget
 mod socket; // a socket's attributes, the data of the `socket` event
 mod writer; // the printer's thread: batches, and each event's line or NDJSON

@@ -2,7 +2,7 @@
 //! people (coloured as anstream decides from the terminal, `NO_COLOR` and
 //! `CLICOLOR[_FORCE]`; README.md) or as NDJSON (`writer.rs`).
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -35,6 +35,8 @@ use super::Event;
 pub struct Printer {
     tx: Sender<Queued>,
     json: bool,
+    /// Events are for a person at a terminal: a status line may be shown (`status`).
+    live: bool,
     gone: Arc<AtomicBool>,
     queue: Arc<Queue>,
     closed: CancellationToken,
@@ -134,6 +136,9 @@ pub(super) enum Item {
     Events(Vec<Event>),
     /// A line that is not an event.
     Raw(String),
+    /// The live status line at the bottom of a terminal (no newline; replaced by the
+    /// next one, cleared before any other line is written); empty clears it.
+    Status(String),
 }
 
 /// Joins the printer's thread so that every queued line is written before exit.
@@ -180,6 +185,12 @@ impl Printer {
             AutoStream::choice(&io::stdout())
         };
         let colour = !json && choice != ColorChoice::Never;
+        let live = !json
+            && if to_stderr {
+                io::stderr().is_terminal()
+            } else {
+                io::stdout().is_terminal()
+            };
         let (tx, rx) = mpsc::channel();
         let (ended_tx, ended) = mpsc::channel();
         let gone = Arc::new(AtomicBool::new(false));
@@ -187,6 +198,7 @@ impl Printer {
         let printer = Printer {
             tx,
             json,
+            live,
             gone: gone.clone(),
             queue: queue.clone(),
             closed: closed.clone(),
@@ -222,6 +234,24 @@ impl Printer {
 
     pub fn is_json(&self) -> bool {
         self.json
+    }
+
+    /// Whether a person watches the events on a terminal (a status line is shown).
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Shows `line` as the live status line at the bottom of the terminal, replacing
+    /// the last one; an empty line clears it. Nothing when no person watches, and
+    /// nothing when the queue is full (a status is out of date by the next one anyway).
+    pub fn status(&self, line: String) {
+        if !self.live {
+            return;
+        }
+        let cost = line.len() + EVENT_COST;
+        if self.queue.try_take(cost) {
+            self.push(Item::Status(line), cost, 0);
+        }
     }
 
     /// Queues a lifecycle event (connect, disconnect, a warning, a result): within the

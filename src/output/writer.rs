@@ -28,6 +28,8 @@ impl Style {
             Item::Event(event) => self.write_event(out, event),
             Item::Events(events) => events.iter().try_for_each(|e| self.write_event(out, e)),
             Item::Raw(line) => writeln!(out, "{line}"),
+            // Back to the start of the line and erase it, then the status, kept on it.
+            Item::Status(line) => write!(out, "\r\x1b[2K{line}"),
         }
     }
 
@@ -155,11 +157,14 @@ pub(super) struct Writer<'a> {
 
 impl Writer<'_> {
     pub(super) fn run(&self, rx: Receiver<Queued>, mut out: impl Write) {
+        let mut status = false;
         while let Ok(first) = rx.recv() {
-            let mut result = self.write(&mut out, first);
+            let mut result = self.write(&mut out, first, &mut status);
             loop {
                 match rx.try_recv() {
-                    Ok(queued) if result.is_ok() => result = self.write(&mut out, queued),
+                    Ok(queued) if result.is_ok() => {
+                        result = self.write(&mut out, queued, &mut status)
+                    }
                     Ok(queued) => self.give_back(&queued),
                     Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
                 }
@@ -178,17 +183,36 @@ impl Writer<'_> {
             std::thread::sleep(LINGER);
         }
         if !self.gone.load(Ordering::Relaxed) {
-            if let Err(e) = self.report_dropped(&mut out).and_then(|_| out.flush()) {
+            let cleared = match status {
+                true => out.write_all(b"\r\x1b[2K"),
+                false => Ok(()),
+            };
+            if let Err(e) = cleared
+                .and_then(|_| self.report_dropped(&mut out))
+                .and_then(|_| out.flush())
+            {
                 self.fail(e);
             }
         }
     }
 
-    fn write(&self, out: &mut impl Write, queued: Queued) -> io::Result<()> {
+    /// Writes one item; `status` says whether a status line is on screen, which any
+    /// other line first erases.
+    fn write(&self, out: &mut impl Write, queued: Queued, status: &mut bool) -> io::Result<()> {
         let result = if self.gone.load(Ordering::Relaxed) {
             Ok(())
         } else {
-            self.style.write(out, &queued.item)
+            let is_status = matches!(queued.item, Item::Status(_));
+            let erase = match (*status, is_status) {
+                (true, false) => out.write_all(b"\r\x1b[2K"),
+                _ => Ok(()),
+            };
+            if let Item::Status(line) = &queued.item {
+                *status = !line.is_empty();
+            } else {
+                *status = false;
+            }
+            erase.and_then(|_| self.style.write(out, &queued.item))
         };
         self.give_back(&queued);
         result

@@ -73,12 +73,17 @@ impl Reporter {
     }
 }
 
+/// How often the live line on a terminal changes.
+const LIVE_EVERY: Duration = Duration::from_millis(250);
+
 /// A test with its data flowing.
 pub struct Running {
     pub streams: Vec<Stream>,
     workers: Vec<Worker>,
     pub meter: Arc<Mutex<Meter>>,
     reports: tokio::task::JoinHandle<()>,
+    /// The live line, when a person watches.
+    live: Option<tokio::task::JoinHandle<()>>,
     pub start: Instant,
     pub every: Option<Duration>,
     pub reporter: Reporter,
@@ -122,11 +127,14 @@ impl Running {
             every,
             reporter.clone(),
         ));
+        let live = (reporter.out.is_live() && !reporter.quiet)
+            .then(|| tokio::spawn(live(streams.clone(), start, reporter.clone())));
         Ok(Running {
             streams,
             workers,
             meter,
             reports,
+            live,
             start,
             every,
             reporter,
@@ -159,9 +167,17 @@ impl Running {
     /// Stops the interval reports and reports the last, partial interval.
     pub fn last_interval(&mut self, now: Instant) {
         self.reports.abort();
+        self.stop_live();
         let rows = lock(&self.meter).remnant(now, self.every);
         if self.every.is_some() {
             self.reporter.report(&self.streams, &rows);
+        }
+    }
+
+    fn stop_live(&mut self) {
+        if let Some(task) = self.live.take() {
+            task.abort();
+            self.reporter.out.status(String::new());
         }
     }
 
@@ -210,8 +226,9 @@ impl Running {
 
     /// Halts every stream (sockets shut down) and joins the threads: the CPU time they
     /// spent, in all.
-    pub async fn finish(self) -> Cpu {
+    pub async fn finish(mut self) -> Cpu {
         self.reports.abort();
+        self.stop_live();
         for s in &self.streams {
             s.halt();
         }
@@ -258,5 +275,65 @@ async fn report(
         } else {
             k += 1;
         }
+    }
+}
+
+/// The live line on a terminal: the time so far and the rate of the last moment, each
+/// way (or round trips a second), replaced four times a second.
+async fn live(streams: Vec<Stream>, start: Instant, reporter: Reporter) {
+    use crate::output::perf_table::Rate;
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let moved = |dir: Dir, blocks: bool| -> u64 {
+        streams
+            .iter()
+            .filter(|s| s.dir == dir)
+            .map(|s| match blocks {
+                true => s.counters.blocks.load(Relaxed),
+                false => s.counters.bytes.load(Relaxed),
+            })
+            .sum()
+    };
+    let mut tick = tokio::time::interval_at((start + LIVE_EVERY).into(), LIVE_EVERY);
+    let mut before = (
+        Instant::now(),
+        moved(Dir::Send, reporter.latency),
+        moved(Dir::Recv, false),
+    );
+    loop {
+        tick.tick().await;
+        let now = (
+            Instant::now(),
+            moved(Dir::Send, reporter.latency),
+            moved(Dir::Recv, false),
+        );
+        let secs = now.0.duration_since(before.0).as_secs_f64().max(1e-9);
+        let mut line = format!("  {:>6.1} s", now.0.duration_since(start).as_secs_f64());
+        let sending = streams.iter().any(|s| s.dir == Dir::Send);
+        let receiving = streams.iter().any(|s| s.dir == Dir::Recv);
+        if reporter.latency {
+            let _ = write!(
+                line,
+                "  {:.0} round trips/s",
+                (now.1 - before.1) as f64 / secs
+            );
+        } else {
+            if sending {
+                let _ = write!(
+                    line,
+                    "  sending {}",
+                    Rate((now.1 - before.1) as f64 * 8.0 / secs)
+                );
+            }
+            if receiving {
+                let _ = write!(
+                    line,
+                    "  receiving {}",
+                    Rate((now.2 - before.2) as f64 * 8.0 / secs)
+                );
+            }
+        }
+        reporter.out.status(line);
+        before = now;
     }
 }
