@@ -54,6 +54,7 @@ fn printer_without_writer() -> (Printer, Receiver<Queued>) {
     let printer = Printer {
         tx,
         json: true,
+        live: false,
         gone: Arc::new(AtomicBool::new(false)),
         queue: Arc::new(Queue::new()),
         closed: CancellationToken::new(),
@@ -226,4 +227,24 @@ fn a_closed_stdout_cancels_quietly() {
     tx.send(queued(Item::Raw("x".into()))).unwrap();
     drop(tx);
     assert!(write_all_of(rx, Closed, true, &Queue::new()));
+}
+
+#[test]
+fn a_status_line_is_erased_before_the_next_line_and_at_the_end() {
+    let (tx, rx) = mpsc::channel();
+    let writer = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        write_all_of(rx, &mut buf, false, &Queue::new());
+        buf
+    });
+    tx.send(queued(Item::Status("3.0 s".into()))).unwrap();
+    tx.send(queued(Item::Status("3.2 s".into()))).unwrap();
+    tx.send(queued(Item::Raw("row".into()))).unwrap();
+    tx.send(queued(Item::Status("4.0 s".into()))).unwrap();
+    drop(tx);
+    let out = String::from_utf8(writer.join().unwrap()).unwrap();
+    assert_eq!(
+        out,
+        "\r\x1b[2K3.0 s\r\x1b[2K3.2 s\r\x1b[2Krow\n\r\x1b[2K4.0 s\r\x1b[2K"
+    );
 }

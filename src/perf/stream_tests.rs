@@ -73,7 +73,13 @@ fn udp_datagrams_are_numbered_and_counted_by_the_receiver() {
     let tx = Stream::new(1, Dir::Send, Sock::Udp(a));
     let rx = Stream::new(1, Dir::Recv, Sock::Udp(b));
     let r = rx.start(load(1000, None)).unwrap();
-    let t = tx.start(load(1000, Some(Limit::blocks(200)))).unwrap();
+    // Paced (200 datagrams in 80 ms), so that a busy machine's receiver keeps up.
+    let t = tx
+        .start(Load {
+            bitrate: 20_000_000,
+            ..load(1000, Some(Limit::blocks(200)))
+        })
+        .unwrap();
     t.join();
     assert_eq!(tx.snapshot().blocks, 200);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
