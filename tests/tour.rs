@@ -52,6 +52,11 @@ lesson_test!(
     ["SO_SNDBUF", "would block", "send works again"]
 );
 lesson_test!(
+    issue17_tour_throughput,
+    "throughput",
+    ["-w 8KiB", "-w 4MiB", "8 KiB / 20 ms"]
+);
+lesson_test!(
     tour_sticky,
     "sticky",
     [

@@ -7,19 +7,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, RwLock, RwLockReadGuard, RwLockWriteGuard, Semaphore};
 use tokio_util::task::TaskTracker;
 
 use super::hub::Hub;
 use super::proto::{self, within, Cookie, State};
 use super::stream::lock;
-use super::{session, ServeConfig};
+use super::{session, sockopt, ServeConfig};
 use crate::ctx::Ctx;
 use crate::net::accept::Backoff;
 use crate::net::shutdown::{drain, DRAIN_TIMEOUT};
@@ -53,6 +54,25 @@ pub struct Shared {
     streams: Arc<Semaphore>,
     /// `MAX_SERVER_BUFFERS` in KiB.
     buffers: Arc<Semaphore>,
+    /// The listening socket, for the options its connections inherit.
+    listener: OwnedFd,
+    /// Turns to accept TCP data streams (`setup_turn`).
+    setup: RwLock<()>,
+}
+
+/// A TCP test's turn to have its data streams accepted (`Shared::setup_turn`).
+pub enum SetupTurn<'a> {
+    Shared(RwLockReadGuard<'a, ()>),
+    /// The listener shaped for this test; set back when dropped.
+    Shaped(RwLockWriteGuard<'a, ()>, BorrowedFd<'a>),
+}
+
+impl Drop for SetupTurn<'_> {
+    fn drop(&mut self) {
+        if let SetupTurn::Shaped(_, listener) = self {
+            let _ = sockopt::shape_listener(*listener, sockopt::DEFAULT_WINDOW_CLAMP, 0);
+        }
+    }
 }
 
 /// A test's claim on the server's streams and buffers, given back when dropped.
@@ -90,6 +110,29 @@ impl Shared {
             shared: self.clone(),
             cookie,
         }
+    }
+
+    /// A TCP test's turn to have its data streams accepted. A test with a window or an
+    /// MSS has the listener to itself and shapes it (`sockopt::shape_listener`) until
+    /// its streams are in: other tests' data connections would inherit its settings.
+    /// Tests without either share their turns.
+    pub async fn setup_turn(
+        &self,
+        window: Option<u64>,
+        mss: Option<u32>,
+    ) -> std::io::Result<SetupTurn<'_>> {
+        if window.is_none() && mss.is_none() {
+            return Ok(SetupTurn::Shared(self.setup.read().await));
+        }
+        let guard = self.setup.write().await;
+        let clamp = window.map_or(sockopt::DEFAULT_WINDOW_CLAMP, |w| {
+            u32::try_from(w)
+                .unwrap_or(u32::MAX)
+                .min(sockopt::DEFAULT_WINDOW_CLAMP)
+        });
+        let turn = SetupTurn::Shaped(guard, self.listener.as_fd());
+        sockopt::shape_listener(self.listener.as_fd(), clamp, mss.unwrap_or(0))?;
+        Ok(turn)
     }
 
     /// Room for `streams` streams writing or reading `len` bytes at a time, if there is.
@@ -144,6 +187,8 @@ pub async fn serve(cfg: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         numbers: AtomicU64::new(0),
         streams: Arc::new(Semaphore::new(MAX_SERVER_STREAMS)),
         buffers: Arc::new(Semaphore::new((MAX_SERVER_BUFFERS / 1024) as usize)),
+        listener: listener.as_fd().try_clone_to_owned()?,
+        setup: RwLock::new(()),
     });
     if let Some(group) = shared.cfg.multicast {
         super::multicast::spawn_member(group, shared.cfg.iface.clone(), addr.port(), &ctx)?;

@@ -106,6 +106,15 @@ async fn test(
         ),
         false => None,
     };
+    let setup_turn = match udp {
+        true => None,
+        false => Some(
+            within("a turn to open TCP streams", STREAMS_TIMEOUT, async {
+                Ok(shared.setup_turn(params.window, params.mss).await?)
+            })
+            .await?,
+        ),
+    };
     let (tx, mut rx) = mpsc::channel(total as usize);
     let _registered = shared.register(cookie, tx);
     proto::write_state(control, State::CreateStreams).await?;
@@ -142,6 +151,7 @@ async fn test(
     .await
     .context("unable to accept stream connection")?;
     drop(turn);
+    drop(setup_turn);
     rx.close();
     proto::write_state(control, State::TestStart).await?;
     proto::write_state(control, State::TestRunning).await?;

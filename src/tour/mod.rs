@@ -5,6 +5,7 @@ mod apps;
 mod real;
 mod stream;
 mod text;
+mod throughput;
 mod udp;
 
 use std::fmt::Write as _;
@@ -32,6 +33,8 @@ pub enum Topic {
     ManyClients,
     /// 二: send and receive buffers; a sender blocks when nobody reads.
     Buffers,
+    /// 二, measured: a small and a large window, with `perf`.
+    Throughput,
     /// 三: sticky packets, then `len` and delimiter framing.
     Sticky,
     /// 三.3: pacing the sender.
@@ -75,6 +78,7 @@ impl Topic {
             Topic::BrokenPipe => Box::pin(stream::broken_pipe(l)),
             Topic::ManyClients => Box::pin(stream::many_clients(l)),
             Topic::Buffers => Box::pin(stream::buffers(l)),
+            Topic::Throughput => Box::pin(throughput::throughput(l)),
             Topic::Sticky => Box::pin(stream::sticky(l)),
             Topic::Pacing => Box::pin(stream::pacing(l)),
             Topic::UdpBoundaries => Box::pin(udp::boundaries(l)),
