@@ -5,18 +5,21 @@
 //!
 //! The protocol: `proto` (cookie, states, length-prefixed JSON), `params`, `results`,
 //! `udp` (datagram header, hello, loss and jitter), `i_errno`. A test: `plan` (what the
-//! parameters mean to each side), `stream` (a thread per data stream), `pace`, `clock`,
+//! parameters mean to each side), `stream` (a thread per data stream) and `flow` (its loops), `pace`, `clock`,
 //! `latency`, `meter` (intervals and totals), `run` (a test while data flows), `summary`
 //! and `end` (results and the end figures), `iperf_json` (`--iperf-json`). The sides:
-//! `client`, `server` with `session` (one test) and `hub` (the UDP port), `multicast`.
+//! `client`, `server` with `session` (one test) and `hub` (the UDP port), `multicast` (the
+//! sender) and `member` (a group member's side).
 
 pub mod client;
 pub mod clock;
 pub mod end;
+pub mod flow;
 pub mod hub;
 pub mod i_errno;
 pub mod iperf_json;
 pub mod latency;
+pub mod member;
 pub mod meter;
 pub mod multicast;
 pub mod pace;

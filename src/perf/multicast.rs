@@ -9,8 +9,7 @@
 //! the sender prints one line per member (`perf_member`). The layout is in
 //! docs/perf-protocol.md, "sockit's additions".
 
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -18,17 +17,13 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use socket2::SockRef;
 
-use super::meter::{percent, rate};
 use super::run::{Reporter, Running};
 use super::stream::{Dir, Limit, Load, Sock, Stream, Work};
-use super::summary::received_end;
-use super::udp::{Header, UdpStats, HEADER_LEN_32};
+use super::udp::{Header, HEADER_LEN_32};
 use super::{clock, plan, ClientConfig, DEFAULT_UDP_BITRATE};
 use crate::ctx::{Ctx, UsageError};
-use crate::net::dgram::{self, UdpOptions};
-use crate::output::perf::{
-    Figures, Member, PerfInterval, PerfMember, PerfStart, Role, TestInfo, Way,
-};
+use crate::net::dgram::{self};
+use crate::output::perf::{Member, PerfMember, PerfStart, Role, TestInfo};
 use crate::output::Event;
 
 /// Where a multicast test goes.
@@ -59,11 +54,11 @@ pub const MAX_MEMBERS: usize = 1024;
 
 /// What a member sends back.
 #[derive(Serialize, Deserialize)]
-struct Report {
-    sockit_member: u8,
-    session: u64,
+pub(super) struct Report {
+    pub sockit_member: u8,
+    pub session: u64,
     #[serde(flatten)]
-    figures: Member,
+    pub figures: Member,
 }
 
 /// The payload after the header: magic, session, report port (and the count).
@@ -74,7 +69,7 @@ fn mark(buf: &mut [u8], session: u64, port: u16) {
 }
 
 /// A datagram's session and report port, if it is one of ours.
-fn parse(buf: &[u8]) -> Option<(Header, u64, u16, Option<u64>)> {
+pub(super) fn parse(buf: &[u8]) -> Option<(Header, u64, u16, Option<u64>)> {
     if buf.len() < HEADER_LEN_32 + 14 || buf[HEADER_LEN_32..HEADER_LEN_32 + 4] != MAGIC {
         return None;
     }
@@ -250,170 +245,4 @@ async fn collect(
         })));
     }
     heard.len()
-}
-
-/// Joins `group` on the server's port and follows every sender there.
-pub fn spawn_member(
-    group: Ipv4Addr,
-    iface: Option<String>,
-    port: u16,
-    ctx: &Ctx,
-) -> anyhow::Result<()> {
-    if !group.is_multicast() {
-        return Err(UsageError(format!("--multicast {group}: not a multicast group")).into());
-    }
-    let socket = dgram::udp_bind(
-        SocketAddr::from((group, port)),
-        UdpOptions {
-            shared: true,
-            broadcast: false,
-        },
-    )?;
-    SockRef::from(&socket).set_multicast_all_v4(false)?;
-    for w in dgram::join_v4(&socket, group, iface.as_deref())? {
-        ctx.out.emit(&Event::warning(w));
-    }
-    tokio::spawn(member(socket, SocketAddr::from((group, port)), ctx.clone()));
-    Ok(())
-}
-
-/// One sender as a member follows it.
-struct Session {
-    sender: SocketAddr,
-    report_to: SocketAddr,
-    stats: UdpStats,
-    bytes: u64,
-    first: Instant,
-    last: Instant,
-    /// At the last interval: when, bytes, highest number, distinct, late.
-    prev: (Instant, u64, u64, u64, u64),
-}
-
-impl Session {
-    fn figures(&self) -> Member {
-        let u = &self.stats;
-        let seconds = self.last.duration_since(self.first).as_secs_f64();
-        Member {
-            seconds,
-            bytes: self.bytes,
-            bits_per_second: rate(self.bytes, seconds),
-            udp: received_end(u, u.max_seq),
-        }
-    }
-
-    fn interval(&mut self, now: Instant) -> Figures {
-        let (at, bytes, max, unique, late) = self.prev;
-        let u = &self.stats;
-        let packets = u.max_seq - max;
-        let lost = packets.saturating_sub(u.unique - unique);
-        let f = Figures {
-            start: at.duration_since(self.first).as_secs_f64(),
-            end: now.duration_since(self.first).as_secs_f64(),
-            bytes: self.bytes - bytes,
-            bits_per_second: rate(self.bytes - bytes, now.duration_since(at).as_secs_f64()),
-            packets: Some(packets),
-            lost: Some(lost),
-            lost_percent: Some(percent(lost, packets)),
-            jitter_ms: Some(u.jitter * 1000.0),
-            out_of_order: Some(u.out_of_order - late),
-            ..Figures::default()
-        };
-        self.prev = (now, self.bytes, u.max_seq, u.unique, u.out_of_order);
-        f
-    }
-}
-
-async fn member(socket: tokio::net::UdpSocket, group: SocketAddr, ctx: Ctx) {
-    let mut sessions: HashMap<(IpAddr, u64), Session> = HashMap::new();
-    let mut ended: VecDeque<(IpAddr, u64)> = VecDeque::new();
-    let mut buf = vec![0u8; 65536];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, from)) = r else { continue };
-                let Some((h, session, port, count)) = parse(&buf[..n]) else { continue };
-                let key = (from.ip(), session);
-                if ended.contains(&key) {
-                    continue;
-                }
-                let now = Instant::now();
-                if let Some(sent) = count {
-                    if let Some(s) = sessions.remove(&key) {
-                        finish(&socket, s, session, sent, group, &ctx).await;
-                        ended.push_back(key);
-                        if ended.len() > MAX_SESSIONS {
-                            ended.pop_front();
-                        }
-                    }
-                    continue;
-                }
-                if !sessions.contains_key(&key) && sessions.len() >= MAX_SESSIONS {
-                    continue;
-                }
-                let s = sessions.entry(key).or_insert_with(|| Session {
-                    sender: from,
-                    report_to: SocketAddr::new(from.ip(), port),
-                    stats: UdpStats::default(),
-                    bytes: 0,
-                    first: now,
-                    last: now,
-                    prev: (now, 0, 0, 0, 0),
-                });
-                s.stats.record(&h, clock::now_secs());
-                s.bytes += n as u64;
-                s.last = now;
-            }
-            _ = tick.tick() => {
-                let now = Instant::now();
-                for s in sessions.values_mut() {
-                    let sum = s.interval(now);
-                    ctx.out.offer(&Event::PerfInterval(Box::new(PerfInterval {
-                        peer: s.sender,
-                        role: Role::Server,
-                        test: None,
-                        dir: Way::Recv,
-                        omitted: false,
-                        bidir: false,
-                        sum,
-                        streams: Vec::new(),
-                    })));
-                }
-                let idle: Vec<_> = sessions.iter().filter(|(_, s)| now.duration_since(s.last) >= SESSION_IDLE).map(|(k, _)| *k).collect();
-                for key in idle {
-                    if let Some(s) = sessions.remove(&key) {
-                        let sent = s.stats.max_seq;
-                        finish(&socket, s, key.1, sent, group, &ctx).await;
-                    }
-                }
-            }
-            _ = ctx.shutdown.cancelled() => return,
-        }
-    }
-}
-
-/// A sender ended: its figures against its count, to it and on this side's output.
-async fn finish(
-    socket: &tokio::net::UdpSocket,
-    s: Session,
-    session: u64,
-    sent: u64,
-    group: SocketAddr,
-    ctx: &Ctx,
-) {
-    let mut figures = s.figures();
-    figures.udp = received_end(&s.stats, sent);
-    let report = Report {
-        sockit_member: 1,
-        session,
-        figures: figures.clone(),
-    };
-    if let Ok(bytes) = serde_json::to_vec(&report) {
-        let _ = socket.send_to(&bytes, s.report_to).await;
-    }
-    ctx.out.emit(&Event::PerfMember(Box::new(PerfMember {
-        peer: s.sender,
-        group,
-        figures,
-    })));
 }

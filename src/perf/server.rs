@@ -191,7 +191,7 @@ pub async fn serve(cfg: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         setup: RwLock::new(()),
     });
     if let Some(group) = shared.cfg.multicast {
-        super::multicast::spawn_member(group, shared.cfg.iface.clone(), addr.port(), &ctx)?;
+        super::member::spawn_member(group, shared.cfg.iface.clone(), addr.port(), &ctx)?;
     }
     let tracker = TaskTracker::new();
     let unidentified = Arc::new(Semaphore::new(MAX_UNIDENTIFIED));

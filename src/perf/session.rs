@@ -118,37 +118,18 @@ async fn test(
     let (tx, mut rx) = mpsc::channel(total as usize);
     let _registered = shared.register(cookie, tx);
     proto::write_state(control, State::CreateStreams).await?;
-    let local = control.local_addr()?.ip();
-    let opts = plan::options(&params);
-    let streams = within("the data streams", STREAMS_TIMEOUT, async {
-        let mut streams = Vec::with_capacity(total as usize);
-        for i in 0..total as usize {
-            let dir = if i < n_recv as usize {
-                Dir::Recv
-            } else {
-                Dir::Send
-            };
-            let sock = match &mut turn {
-                Some(turn) => {
-                    let hello = turn.hellos.recv().await.ok_or(ProtoError::Closed)?;
-                    let s = shared
-                        .hub
-                        .stream_socket(local, hello, &opts, dir == Dir::Recv)?;
-                    Sock::Udp(s)
-                }
-                None => {
-                    let s = rx.recv().await.ok_or(ProtoError::Closed)?;
-                    Sock::Tcp(
-                        tcp_stream(s, &opts, ctx)
-                            .map_err(|e| ProtoError::Io(std::io::Error::other(e)))?,
-                    )
-                }
-            };
-            streams.push(Stream::new(stream_id(i), dir, sock));
-        }
-        Ok(streams)
-    })
+    let incoming = Incoming {
+        tcp: &mut rx,
+        udp: turn.as_mut(),
+        local: control.local_addr()?.ip(),
+        opts: plan::options(&params),
+    };
+    let streams = tokio::time::timeout(
+        STREAMS_TIMEOUT,
+        incoming.accept(shared, n_recv as usize, total as usize, ctx),
+    )
     .await
+    .map_err(|_| anyhow!("not all {total} data streams came within {STREAMS_TIMEOUT:?}"))?
     .context("unable to accept stream connection")?;
     drop(turn);
     drop(setup_turn);
@@ -248,6 +229,50 @@ async fn test(
         remote_congestion: theirs.congestion_used.clone(),
     });
     Ok(())
+}
+
+/// Where a test's data streams arrive: TCP connections with its cookie, UDP hellos
+/// from its client's address.
+struct Incoming<'a> {
+    tcp: &'a mut mpsc::Receiver<TcpStream>,
+    udp: Option<&'a mut super::hub::Turn>,
+    /// The address the client reached the server at.
+    local: std::net::IpAddr,
+    opts: sockopt::DataOptions,
+}
+
+impl Incoming<'_> {
+    /// The streams in their order of arrival: the first `receiving` are the ones the
+    /// server receives on (section 4.1).
+    async fn accept(
+        mut self,
+        shared: &Shared,
+        receiving: usize,
+        total: usize,
+        ctx: &Ctx,
+    ) -> anyhow::Result<Vec<Stream>> {
+        let mut streams = Vec::with_capacity(total);
+        for i in 0..total {
+            let dir = if i < receiving { Dir::Recv } else { Dir::Send };
+            let sock = match &mut self.udp {
+                Some(turn) => {
+                    let hello = turn.hellos.recv().await.ok_or(ProtoError::Closed)?;
+                    let receives = dir == Dir::Recv;
+                    Sock::Udp(
+                        shared
+                            .hub
+                            .stream_socket(self.local, hello, &self.opts, receives)?,
+                    )
+                }
+                None => {
+                    let s = self.tcp.recv().await.ok_or(ProtoError::Closed)?;
+                    Sock::Tcp(tcp_stream(s, &self.opts, ctx)?)
+                }
+            };
+            streams.push(Stream::new(stream_id(i), dir, sock));
+        }
+        Ok(streams)
+    }
 }
 
 /// A data connection with the test's cookie, made ready for its thread: the options

@@ -6,18 +6,18 @@
 //! which keeps the CPU spent per byte at or below iperf3's (docs/benchmarks.md). The
 //! control connection and the reports stay on the runtime; they only read the counters.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
-use super::clock::{self, Cpu};
+use super::clock::Cpu;
+use super::flow;
 use super::latency::{self, Rtts};
 use super::pace::Pacer;
-use super::udp::{Header, UdpStats};
+use super::udp::UdpStats;
 use crate::net::tcp_info::{self, TcpInfo};
 
 /// A stream's socket, blocking.
@@ -81,7 +81,7 @@ impl Limit {
 
     /// A sender's next block: how many bytes of `len` it may write (a UDP datagram is
     /// never cut: `whole`), and whether it is the last; `None` once the limit is spent.
-    fn claim(&self, len: usize, whole: bool) -> Option<(usize, bool)> {
+    pub(super) fn claim(&self, len: usize, whole: bool) -> Option<(usize, bool)> {
         let take = if self.blocks { 1 } else { len as u64 };
         let before = self
             .left
@@ -98,7 +98,7 @@ impl Limit {
     }
 
     /// A receiver read `n` bytes (one block).
-    fn count(&self, n: usize) {
+    pub(super) fn count(&self, n: usize) {
         let take = if self.blocks { 1 } else { n as u64 };
         let counted = self.left.fetch_update(Relaxed, Relaxed, |left| {
             (left > 0).then(|| left.saturating_sub(take))
@@ -177,10 +177,6 @@ impl Worker {
 
 /// Stack of a stream's thread: its loop holds a few locals; buffers are on the heap.
 const STACK: usize = 256 * 1024;
-/// How often a UDP receiver with nothing to read looks at its stop flag.
-const UDP_POLL: Duration = Duration::from_millis(100);
-/// The receive buffer of a UDP stream: any datagram fits.
-const UDP_BUFFER: usize = 65536;
 
 /// The id of the `index`th stream opened (0-based): 1, 3, 4, … as iperf3 numbers them.
 pub fn stream_id(index: usize) -> u32 {
@@ -265,12 +261,12 @@ impl Stream {
         let c = &self.counters;
         let result = match (&*self.sock, self.dir, load.work) {
             (Sock::Tcp(s), Dir::Send, Work::Flow) if load.zerocopy => {
-                send_tcp_zerocopy(s, load, c, &self.stop)
+                flow::send_tcp_zerocopy(s, load, c, &self.stop)
             }
-            (Sock::Tcp(s), Dir::Send, Work::Flow) => send_tcp(s, load, c, &self.stop),
-            (Sock::Tcp(s), Dir::Recv, Work::Flow) => recv_tcp(s, load, c, &self.stop),
-            (Sock::Udp(s), Dir::Send, Work::Flow) => send_udp(s, load, c, &self.stop),
-            (Sock::Udp(s), Dir::Recv, Work::Flow) => recv_udp(s, load, c, &self.stop),
+            (Sock::Tcp(s), Dir::Send, Work::Flow) => flow::send_tcp(s, load, c, &self.stop),
+            (Sock::Tcp(s), Dir::Recv, Work::Flow) => flow::recv_tcp(s, load, c, &self.stop),
+            (Sock::Udp(s), Dir::Send, Work::Flow) => flow::send_udp(s, load, c, &self.stop),
+            (Sock::Udp(s), Dir::Recv, Work::Flow) => flow::recv_udp(s, load, c, &self.stop),
             (Sock::Tcp(s), _, Work::Ask) => latency::ask(&mut &*s, load, c, &self.stop),
             (Sock::Tcp(s), _, Work::Echo) => latency::echo(&mut &*s, c, &self.stop),
             (Sock::Udp(s), _, Work::Ask) => latency::ask_udp(s, load, c, &self.stop),
@@ -288,175 +284,6 @@ impl Stream {
 /// A poisoned lock only means a stream's thread panicked; its counters are still good.
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The next block's size, or `None` when the stream is told to stop or the limit is spent.
-fn next_block(load: &Load, stop: &AtomicBool, whole: bool) -> Option<(usize, bool)> {
-    if stop.load(Relaxed) {
-        return None;
-    }
-    match &load.limit {
-        Some(limit) => limit.claim(load.len, whole),
-        None => Some((load.len, false)),
-    }
-}
-
-fn send_tcp(s: &TcpStream, load: &Load, c: &Counters, stop: &AtomicBool) -> io::Result<()> {
-    let pacer = Pacer::new(load.bitrate);
-    while let Some((n, last)) = next_block(load, stop, false) {
-        if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
-        }
-        let mut off = 0;
-        while off < n {
-            match (&*s).write(&load.payload[off..n]) {
-                Ok(w) => {
-                    off += w;
-                    c.bytes.fetch_add(w as u64, Relaxed);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        c.blocks.fetch_add(1, Relaxed);
-        if last {
-            notify(load);
-        }
-    }
-    Ok(())
-}
-
-/// `--zerocopy`: the payload sits in a memory file and goes out with `sendfile`, so the
-/// kernel sends its pages instead of copying a buffer from this process each time.
-fn send_tcp_zerocopy(
-    s: &TcpStream,
-    load: &Load,
-    c: &Counters,
-    stop: &AtomicBool,
-) -> io::Result<()> {
-    use rustix::fs::{memfd_create, sendfile, MemfdFlags};
-    let file = std::fs::File::from(memfd_create("sockit-perf", MemfdFlags::CLOEXEC)?);
-    (&file).write_all(&load.payload[..load.len])?;
-    let pacer = Pacer::new(load.bitrate);
-    while let Some((n, last)) = next_block(load, stop, false) {
-        if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
-        }
-        let mut off = 0u64;
-        while (off as usize) < n {
-            let left = n - off as usize;
-            match sendfile(s, &file, Some(&mut off), left) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => {
-                    c.bytes.fetch_add(w as u64, Relaxed);
-                }
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        c.blocks.fetch_add(1, Relaxed);
-        if last {
-            notify(load);
-        }
-    }
-    Ok(())
-}
-
-fn recv_tcp(s: &TcpStream, load: &Load, c: &Counters, stop: &AtomicBool) -> io::Result<()> {
-    let mut buf = vec![0u8; load.len.max(1)];
-    loop {
-        match (&*s).read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                c.bytes.fetch_add(n as u64, Relaxed);
-                c.blocks.fetch_add(1, Relaxed);
-                if let Some(limit) = &load.limit {
-                    limit.count(n);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) if stop.load(Relaxed) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn send_udp(s: &UdpSocket, load: &Load, c: &Counters, stop: &AtomicBool) -> io::Result<()> {
-    let pacer = Pacer::new(load.bitrate);
-    let mut datagram = load.payload[..load.len].to_vec();
-    let mut seq = 0u64;
-    while let Some((_, last)) = next_block(load, stop, true) {
-        if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
-        }
-        seq += 1;
-        let (sec, usec) = clock::stamp();
-        Header { sec, usec, seq }.encode(&mut datagram, load.wide);
-        loop {
-            match s.send(&datagram) {
-                Ok(n) => {
-                    c.bytes.fetch_add(n as u64, Relaxed);
-                    c.blocks.fetch_add(1, Relaxed);
-                    break;
-                }
-                // The interface's queue is full: wait for it rather than count a
-                // datagram that never left as sent.
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) if stop.load(Relaxed) => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-        if last {
-            notify(load);
-        }
-    }
-    Ok(())
-}
-
-fn recv_udp(s: &UdpSocket, load: &Load, c: &Counters, stop: &AtomicBool) -> io::Result<()> {
-    s.set_read_timeout(Some(UDP_POLL))?;
-    let mut buf = vec![0u8; UDP_BUFFER];
-    while !stop.load(Relaxed) {
-        match s.recv(&mut buf) {
-            Ok(0) if stop.load(Relaxed) => break,
-            Ok(n) => {
-                let arrival = clock::now_secs();
-                match Header::decode(&buf[..n], load.wide) {
-                    Some(h) => lock(&c.udp).record(&h, arrival),
-                    None => {
-                        c.malformed.fetch_add(1, Relaxed);
-                        continue;
-                    }
-                }
-                c.bytes.fetch_add(n as u64, Relaxed);
-                c.blocks.fetch_add(1, Relaxed);
-                if let Some(limit) = &load.limit {
-                    limit.count(n);
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        // An ICMP error for a datagram this socket sent (the hello).
-                        | io::ErrorKind::ConnectionRefused
-                ) => {}
-            Err(_) if stop.load(Relaxed) => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn notify(load: &Load) {
-    if let Some(limit) = &load.limit {
-        limit.reached.notify_one();
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The unit tests of `stream.rs`: real sockets on loopback, threads and counters.
 
+use std::time::Duration;
+
 use super::*;
 
 fn load(len: usize, limit: Option<Arc<Limit>>) -> Load {
