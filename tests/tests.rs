@@ -18,6 +18,7 @@ mod info;
 mod interrupted;
 mod layers;
 mod partial_names;
+mod perf;
 mod security;
 mod tamper;
 mod tcp;
