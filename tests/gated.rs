@@ -1,5 +1,6 @@
 //! The integration tests that need something a machine may lack: root (network
-//! namespaces, a tmpfs), Chromium with chromedriver, `nc`, IPv6 on loopback.
+//! namespaces, a tmpfs), Chromium with chromedriver, `nc`, iperf3, nftables, IPv6 on
+//! loopback.
 //!
 //! libtest decides `#[ignore]` when it compiles, so a test that found its tool missing
 //! at run time could only return early and be counted as passed. This binary uses
@@ -10,10 +11,12 @@
 mod browser;
 mod full_disk;
 mod harness;
+mod impair;
 mod ipv6;
 mod nc;
 mod netns;
 mod ns;
+mod perf_gated;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -29,6 +32,12 @@ enum Need {
     Browser,
     Nc,
     Ipv6,
+    /// iperf3 on PATH: a stock peer for `perf`.
+    Iperf3,
+    /// Namespaces, and iperf3 to run in one.
+    NamespacesIperf3,
+    /// Namespaces, tc and nft: loss and reordering with the kernel's own counts.
+    Impairment,
 }
 
 impl Need {
@@ -39,6 +48,9 @@ impl Need {
             Need::Browser => "needs chromium",
             Need::Nc => "needs nc",
             Need::Ipv6 => "needs IPv6",
+            Need::Iperf3 => "needs iperf3",
+            Need::NamespacesIperf3 => "needs root, iperf3",
+            Need::Impairment => "needs root, nft",
         }
     }
 
@@ -52,6 +64,13 @@ impl Need {
             }
             Need::Nc => "nc (apt-get install netcat-openbsd)",
             Need::Ipv6 => "IPv6 on loopback (::1)",
+            Need::Iperf3 => "iperf3 (apt-get install iperf3)",
+            Need::NamespacesIperf3 => {
+                "root, iproute2, unshare, setpriv (network namespaces) and iperf3"
+            }
+            Need::Impairment => {
+                "root, iproute2 (ip, tc), unshare, setpriv and nft (apt-get install nftables)"
+            }
         }
     }
 
@@ -64,6 +83,11 @@ impl Need {
             Need::Browser => have_program("chromium") && have_program("chromedriver"),
             Need::Nc => have_program("nc"),
             Need::Ipv6 => std::net::TcpListener::bind("[::1]:0").is_ok(),
+            Need::Iperf3 => have_program("iperf3"),
+            Need::NamespacesIperf3 => Need::Namespaces.met() && have_program("iperf3"),
+            Need::Impairment => {
+                Need::Namespaces.met() && ["tc", "nft"].into_iter().all(have_program)
+            }
         }
     }
 }
@@ -111,6 +135,32 @@ fn main() {
             a_browser_shows_chinese_text_files_as_written,
         },
         Need::Nc => nc::{raw_send_to_nc_and_raw_recv_from_nc},
+        Need::NamespacesIperf3 => perf_gated::{
+            sockit_client_with_iperf3_server_tcp,
+            sockit_client_with_iperf3_server_two_streams,
+            sockit_client_with_iperf3_server_reverse,
+            sockit_client_with_iperf3_server_bidir,
+            sockit_client_with_iperf3_server_udp,
+            sockit_client_with_iperf3_server_udp_reverse,
+        },
+        Need::Iperf3 => perf_gated::{
+            iperf3_client_with_sockit_server_tcp,
+            iperf3_client_with_sockit_server_two_streams,
+            iperf3_client_with_sockit_server_reverse,
+            iperf3_client_with_sockit_server_bidir,
+            iperf3_client_with_sockit_server_udp,
+            iperf3_client_with_sockit_server_udp_reverse,
+        },
+        Need::Impairment => perf_gated::{
+            udp_loss_is_exactly_what_the_network_dropped,
+            udp_loss_is_exactly_what_the_network_dropped_reverse,
+            multicast_members_report_exactly_what_the_network_dropped,
+        },
+        Need::Namespaces => perf_gated::{
+            tcp_bitrate_100m_is_held_over_10_seconds,
+            udp_bitrate_100m_is_held_over_10_seconds,
+            multicast_members_each_report_what_they_received,
+        },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,
             an_ipv6_wildcard_bind_also_serves_ipv4_clients,
@@ -129,7 +179,7 @@ fn main() {
 fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut missing = Vec::new();
-    for module in ["browser", "full_disk", "ipv6", "nc", "netns"] {
+    for module in ["browser", "full_disk", "ipv6", "nc", "netns", "perf_gated"] {
         let text = std::fs::read_to_string(dir.join(format!("{module}.rs")))
             .map_err(|e| Failed::from(format!("{module}.rs: {e}")))?;
         for line in text.lines() {
