@@ -65,7 +65,11 @@ pub struct PerfServe {
 #[derive(Debug, Clone, Args)]
 pub struct PerfClient {
     /// The server: HOST, HOST:PORT or [v6]:PORT (port 5201 unless given).
-    #[arg(required = true, value_parser = parse_target, value_name = "HOST[:PORT]")]
+    #[arg(
+        required_unless_present = "multicast",
+        value_parser = parse_target,
+        value_name = "HOST[:PORT]"
+    )]
     pub target: Option<Endpoint>,
 
     /// UDP instead of TCP (at 1 Mbit/s per stream unless --bitrate says otherwise).

@@ -111,8 +111,8 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
     let omit = Duration::from_secs(params.omit);
     let mut running = Running::start(streams, &send, &recv, omit, cfg.interval, quiet, reporter)?;
     let why = wait_end(cfg, &mut control, &running, limit.as_deref(), omit, ctx).await;
+    running.stop_senders().await;
     let now = Instant::now();
-    running.stop_senders();
     running.last_interval(now);
     let sent = running.totals(now);
     match why {

@@ -31,7 +31,9 @@ pub fn send_tcp(s: &TcpStream, load: &Load, c: &Counters, stop: &AtomicBool) -> 
     let pacer = Pacer::new(load.bitrate);
     while let Some((n, last)) = next_block(load, stop, false) {
         if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
+            if !p.wait(c.bytes.load(Relaxed), stop) {
+                break;
+            }
         }
         let mut off = 0;
         while off < n {
@@ -66,7 +68,9 @@ pub fn send_tcp_zerocopy(
     let pacer = Pacer::new(load.bitrate);
     while let Some((n, last)) = next_block(load, stop, false) {
         if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
+            if !p.wait(c.bytes.load(Relaxed), stop) {
+                break;
+            }
         }
         let mut off = 0u64;
         while (off as usize) < n {
@@ -113,7 +117,9 @@ pub fn send_udp(s: &UdpSocket, load: &Load, c: &Counters, stop: &AtomicBool) -> 
     let mut seq = 0u64;
     while let Some((_, last)) = next_block(load, stop, true) {
         if let Some(p) = &pacer {
-            p.wait(c.bytes.load(Relaxed));
+            if !p.wait(c.bytes.load(Relaxed), stop) {
+                break;
+            }
         }
         seq += 1;
         let (sec, usec) = clock::stamp();

@@ -24,6 +24,7 @@ pub fn spawn_member(
     group: Ipv4Addr,
     iface: Option<String>,
     port: u16,
+    every: Option<Duration>,
     ctx: &Ctx,
 ) -> anyhow::Result<()> {
     if !group.is_multicast() {
@@ -40,7 +41,8 @@ pub fn spawn_member(
     for w in dgram::join_v4(&socket, group, iface.as_deref())? {
         ctx.out.emit(&Event::warning(w));
     }
-    tokio::spawn(member(socket, SocketAddr::from((group, port)), ctx.clone()));
+    let group = SocketAddr::from((group, port));
+    tokio::spawn(member(socket, group, every, ctx.clone()));
     Ok(())
 }
 
@@ -90,11 +92,18 @@ impl Session {
     }
 }
 
-async fn member(socket: tokio::net::UdpSocket, group: SocketAddr, ctx: Ctx) {
+/// Follows every sender until Ctrl-C; shows each one's intervals every `every`.
+async fn member(
+    socket: tokio::net::UdpSocket,
+    group: SocketAddr,
+    every: Option<Duration>,
+    ctx: Ctx,
+) {
     let mut sessions: HashMap<(IpAddr, u64), Session> = HashMap::new();
     let mut ended: VecDeque<(IpAddr, u64)> = VecDeque::new();
     let mut buf = vec![0u8; 65536];
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Idle senders are looked for every second, or at each interval.
+    let mut tick = tokio::time::interval(every.unwrap_or(Duration::from_secs(1)));
     loop {
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
@@ -133,7 +142,7 @@ async fn member(socket: tokio::net::UdpSocket, group: SocketAddr, ctx: Ctx) {
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                for s in sessions.values_mut() {
+                for s in sessions.values_mut().filter(|_| every.is_some()) {
                     let sum = s.interval(now);
                     ctx.out.offer(&Event::PerfInterval(Box::new(PerfInterval {
                         peer: s.sender,

@@ -177,11 +177,7 @@ pub async fn send(cfg: &ClientConfig, group: Group, ctx: Ctx) -> anyhow::Result<
         _ = reached => false,
         _ = ctx.shutdown.cancelled() => true,
     };
-    running.stop_senders();
-    let stopped = Instant::now();
-    while !running.threads_done() && stopped.elapsed() < Duration::from_secs(1) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    running.stop_senders().await;
     running.last_interval(Instant::now());
     let sent = stream.counters.blocks.load(Relaxed);
     let mut end = vec![0u8; END_LEN];

@@ -3,7 +3,11 @@
 //! stream's start, so a late wake-up is made up by the next blocks and the mean rate
 //! over any long stretch is the asked one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// The longest a pacing sleep goes without looking at the stream's stop flag.
+const SLICE: Duration = Duration::from_millis(10);
 
 /// A stream's schedule.
 pub struct Pacer {
@@ -34,12 +38,20 @@ impl Pacer {
         self.start + Duration::from_secs_f64(sent as f64 / self.bytes_per_sec)
     }
 
-    /// Sleeps until the stream may send again; at once when it is behind.
-    pub fn wait(&self, sent: u64) {
+    /// Sleeps until the stream may send again, at once when it is behind; false when
+    /// `stop` was set meanwhile (it is looked at every `SLICE`), so that a slow stream
+    /// stops at the end of the test instead of sending one more block after it.
+    pub fn wait(&self, sent: u64, stop: &AtomicBool) -> bool {
         let due = self.due(sent);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let now = Instant::now();
+            if due <= now {
+                return true;
+            }
+            std::thread::sleep((due - now).min(SLICE));
         }
     }
 }
@@ -61,13 +73,29 @@ mod tests {
         Pacer::tighten_timer();
         let p = Pacer::new(80_000_000).unwrap(); // 10 MB/s, 10 KB blocks: one per ms
         let mut sent = 0u64;
+        let go = AtomicBool::new(false);
         while sent < 200_000 {
-            p.wait(sent);
+            assert!(p.wait(sent, &go));
             sent += 10_000;
         }
         // 20 blocks: the last leaves at 19 ms, not before.
         let took = p.start.elapsed();
         assert!(took >= Duration::from_millis(19), "{took:?}");
         assert!(took < Duration::from_millis(200), "{took:?}");
+    }
+
+    #[test]
+    fn a_long_wait_ends_soon_after_the_stop() {
+        let p = Pacer::new(8).unwrap(); // a byte a second: the next block is due in 1000 s
+        let stop = AtomicBool::new(false);
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(30));
+                stop.store(true, Ordering::Relaxed);
+            });
+            assert!(!p.wait(1000, &stop));
+        });
+        assert!(started.elapsed() < Duration::from_millis(500));
     }
 }

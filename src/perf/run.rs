@@ -73,6 +73,11 @@ impl Reporter {
     }
 }
 
+/// How long the end of a test waits for senders to finish their current block: a
+/// write into a full socket waits for the peer to read, which it does until the test's
+/// end is said.
+const SENDERS_STOP: Duration = Duration::from_secs(1);
+
 /// How often the live line on a terminal changes.
 const LIVE_EVERY: Duration = Duration::from_millis(250);
 
@@ -181,10 +186,22 @@ impl Running {
         }
     }
 
-    /// Senders stop after their current block; receivers go on reading.
-    pub fn stop_senders(&self) {
-        for s in self.streams.iter().filter(|s| s.dir == Dir::Send) {
+    /// Senders stop after their current block, and this waits until they have (at most
+    /// `SENDERS_STOP`): what a sender counts is then all it sent, so a receiver never
+    /// reports more than its sender. Receivers go on reading.
+    pub async fn stop_senders(&self) {
+        let senders = || {
+            self.streams
+                .iter()
+                .zip(&self.workers)
+                .filter(|(s, _)| s.dir == Dir::Send)
+        };
+        for (s, _) in senders() {
             s.stop();
+        }
+        let deadline = Instant::now() + SENDERS_STOP;
+        while senders().any(|(_, w)| !w.is_finished()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 

@@ -42,12 +42,20 @@ pub const MAX_SERVER_BUFFERS: u64 = 512 << 20;
 /// thread's stack (256 KiB) and, for `--latency`, its round-trip histograms.
 pub const STREAM_OVERHEAD: u64 = 512 << 10;
 
+/// A data connection, with its place in the order of accepts: a test's streams are
+/// told apart by the order the client opened them in (section 4.1), which is the order
+/// the listener accepted them in, not the order their cookies happened to be read.
+pub struct Accepted {
+    pub order: u64,
+    pub stream: TcpStream,
+}
+
 /// What every connection's task shares.
 pub struct Shared {
     pub cfg: ServeConfig,
     pub hub: Arc<Hub>,
     /// The tests that accept or refuse data streams, by cookie.
-    tests: Mutex<HashMap<Cookie, mpsc::Sender<TcpStream>>>,
+    tests: Mutex<HashMap<Cookie, mpsc::Sender<Accepted>>>,
     /// Tests under way, for `--max-clients`.
     pub running: AtomicUsize,
     numbers: AtomicU64,
@@ -104,7 +112,7 @@ impl Drop for Slot {
 
 impl Shared {
     /// Data connections with `cookie` now go to `tx` (until the registration is dropped).
-    pub fn register(self: &Arc<Self>, cookie: Cookie, tx: mpsc::Sender<TcpStream>) -> Registration {
+    pub fn register(self: &Arc<Self>, cookie: Cookie, tx: mpsc::Sender<Accepted>) -> Registration {
         lock(&self.tests).insert(cookie, tx);
         Registration {
             shared: self.clone(),
@@ -191,18 +199,22 @@ pub async fn serve(cfg: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         setup: RwLock::new(()),
     });
     if let Some(group) = shared.cfg.multicast {
-        super::member::spawn_member(group, shared.cfg.iface.clone(), addr.port(), &ctx)?;
+        let (iface, every) = (shared.cfg.iface.clone(), shared.cfg.interval);
+        super::member::spawn_member(group, iface, addr.port(), every, &ctx)?;
     }
     let tracker = TaskTracker::new();
     let unidentified = Arc::new(Semaphore::new(MAX_UNIDENTIFIED));
     let first_done = Arc::new(tokio::sync::Notify::new());
     let mut backoff = Backoff::default();
+    let mut accepted = 0u64;
     loop {
         tokio::select! {
             (stream, peer) = backoff.accept(&listener, &ctx.out) => {
                 let Ok(permit) = unidentified.clone().try_acquire_owned() else {
                     continue; // dropped: closed at once
                 };
+                accepted += 1;
+                let stream = Accepted { order: accepted, stream };
                 let task = connection(stream, peer, permit, shared.clone(), ctx.clone());
                 let done = first_done.clone();
                 tracker.spawn(async move {
@@ -222,14 +234,14 @@ pub async fn serve(cfg: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
 
 /// One connection: its cookie says what it is. Returns whether it was a test.
 async fn connection(
-    mut stream: TcpStream,
+    mut accepted: Accepted,
     peer: SocketAddr,
     unidentified: tokio::sync::OwnedSemaphorePermit,
     shared: Arc<Shared>,
     ctx: Ctx,
 ) -> bool {
     let cookie = tokio::select! {
-        c = within("a cookie", COOKIE_TIMEOUT, proto::read_cookie(&mut stream)) => c,
+        c = within("a cookie", COOKIE_TIMEOUT, proto::read_cookie(&mut accepted.stream)) => c,
         _ = ctx.shutdown.cancelled() => return false,
     };
     drop(unidentified);
@@ -240,14 +252,15 @@ async fn connection(
     if let Some(test) = data {
         if let Err(
             mpsc::error::TrySendError::Full(mut s) | mpsc::error::TrySendError::Closed(mut s),
-        ) = test.try_send(stream)
+        ) = test.try_send(accepted)
         {
             // A data connection the test does not expect (section 4.2).
-            let _ = proto::write_state(&mut s, State::AccessDenied).await;
-            let _ = s.shutdown().await;
+            let _ = proto::write_state(&mut s.stream, State::AccessDenied).await;
+            let _ = s.stream.shutdown().await;
         }
         return false;
     }
+    let mut stream = accepted.stream;
     let Some((number, slot)) = shared.admit() else {
         let _ = proto::write_state(&mut stream, State::AccessDenied).await;
         let _ = stream.shutdown().await;

@@ -14,7 +14,7 @@ use super::params::{Params, Protocol};
 use super::proto::{self, within, Cookie, ProtoError, State};
 use super::results::Results;
 use super::run::{Reporter, Running};
-use super::server::Shared;
+use super::server::{Accepted, Shared};
 use super::stream::{lock, stream_id, Dir, Sock, Stream};
 use super::{end, i_errno, iperf_json, plan, sockopt};
 use crate::ctx::Ctx;
@@ -176,8 +176,8 @@ async fn test(
         reporter,
     )?;
     let ending = wait(control, &running, &params, omit, ctx).await;
+    running.stop_senders().await;
     let now = Instant::now();
-    running.stop_senders();
     running.last_interval(now);
     match ending {
         Ending::Normal => {}
@@ -234,7 +234,7 @@ async fn test(
 /// Where a test's data streams arrive: TCP connections with its cookie, UDP hellos
 /// from its client's address.
 struct Incoming<'a> {
-    tcp: &'a mut mpsc::Receiver<TcpStream>,
+    tcp: &'a mut mpsc::Receiver<Accepted>,
     udp: Option<&'a mut super::hub::Turn>,
     /// The address the client reached the server at.
     local: std::net::IpAddr,
@@ -251,27 +251,39 @@ impl Incoming<'_> {
         total: usize,
         ctx: &Ctx,
     ) -> anyhow::Result<Vec<Stream>> {
-        let mut streams = Vec::with_capacity(total);
-        for i in 0..total {
-            let dir = if i < receiving { Dir::Recv } else { Dir::Send };
-            let sock = match &mut self.udp {
-                Some(turn) => {
+        let mut socks = Vec::with_capacity(total);
+        match &mut self.udp {
+            // The client opens each UDP stream after the last one's answer: in order.
+            Some(turn) => {
+                for i in 0..total {
                     let hello = turn.hellos.recv().await.ok_or(ProtoError::Closed)?;
-                    let receives = dir == Dir::Recv;
-                    Sock::Udp(
+                    let receives = i < receiving;
+                    socks.push(Sock::Udp(
                         shared
                             .hub
                             .stream_socket(self.local, hello, &self.opts, receives)?,
-                    )
+                    ));
                 }
-                None => {
-                    let s = self.tcp.recv().await.ok_or(ProtoError::Closed)?;
-                    Sock::Tcp(tcp_stream(s, &self.opts, ctx)?)
+            }
+            None => {
+                let mut accepted = Vec::with_capacity(total);
+                for _ in 0..total {
+                    accepted.push(self.tcp.recv().await.ok_or(ProtoError::Closed)?);
                 }
-            };
-            streams.push(Stream::new(stream_id(i), dir, sock));
+                accepted.sort_by_key(|a| a.order);
+                for a in accepted {
+                    socks.push(Sock::Tcp(tcp_stream(a.stream, &self.opts, ctx)?));
+                }
+            }
         }
-        Ok(streams)
+        Ok(socks
+            .into_iter()
+            .enumerate()
+            .map(|(i, sock)| {
+                let dir = if i < receiving { Dir::Recv } else { Dir::Send };
+                Stream::new(stream_id(i), dir, sock)
+            })
+            .collect())
     }
 }
 

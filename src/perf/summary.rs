@@ -155,13 +155,13 @@ fn stream_end(t: &StreamTotal, p: Option<&StreamResult>, udp: bool) -> StreamEnd
             receiver: totals(p_seconds, p_bytes, None),
             udp: udp.then(|| {
                 let sent = t.blocks;
-                let (jitter, errors, max_seq) = p.map_or((0.0, 0, 0), |p| {
-                    (p.jitter, p.errors.max(0) as u64, p.packets.max(0) as u64)
-                });
+                let (jitter, errors) = p.map_or((0.0, 0), |p| (p.jitter, p.errors.max(0) as u64));
                 let exact = p.and_then(|p| p.exact.clone());
                 let (received, lost) = match &exact {
                     Some(e) => (e.sockit_unique, sent.saturating_sub(e.sockit_unique)),
-                    None => (max_seq.saturating_sub(errors), errors),
+                    // An iperf3 receiver counts gaps only, and stops counting at
+                    // the end of the test: its count is all that is known.
+                    None => (sent.saturating_sub(errors), errors),
                 };
                 UdpEnd {
                     sent,

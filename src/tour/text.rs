@@ -105,7 +105,8 @@ fn both(topic: Topic) -> (Text, Text) {
                  moves at most window / RTT bytes a second. -w sets SO_SNDBUF and SO_RCVBUF \
                  on both sides (Linux doubles what is asked, for its bookkeeping, and caps it \
                  at net.core.wmem_max/rmem_max). On loopback the RTT is tens of microseconds, \
-                 so even 8 KiB moves gigabits, yet the larger window is faster; \
+                 so even 8 KiB moves gigabits (how many depends on how the two threads are \
+                 scheduled); the window starts to rule once the RTT grows: \
                  across a 20 ms path the same 8 KiB would allow about 3 Mbit/s, and filling \
                  1 Gbit/s there needs 2.5 MB in flight (the bandwidth-delay product). A \
                  larger buffer also lets more wait in the queue: the RTT grows with it.",
@@ -115,7 +116,7 @@ fn both(topic: Topic) -> (Text, Text) {
                 "TCP 同时在途（已发送未确认）的数据至多一个窗口，所以一条连接每秒至多传输 窗口 / 往返时间 字节。\
                  -w 设置两端的 SO_SNDBUF 和 SO_RCVBUF（Linux 会把请求值加倍用于内部记账，并以 \
                  net.core.wmem_max/rmem_max 为上限）。回环接口的往返时间只有几十微秒，所以即使 8 KiB \
-                 也能达到每秒数 Gbit，但大窗口仍然更快；若往返时间是 20 ms，同样的 8 KiB 只能达到约 3 Mbit/s，\
+                 也能达到每秒数 Gbit（具体多少取决于两个线程的调度）；往返时间变长时窗口才起决定作用：若往返时间是 20 ms，同样的 8 KiB 只能达到约 3 Mbit/s，\
                  要跑满 1 Gbit/s 则需要 2.5 MB 在途（带宽时延积）。缓冲区越大，排队的数据也越多：往返时间随之变长。",
             ),
         ),

@@ -74,9 +74,9 @@ pub async fn throughput(l: &mut Lesson) -> Demo {
         ),
     );
     l.check(
-        small.bits_per_second < large.bits_per_second,
-        "the small window was slower",
-        "小窗口更慢",
+        large.sndbuf > small.sndbuf,
+        "the large window gave larger buffers",
+        "大窗口得到了更大的缓冲区",
     );
     Ok(())
 }
