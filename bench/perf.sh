@@ -198,17 +198,15 @@ many() { # KIND: starts a long-lived server, CLIENTS clients at once; prints "ok
         if wait "${pids[$i]}" && ! grep -q '"error"' "$WORK/many.$((i + 1))"; then ok=$((ok + 1)); fi
     done
     local total
-    total=$(cat "$WORK"/many.* 2>/dev/null | python3 -c '
+    total=$(python3 -c '
 import json, sys
-text = sys.stdin.read()
-dec, i, s = json.JSONDecoder(), 0, 0.0
-while i < len(text):
-    text_i = text[i:].lstrip()
-    if not text_i: break
-    o, n = dec.raw_decode(text_i)
-    i = len(text) - len(text_i) + n
-    s += o.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
-print(f"{s/1e9:.1f}")' 2>/dev/null || echo "?")
+bps = 0.0
+for name in sys.argv[1:]:
+    try:
+        bps += json.load(open(name))["end"]["sum_received"]["bits_per_second"]
+    except (ValueError, KeyError):
+        pass
+print(f"{bps / 1e9:.1f}")' "$WORK"/many.*)
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
     rm -f "$WORK"/many.*
