@@ -13,14 +13,14 @@ use super::perf_units::{Micros, Percent};
 /// `perf_start`: what the test is, then the header of the table that follows.
 pub fn start(f: &mut fmt::Formatter<'_>, s: &PerfStart) -> fmt::Result {
     let i = &s.info;
-    prefix(f, s.test)?;
-    let who = match s.role {
-        Role::Client => format!("connected to {}", s.peer),
-        Role::Server => format!("test from {}", s.peer),
-    };
     let streams = if i.streams == 1 { "stream" } else { "streams" };
-    let mut what = format!(
-        "{who}: {}, {} {streams} {}",
+    let mut first = format!(
+        "{} {}: {}, {} {streams} {}",
+        match s.role {
+            Role::Client => "test with",
+            Role::Server => "test from",
+        },
+        s.peer,
         i.protocol.to_uppercase(),
         i.streams,
         match (i.mode, s.role) {
@@ -30,36 +30,46 @@ pub fn start(f: &mut fmt::Formatter<'_>, s: &PerfStart) -> fmt::Result {
         }
     );
     match (i.seconds, i.bytes, i.blocks) {
-        (_, Some(b), _) => write!(what, ", {}", Bytes(b))?,
-        (_, _, Some(k)) => write!(what, ", {k} blocks")?,
-        (Some(t), _, _) => write!(what, ", {t} s")?,
+        (_, Some(b), _) => write!(first, ", {}", Bytes(b))?,
+        (_, _, Some(k)) => write!(first, ", {k} blocks")?,
+        (Some(t), _, _) => write!(first, ", {t} s")?,
         _ => {}
     }
-    if i.bitrate > 0 {
-        write!(what, " at {} per stream", Rate(i.bitrate as f64))?;
-    }
-    write!(f, "{what}")?;
-    f.write_char('\n')?;
-    prefix(f, s.test)?;
-    write!(
-        f,
-        "  {} {}, buffers {} send / {} receive",
+    let mut second = format!(
+        "  {} {}",
         Bytes(i.length),
         if i.protocol == "udp" {
             "datagrams"
         } else {
             "writes"
-        },
-        Bytes(i.sndbuf),
-        Bytes(i.rcvbuf)
-    )?;
-    if let Some(w) = i.window {
-        write!(f, " (--window {} asked)", Bytes(w))?;
+        }
+    );
+    if i.bitrate > 0 {
+        write!(second, " at {} per stream", Rate(i.bitrate as f64))?;
     }
     if let Some(cc) = &i.congestion {
-        write!(f, ", {cc}")?;
+        write!(second, ", {cc}")?;
     }
-    f.write_char('\n')?;
+    let mut third = format!(
+        "  buffers {} send / {} receive",
+        Bytes(i.sndbuf),
+        Bytes(i.rcvbuf)
+    );
+    if let Some(w) = i.window {
+        write!(third, " (--window {} asked)", Bytes(w))?;
+    }
+    let mut lines = vec![first, second, third];
+    if i.omit > 0.0 {
+        lines.push(format!(
+            "  * marks the first {} s, left out of every total",
+            i.omit
+        ));
+    }
+    for line in lines {
+        prefix(f, s.test)?;
+        f.write_str(&line)?;
+        f.write_char('\n')?;
+    }
     prefix(f, s.test)?;
     if i.latency && s.role == Role::Client {
         return f.write_str(LATENCY_HEADER);
@@ -80,7 +90,7 @@ pub fn start(f: &mut fmt::Formatter<'_>, s: &PerfStart) -> fmt::Result {
     Ok(())
 }
 
-const LATENCY_HEADER: &str = "   Interval         Trans/s      p50      p90      p99      max";
+const LATENCY_HEADER: &str = "Interval (s)    Trans/s        p50        p90        p99        max";
 
 fn header(udp: bool, way: Way, bidir: bool) -> String {
     let tag = match (bidir, way) {
@@ -89,14 +99,14 @@ fn header(udp: bool, way: Way, bidir: bool) -> String {
         (true, Way::Recv) => "[RX  ID]",
     };
     let mut h = format!(
-        "{tag:<5} {:^14} {:>10} {:>12}",
-        "Interval", "Transfer", "Bitrate"
+        "{tag:<5} {:<13} {:>9} {:>11}",
+        "Interval (s)", "Transfer", "Bitrate"
     );
     let _ = match (udp, way) {
-        (false, Way::Send) => write!(h, " {:>6} {:>10} {:>9}", "Retr", "Cwnd", "RTT"),
-        (false, Way::Recv) => write!(h, " {:>27}", "RTT"),
+        (false, Way::Send) => write!(h, " {:>6} {:>9} {:>8}", "Retr", "Cwnd", "RTT"),
+        (false, Way::Recv) => write!(h, " {:>25}", "RTT"),
         (true, Way::Send) => write!(h, " {:>10}", "Datagrams"),
-        (true, Way::Recv) => write!(h, " {:>10}  Lost/Total", "Jitter"),
+        (true, Way::Recv) => write!(h, " {:>9} Lost/Total", "Jitter"),
     };
     h
 }
@@ -139,7 +149,8 @@ fn tag(way: Option<&str>, stream: Option<u32>) -> String {
 fn row(f: &mut fmt::Formatter<'_>, tag: &str, x: &Figures, omitted: bool) -> fmt::Result {
     write!(
         f,
-        "{tag:<5} {:>6.2}-{:<5.2} s {:>10} {:>12}",
+        "{tag:<5}{}{:>6.2}-{:<6.2} {:>9} {:>11}",
+        if omitted { '*' } else { ' ' },
         x.start,
         x.end,
         Bytes(x.bytes).to_string(),
@@ -150,8 +161,8 @@ fn row(f: &mut fmt::Formatter<'_>, tag: &str, x: &Figures, omitted: bool) -> fmt
         let total = x.packets.unwrap_or(0);
         write!(
             f,
-            " {:>7.3} ms  {lost}/{total} ({})",
-            jitter,
+            " {:>9} {lost}/{total} ({})",
+            format!("{jitter:.3} ms"),
             Percent(x.lost_percent.unwrap_or(0.0))
         )?;
     } else if let Some(packets) = x.packets {
@@ -159,7 +170,7 @@ fn row(f: &mut fmt::Formatter<'_>, tag: &str, x: &Figures, omitted: bool) -> fmt
     } else if let Some(retr) = x.retransmits {
         write!(
             f,
-            " {retr:>6} {:>10} {:>9}",
+            " {retr:>6} {:>9} {:>8}",
             x.cwnd.map(|c| Bytes(c).to_string()).unwrap_or_default(),
             x.rtt_us
                 .map(Micros)
@@ -167,10 +178,7 @@ fn row(f: &mut fmt::Formatter<'_>, tag: &str, x: &Figures, omitted: bool) -> fmt
                 .unwrap_or_default()
         )?;
     } else if let Some(rtt) = x.rtt_us.filter(|r| *r > 0) {
-        write!(f, " {:>27}", Micros(rtt).to_string())?;
-    }
-    if omitted {
-        f.write_str("  (omitted)")?;
+        write!(f, " {:>25}", Micros(rtt).to_string())?;
     }
     Ok(())
 }
@@ -217,13 +225,18 @@ pub fn end(f: &mut fmt::Formatter<'_>, e: &PerfEnd) -> fmt::Result {
         prefix(f, e.test)?;
         write!(
             f,
-            "{direction}: lost {} of {} datagrams ({}), {} out of order, {} repeated, jitter {:.3} ms",
+            "{direction}: lost {}/{} ({}), jitter {:.3} ms",
             u.lost,
             u.sent,
             Percent(u.lost_percent),
-            u.out_of_order,
-            u.duplicates,
             u.jitter_ms
+        )?;
+        f.write_char('\n')?;
+        prefix(f, e.test)?;
+        write!(
+            f,
+            "  {} came late, {} came twice",
+            u.out_of_order, u.duplicates
         )?;
     }
     if let Some(r) = e.rtt {
@@ -231,13 +244,13 @@ pub fn end(f: &mut fmt::Formatter<'_>, e: &PerfEnd) -> fmt::Result {
         prefix(f, e.test)?;
         write!(
             f,
-            "{direction}: RTT {}/{}/{} (min/mean/max)",
+            "{direction}: RTT min {} mean {} max {}",
             Micros(r.min_us),
             Micros(r.mean_us),
             Micros(r.max_us)
         )?;
         if let Some(c) = e.max_cwnd {
-            write!(f, ", cwnd up to {}", Bytes(c))?;
+            write!(f, ", cwnd {}", Bytes(c))?;
         }
     }
     let c = e.cpu;
@@ -245,7 +258,7 @@ pub fn end(f: &mut fmt::Formatter<'_>, e: &PerfEnd) -> fmt::Result {
     prefix(f, e.test)?;
     write!(
         f,
-        "CPU: this side {:.1}% ({:.1}% user, {:.1}% system), the other {:.1}% ({:.1}% user, {:.1}% system)",
+        "CPU: here {:.1}% ({:.1} user, {:.1} sys), there {:.1}% ({:.1} user, {:.1} sys)",
         c.local, c.local_user, c.local_system, c.remote, c.remote_user, c.remote_system
     )
 }
@@ -260,7 +273,7 @@ pub fn latency(f: &mut fmt::Formatter<'_>, l: &PerfLatency) -> fmt::Result {
     }
     write!(
         f,
-        "{:>6.2}-{:<5.2} s {:>15.0} {:>8} {:>8} {:>8} {:>8}",
+        "{:>6.2}-{:<6.2} {:>9.0} {:>10} {:>10} {:>10} {:>10}",
         x.start,
         x.end,
         x.per_second,
@@ -273,9 +286,11 @@ pub fn latency(f: &mut fmt::Formatter<'_>, l: &PerfLatency) -> fmt::Result {
         write!(f, "  {lost} lost")?;
     }
     if l.last {
+        f.write_char('\n')?;
+        prefix(f, l.test)?;
         write!(
             f,
-            "  {} round trips, min {}, mean {}",
+            "{} round trips, min {}, mean {}",
             x.transactions,
             Micros(x.min_us.round() as u32),
             Micros(x.mean_us.round() as u32)
@@ -284,12 +299,12 @@ pub fn latency(f: &mut fmt::Formatter<'_>, l: &PerfLatency) -> fmt::Result {
     Ok(())
 }
 
-/// `perf_member`: one member's report on a multicast test.
+/// `perf_member`: one member's report on a multicast test, on three lines.
 pub fn member(f: &mut fmt::Formatter<'_>, m: &PerfMember) -> fmt::Result {
     let x = &m.figures;
     write!(
         f,
-        "[{}] group {}: {} in {:.2} s ({}), lost {} of {} ({}), {} out of order, jitter {:.3} ms",
+        "[{}] group {}:\n  {} in {:.2} s, {}\n  lost {}/{} ({}), {} late, {} twice, jitter {:.3} ms",
         m.peer,
         m.group,
         Bytes(x.bytes),
@@ -299,6 +314,7 @@ pub fn member(f: &mut fmt::Formatter<'_>, m: &PerfMember) -> fmt::Result {
         x.udp.sent,
         Percent(x.udp.lost_percent),
         x.udp.out_of_order,
+        x.udp.duplicates,
         x.udp.jitter_ms
     )
 }
@@ -310,3 +326,7 @@ fn prefix(f: &mut fmt::Formatter<'_>, test: Option<u64>) -> fmt::Result {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+#[path = "perf_table_tests.rs"]
+mod tests;

@@ -122,8 +122,13 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
             let _ = control.shutdown().await;
             let ran = now.duration_since(running.start).as_secs_f64();
             running.finish().await;
+            let moved: u64 = sent.iter().map(|t| t.bytes).sum();
+            let verb = if params.reverse { "received" } else { "moved" };
             return Err(Interrupted(format!(
-                "the test was cut short after {ran:.1} s; no results were exchanged"
+                "the test was cut short after {ran:.1} s, {} {verb} ({}); no results were \
+                 exchanged",
+                crate::output::perf_table::Bytes(moved),
+                crate::output::perf_table::Rate(super::meter::rate(moved, ran)),
             ))
             .into());
         }
