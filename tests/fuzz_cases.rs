@@ -15,6 +15,8 @@ mod framing;
 mod http_request;
 #[path = "../fuzz/props/manifest.rs"]
 mod manifest;
+#[path = "../fuzz/props/perf.rs"]
+mod perf;
 #[path = "../fuzz/props/safepath.rs"]
 mod safepath;
 #[path = "../fuzz/props/wire.rs"]
@@ -55,6 +57,7 @@ replays!(
     framing,
     http_request,
     manifest,
+    perf,
     safepath,
     wire
 );

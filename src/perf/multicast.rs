@@ -69,7 +69,7 @@ fn mark(buf: &mut [u8], session: u64, port: u16) {
 }
 
 /// A datagram's session and report port, if it is one of ours.
-pub(super) fn parse(buf: &[u8]) -> Option<(Header, u64, u16, Option<u64>)> {
+pub fn parse(buf: &[u8]) -> Option<(Header, u64, u16, Option<u64>)> {
     if buf.len() < HEADER_LEN_32 + 14 || buf[HEADER_LEN_32..HEADER_LEN_32 + 4] != MAGIC {
         return None;
     }
