@@ -19,6 +19,8 @@ mod interrupted;
 mod layers;
 mod partial_names;
 mod perf;
+mod perf_hostile;
+mod perf_options;
 mod security;
 mod tamper;
 mod tcp;

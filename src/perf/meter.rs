@@ -157,6 +157,11 @@ impl Meter {
             }
         }
         if omitted && now >= self.counted {
+            // What counts starts with this snapshot, taken a little after the omitted
+            // period's end: the clock of the figures starts with it too.
+            let late = now.saturating_duration_since(self.counted);
+            self.counted = now;
+            self.counted_clock += late.as_secs_f64();
             self.base = snaps.clone();
         }
         self.prev = snaps;
