@@ -17,6 +17,7 @@ mod nc;
 mod netns;
 mod ns;
 mod perf_gated;
+mod perf_netns;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -151,12 +152,12 @@ fn main() {
             iperf3_client_with_sockit_server_udp,
             iperf3_client_with_sockit_server_udp_reverse,
         },
-        Need::Impairment => perf_gated::{
+        Need::Impairment => perf_netns::{
             udp_loss_is_exactly_what_the_network_dropped,
             udp_loss_is_exactly_what_the_network_dropped_reverse,
             multicast_members_report_exactly_what_the_network_dropped,
         },
-        Need::Namespaces => perf_gated::{
+        Need::Namespaces => perf_netns::{
             tcp_bitrate_100m_is_held_over_10_seconds,
             udp_bitrate_100m_is_held_over_10_seconds,
             multicast_members_each_report_what_they_received,
@@ -179,7 +180,15 @@ fn main() {
 fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut missing = Vec::new();
-    for module in ["browser", "full_disk", "ipv6", "nc", "netns", "perf_gated"] {
+    for module in [
+        "browser",
+        "full_disk",
+        "ipv6",
+        "nc",
+        "netns",
+        "perf_gated",
+        "perf_netns",
+    ] {
         let text = std::fs::read_to_string(dir.join(format!("{module}.rs")))
             .map_err(|e| Failed::from(format!("{module}.rs: {e}")))?;
         for line in text.lines() {
