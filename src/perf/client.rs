@@ -12,8 +12,8 @@ use super::params::{Params, Protocol, MAX_UDP_LEN};
 use super::proto::{self, within, ProtoError};
 use super::results::Results;
 use super::run::{Reporter, Running};
-use super::stream::{lock, stream_id, Dir, Sock, Stream};
-use super::{end, i_errno, iperf_json, plan, sockopt, udp, ClientConfig, Cookie, State};
+use super::stream::{stream_id, Dir, Sock, Stream};
+use super::{i_errno, iperf_json, plan, sockopt, udp, ClientConfig, Cookie, State};
 use crate::ctx::{Ctx, Interrupted};
 use crate::net::addr::LOCAL_HOST;
 use crate::net::sock::tcp_connect;
@@ -32,26 +32,36 @@ const LOOK: Duration = Duration::from_millis(100);
 
 /// Runs one test against the server `cfg.target`.
 pub async fn run(cfg: ClientConfig, ctx: Ctx) -> anyhow::Result<()> {
-    let json = cfg.iperf_json;
-    let out = ctx.out.clone();
     let mut doc = iperf_json::Doc::default();
     let result = test(&cfg, &ctx, &mut doc).await;
-    if json {
+    if cfg.iperf_json {
         if let Err(e) = &result {
             doc.error = Some(crate::net::sock::error_line(e));
         }
-        out.raw_line(doc.render(true));
+        ctx.out.raw_line(doc.render(true));
     }
     result
 }
 
-async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyhow::Result<()> {
+/// A test set up: the control connection, the parameters sent, the streams open and
+/// TEST_RUNNING read.
+struct Prepared {
+    control: TcpStream,
+    server: SocketAddr,
+    params: Params,
+    cookie: Cookie,
+    streams: Vec<Stream>,
+    /// The control connection's MSS.
+    mss: Option<u32>,
+}
+
+/// Connects and sets the test up (sections 2 to 4), each step bounded in time.
+async fn prepare(cfg: &ClientConfig, ctx: &Ctx) -> anyhow::Result<Prepared> {
     let addrs = cfg.target.resolve(LOCAL_HOST).await?;
     let mut control = tcp_connect(&addrs, cfg.timeout).await?;
     let server = control.peer_addr()?;
-    let local = control.local_addr()?;
-    let quiet = cfg.iperf_json;
-    if !quiet {
+    if !cfg.iperf_json {
+        let local = control.local_addr()?;
         ctx.out.emit(&Event::Connected {
             peer: server,
             local,
@@ -79,15 +89,39 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
         .context("open the data streams")?;
     expect(&mut control, State::TestStart, "the start of the test").await?;
     expect(&mut control, State::TestRunning, "the start of the test").await?;
-    let seconds = cfg.time.as_secs_f64();
-    let info = plan::info(&params, &cookie, &streams, Some(seconds));
+    Ok(Prepared {
+        control,
+        server,
+        params,
+        cookie,
+        streams,
+        mss,
+    })
+}
+
+async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyhow::Result<()> {
+    // Ctrl-C while setting up ends at once; once data flows the server is told.
+    let p = tokio::select! {
+        p = prepare(cfg, ctx) => p?,
+        _ = ctx.shutdown.cancelled() => {
+            return Err(Interrupted("before the test started".into()).into());
+        }
+    };
+    let Prepared {
+        mut control,
+        server,
+        params,
+        ..
+    } = p;
+    let quiet = cfg.iperf_json;
+    let info = plan::info(&params, &p.cookie, &p.streams, Some(cfg.time.as_secs_f64()));
     doc.start = iperf_json::start(&iperf_json::Start {
         role: Role::Client,
         peer: server,
         params: &params,
         info: &info,
-        streams: &streams,
-        mss,
+        streams: &p.streams,
+        mss: p.mss,
     });
     if !quiet {
         ctx.out.emit(&Event::PerfStart(Box::new(PerfStart {
@@ -109,12 +143,12 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
         quiet,
     };
     let omit = Duration::from_secs(params.omit);
-    let mut running = Running::start(streams, &send, &recv, omit, cfg.interval, quiet, reporter)?;
+    let mut running = Running::start(p.streams, &send, &recv, omit, cfg.interval, quiet, reporter)?;
     let why = wait_end(cfg, &mut control, &running, limit.as_deref(), omit, ctx).await;
     running.stop_senders().await;
     let now = Instant::now();
     running.last_interval(now);
-    let sent = running.totals(now);
+    let at_end = running.totals(now);
     match why {
         Why::Done => {}
         Why::Interrupted => {
@@ -122,7 +156,7 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
             let _ = control.shutdown().await;
             let ran = now.duration_since(running.start).as_secs_f64();
             running.finish().await;
-            let moved: u64 = sent.iter().map(|t| t.bytes).sum();
+            let moved: u64 = at_end.iter().map(|t| t.bytes).sum();
             let verb = if params.reverse { "received" } else { "moved" };
             return Err(Interrupted(format!(
                 "the test was cut short after {ran:.1} s, {} {verb} ({}); no results were \
@@ -142,43 +176,19 @@ async fn test(cfg: &ClientConfig, ctx: &Ctx, doc: &mut iperf_json::Doc) -> anyho
     // Receivers keep reading until the server answers, so that a server blocked on a
     // full socket gets to read TEST_END (section 5).
     expect(&mut control, State::ExchangeResults, "the results exchange").await?;
-    running.drain_udp().await;
-    let totals = end::merge_receivers(sent, &running);
-    let start = running.start;
-    let failure = running.failure();
-    let kept = std::mem::take(&mut lock(&running.meter).kept);
-    let reporter = running.reporter.clone();
-    let streams = running.streams.clone();
-    let cpu = running.finish().await;
-    let local_cpu = super::summary::cpu_share(cpu, now.duration_since(start));
-    let congestion = streams
-        .iter()
-        .find(|s| s.dir == Dir::Send && matches!(*s.sock, Sock::Tcp(_)))
-        .and_then(|s| sockopt::congestion(s.sock.fd()));
-    let udp = params.protocol() == Protocol::Udp;
-    let ours = super::summary::results(&totals, local_cpu, congestion.clone(), udp, None);
-    proto::write_json(&mut control, &ours).await?;
+    let finished = running.conclude(at_end, now).await;
+    proto::write_json(&mut control, &finished.results(None)).await?;
     let theirs: Results = within("the server's results", STEP, proto::read_json(&mut control))
         .await
         .context("read the server's results")?;
     expect(&mut control, State::DisplayResults, "the end of the test").await?;
-    let ends = end::report(&reporter, &streams, &totals, &theirs, local_cpu, udp);
-    doc.intervals = iperf_json::intervals(&kept, &streams);
-    doc.end = iperf_json::end(&iperf_json::End {
-        ends: &ends,
-        streams: &streams,
-        udp,
-        bidir: params.bidirectional,
-        cpu: super::summary::cpu_use(local_cpu, &theirs),
-        local_congestion: congestion,
-        remote_congestion: theirs.congestion_used.clone(),
-    });
+    finished.close(&theirs, doc);
     proto::write_state(&mut control, State::IperfDone).await?;
     let _ = control.shutdown().await;
-    if let Some((id, why)) = failure {
+    if let Some((id, why)) = finished.failure {
         bail!("stream {id} stopped early: {why}");
     }
-    if params.sockit_latency && totals.iter().all(|t| t.blocks == 0) {
+    if params.sockit_latency && finished.totals.iter().all(|t| t.blocks == 0) {
         bail!("{}", NO_ANSWERS);
     }
     Ok(())

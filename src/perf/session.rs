@@ -15,8 +15,8 @@ use super::proto::{self, within, Cookie, ProtoError, State};
 use super::results::Results;
 use super::run::{Reporter, Running};
 use super::server::{Accepted, Shared};
-use super::stream::{lock, stream_id, Dir, Sock, Stream};
-use super::{end, i_errno, iperf_json, plan, sockopt};
+use super::stream::{stream_id, Dir, Sock, Stream};
+use super::{i_errno, iperf_json, plan, sockopt};
 use crate::ctx::Ctx;
 use crate::output::perf::{PerfStart, Role};
 use crate::output::Event;
@@ -67,16 +67,24 @@ enum Ending {
     Shutdown,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn test(
+/// A test set up on the server: its parameters and streams, and what it holds of the
+/// server (its share of the budget, its cookie in the registry) until it ends.
+struct Prepared {
+    params: Params,
+    streams: Vec<Stream>,
+    _budget: super::server::Budget,
+    _registered: super::server::Registration,
+}
+
+/// Reads the parameters, checks them, and accepts the test's streams (sections 3 and 4),
+/// each step bounded in time.
+async fn prepare(
     control: &mut TcpStream,
     peer: SocketAddr,
     cookie: Cookie,
-    number: u64,
     shared: &std::sync::Arc<Shared>,
     ctx: &Ctx,
-    doc: &mut iperf_json::Doc,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Prepared> {
     proto::write_state(control, State::ParamExchange).await?;
     let params: Params = within("the parameters", PARAMS_TIMEOUT, proto::read_json(control))
         .await
@@ -93,7 +101,7 @@ async fn test(
     }
     let (n_recv, n_send) = params.server_streams();
     let total = n_recv + n_send;
-    let Some(_budget) = shared.budget(total, params.block_len()) else {
+    let Some(budget) = shared.budget(total, params.block_len()) else {
         proto::write_server_error(control, i_errno::IEACCESSDENIED, 0).await?;
         bail!("refused {total} streams: the server's streams or buffers are all in use");
     };
@@ -116,7 +124,7 @@ async fn test(
         ),
     };
     let (tx, mut rx) = mpsc::channel(total as usize);
-    let _registered = shared.register(cookie, tx);
+    let registered = shared.register(cookie, tx);
     proto::write_state(control, State::CreateStreams).await?;
     let incoming = Incoming {
         tcp: &mut rx,
@@ -131,19 +139,40 @@ async fn test(
     .await
     .map_err(|_| anyhow!("not all {total} data streams came within {STREAMS_TIMEOUT:?}"))?
     .context("unable to accept stream connection")?;
-    drop(turn);
     drop(setup_turn);
-    rx.close();
     proto::write_state(control, State::TestStart).await?;
     proto::write_state(control, State::TestRunning).await?;
+    Ok(Prepared {
+        params,
+        streams,
+        _budget: budget,
+        _registered: registered,
+    })
+}
+
+async fn test(
+    control: &mut TcpStream,
+    peer: SocketAddr,
+    cookie: Cookie,
+    number: u64,
+    shared: &std::sync::Arc<Shared>,
+    ctx: &Ctx,
+    doc: &mut iperf_json::Doc,
+) -> anyhow::Result<()> {
+    // A server that stops drops tests still setting up; running ones are told.
+    let p = tokio::select! {
+        p = prepare(control, peer, cookie, shared, ctx) => p?,
+        _ = ctx.shutdown.cancelled() => bail!("the server is shutting down"),
+    };
+    let params = &p.params;
     let quiet = shared.cfg.iperf_json;
-    let info = plan::info(&params, &cookie, &streams, Some(params.time as f64));
+    let info = plan::info(params, &cookie, &p.streams, Some(params.time as f64));
     doc.start = iperf_json::start(&iperf_json::Start {
         role: Role::Server,
         peer,
-        params: &params,
+        params,
         info: &info,
-        streams: &streams,
+        streams: &p.streams,
         mss: sockopt::mss(&*control),
     });
     if !quiet {
@@ -154,7 +183,7 @@ async fn test(
             info,
         })));
     }
-    let (send, recv, _) = plan::loads(&params, false);
+    let (send, recv, _) = plan::loads(params, false);
     let reporter = Reporter {
         out: ctx.out.clone(),
         peer,
@@ -162,20 +191,14 @@ async fn test(
         test: Some(number),
         bidir: params.bidirectional,
         latency: false,
-        udp,
+        udp: params.protocol() == Protocol::Udp,
         quiet,
     };
     let omit = Duration::from_secs(params.omit);
-    let mut running = Running::start(
-        streams,
-        &send,
-        &recv,
-        omit,
-        shared.cfg.interval,
-        quiet,
-        reporter,
-    )?;
-    let ending = wait(control, &running, &params, omit, ctx).await;
+    let every = shared.cfg.interval;
+    let streams = p.streams.clone();
+    let mut running = Running::start(streams, &send, &recv, omit, every, quiet, reporter)?;
+    let ending = wait(control, &running, params, omit, ctx).await;
     running.stop_senders().await;
     let now = Instant::now();
     running.last_interval(now);
@@ -192,14 +215,7 @@ async fn test(
         }
     }
     let at_end = running.totals(now);
-    running.drain_udp().await;
-    let totals = end::merge_receivers(at_end, &running);
-    let start = running.start;
-    let kept = std::mem::take(&mut lock(&running.meter).kept);
-    let reporter = running.reporter.clone();
-    let streams = running.streams.clone();
-    let cpu = running.finish().await;
-    let local_cpu = super::summary::cpu_share(cpu, now.duration_since(start));
+    let finished = running.conclude(at_end, now).await;
     proto::write_state(control, State::ExchangeResults).await?;
     let theirs: Results = within(
         "the client's results",
@@ -208,26 +224,11 @@ async fn test(
     )
     .await
     .context("unable to receive results")?;
-    let congestion = streams
-        .iter()
-        .find(|s| matches!(*s.sock, Sock::Tcp(_)))
-        .and_then(|s| sockopt::congestion(s.sock.fd()));
-    let ours = super::summary::results(&totals, local_cpu, congestion.clone(), udp, Some(&theirs));
-    proto::write_json(control, &ours).await?;
+    proto::write_json(control, &finished.results(Some(&theirs))).await?;
     proto::write_state(control, State::DisplayResults).await?;
     // IPERF_DONE, or the end of the connection: either way the test is over.
     let _ = within("IPERF_DONE", RESULTS_TIMEOUT, proto::read_state(control)).await;
-    let ends = end::report(&reporter, &streams, &totals, &theirs, local_cpu, udp);
-    doc.intervals = iperf_json::intervals(&kept, &streams);
-    doc.end = iperf_json::end(&iperf_json::End {
-        ends: &ends,
-        streams: &streams,
-        udp,
-        bidir: params.bidirectional,
-        cpu: super::summary::cpu_use(local_cpu, &theirs),
-        local_congestion: congestion,
-        remote_congestion: theirs.congestion_used.clone(),
-    });
+    finished.close(&theirs, doc);
     Ok(())
 }
 
