@@ -169,20 +169,21 @@ pub fn recv_udp(s: &UdpSocket, load: &Load, c: &Counters, stop: &AtomicBool) -> 
                     limit.count(n);
                 }
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        // An ICMP error for a datagram this socket sent (the hello).
-                        | io::ErrorKind::ConnectionRefused
-                ) => {}
+            // Or an ICMP error for a datagram this socket sent (the hello).
+            Err(e) if nothing_yet(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
             Err(_) if stop.load(Relaxed) => break,
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// A UDP receive that found nothing within its timeout, or was interrupted: try again.
+pub fn nothing_yet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 fn notify(load: &Load) {

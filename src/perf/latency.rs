@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::flow::nothing_yet;
 use super::stream::{lock, Counters, Load};
 use crate::output::perf::Latency;
 
@@ -176,13 +177,7 @@ pub fn ask_udp(s: &UdpSocket, load: &Load, c: &Counters, stop: &AtomicBool) -> i
                     break;
                 }
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if nothing_yet(&e) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -201,14 +196,8 @@ pub fn echo_udp(s: &UdpSocket, c: &Counters, stop: &AtomicBool) -> io::Result<()
                 c.bytes.fetch_add(n as u64, Relaxed);
                 c.blocks.fetch_add(1, Relaxed);
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                        | io::ErrorKind::ConnectionRefused
-                ) => {}
+            // Or an ICMP error for an answer the client was no longer there to take.
+            Err(e) if nothing_yet(&e) || e.kind() == io::ErrorKind::ConnectionRefused => {}
             Err(_) if stop.load(Relaxed) => break,
             Err(e) => return Err(e),
         }
