@@ -166,6 +166,7 @@ fn main() {
             ipv6_loopback,
             an_ipv6_wildcard_bind_also_serves_ipv4_clients,
             the_ipv6_payload_limit_is_65527,
+            issue17_perf_over_ipv6_and_ipv4_through_a_dual_stack_server,
         },
     ];
     let listed: Vec<String> = trials.iter().map(|t| t.name().to_owned()).collect();

@@ -50,3 +50,26 @@ pub fn the_ipv6_payload_limit_is_65527() {
     assert_eq!(got["bytes"], 65_527);
     assert!(got["peer"].as_str().unwrap().starts_with("[::1]:"));
 }
+
+/// `perf` over IPv6, TCP and UDP, and a server on `[::]` serving an IPv4 client's UDP
+/// streams (the hello arrives as `::ffff:127.0.0.1`; the stream's socket is IPv4).
+pub fn issue17_perf_over_ipv6_and_ipv4_through_a_dual_stack_server() {
+    for bind in ["[::1]:0", "[::]:0"] {
+        let server = Server::start_exact(&["perf", "serve", "--bind", bind]);
+        let target = match bind {
+            "[::1]:0" => format!("[::1]:{}", server.port()),
+            _ => format!("127.0.0.1:{}", server.port()),
+        };
+        for args in [&["-t", "0.5"][..], &["-t", "0.5", "-u", "-b", "10M", "-R"]] {
+            let mut all = vec!["perf", target.as_str()];
+            all.extend(args);
+            let out = run(&all, b"");
+            assert_eq!(out.code(), 0, "{bind} {args:?}: {}", out.stderr);
+            let end = &out.events_named("perf_end")[0];
+            assert!(end["receiver"]["bytes"].as_u64().unwrap() > 0, "{end}");
+            if args.contains(&"-u") {
+                assert_eq!(end["udp"]["lost"], 0, "{end}");
+            }
+        }
+    }
+}
