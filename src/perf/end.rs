@@ -20,8 +20,9 @@ pub struct Finished {
     /// Every stream's totals: as taken at the end, but UDP receivers' after they
     /// drained what was still on its way (`Running::drain_udp`).
     pub totals: Vec<StreamTotal>,
-    /// The interval rows kept for `--iperf-json`.
+    /// The interval rows kept for `--iperf-json`, and how many did not fit.
     pub kept: Vec<Row>,
+    pub left_out: usize,
     pub streams: Vec<Stream>,
     pub reporter: Reporter,
     /// This side's CPU use, in percent of one CPU: total, user, system.
@@ -49,7 +50,10 @@ impl Running {
             }
         }
         let start = self.start;
-        let kept = std::mem::take(&mut lock(&self.meter).kept);
+        let (kept, left_out) = {
+            let mut meter = lock(&self.meter);
+            (std::mem::take(&mut meter.kept), meter.left_out)
+        };
         let reporter = self.reporter.clone();
         let streams = self.streams.clone();
         let failure = self.failure();
@@ -62,6 +66,7 @@ impl Running {
         Finished {
             totals,
             kept,
+            left_out,
             bidir: reporter.bidir,
             reporter,
             cpu: summary::cpu_share(cpu, ended.duration_since(start)),
@@ -105,6 +110,7 @@ impl Finished {
             cpu: summary::cpu_use(self.cpu, theirs),
             local_congestion: self.congestion.clone(),
             remote_congestion: theirs.congestion_used.clone(),
+            intervals_left_out: self.left_out,
         });
     }
 }

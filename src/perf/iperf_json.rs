@@ -251,6 +251,8 @@ pub struct End<'a> {
     pub cpu: CpuUse,
     pub local_congestion: Option<String>,
     pub remote_congestion: Option<String>,
+    /// Interval rows past `meter::MAX_KEPT_FIGURES`, not in `intervals`.
+    pub intervals_left_out: usize,
 }
 
 fn totals(t: &Totals, sender: bool, retransmits: bool) -> Map<String, Value> {
@@ -343,6 +345,12 @@ pub fn end(e: &End) -> Value {
         if let Some(cc) = rcv {
             o.insert("receiver_tcp_congestion".into(), json!(cc));
         }
+    }
+    if e.intervals_left_out > 0 {
+        o.insert(
+            "sockit_intervals_left_out".into(),
+            json!(e.intervals_left_out),
+        );
     }
     Value::Object(o)
 }

@@ -11,9 +11,10 @@ use super::stream::{Dir, Snapshot, Stream};
 use super::udp::UdpStats;
 use crate::output::perf::{Figures, RttRange, Way};
 
-/// Intervals kept for `--iperf-json`, at most: a day of one-second intervals. Past
-/// it the document keeps the first ones and says how many it left out.
-pub const MAX_KEPT_INTERVALS: usize = 86_400;
+/// Figures kept for `--iperf-json`, at most, per test: a stream's or a sum's figures
+/// over one interval each (a day of one-second intervals of one stream; about 15 MB).
+/// Past it the document keeps the first intervals and says how many it left out.
+pub const MAX_KEPT_FIGURES: usize = 100_000;
 
 /// One interval of one direction.
 #[derive(Clone, Debug)]
@@ -63,9 +64,11 @@ pub struct Meter {
     prev: Vec<Snapshot>,
     prev_at: Instant,
     tracks: Vec<Track>,
-    /// Rows kept for `--iperf-json` (when asked), and how many did not fit.
+    /// Rows kept for `--iperf-json` (when asked), the figures they hold, and how many
+    /// rows did not fit.
     pub kept: Vec<Row>,
     keep: bool,
+    kept_figures: usize,
     pub left_out: usize,
     /// Set by the last interval: the periodic reports stop here, even one that was
     /// already due on another thread.
@@ -88,6 +91,7 @@ impl Meter {
             prev_at: start,
             kept: Vec::new(),
             keep,
+            kept_figures: 0,
             left_out: 0,
             closed: false,
         }
@@ -168,7 +172,9 @@ impl Meter {
         self.prev_at = now;
         if self.keep {
             for row in &rows {
-                if self.kept.len() < MAX_KEPT_INTERVALS {
+                let figures = row.streams.len() + 1;
+                if self.kept_figures + figures <= MAX_KEPT_FIGURES {
+                    self.kept_figures += figures;
                     self.kept.push(row.clone());
                 } else {
                     self.left_out += 1;
