@@ -159,6 +159,8 @@ impl From<HttpDump> for http::DumpConfig {
             bind: a.bind,
             hex: a.hex,
             max_body: a.max_body,
+            tls: a.tls.identity(),
+            client_hello: a.tls_client_hello,
         }
     }
 }
@@ -173,6 +175,7 @@ impl From<HttpServe> for http::ServeConfig {
             hidden: a.hidden,
             follow_symlinks: a.follow_symlinks,
             max_upload: a.max_upload,
+            tls: a.tls.identity(),
         }
     }
 }

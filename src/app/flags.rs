@@ -8,11 +8,60 @@ use clap::Args;
 use crate::framing::{parse_delimiter, Delimiter, Framing};
 use crate::net::addr::{parse_duration, parse_size, Endpoint};
 
+/// A server's TLS: a certificate from files, or one made for this machine.
+#[derive(Debug, Clone, Args)]
+pub struct TlsServerArgs {
+    /// Speak TLS: with --tls-cert and --tls-key, or else with a certificate made for
+    /// this machine (as --tls-self-signed).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Speak TLS with this certificate chain (PEM, the server's certificate first).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, RSA or EC; RSA, ECDSA or Ed25519).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Speak TLS with a certificate made for this machine's names and addresses, kept
+    /// in ~/.local/state/sockit/tls so that its fingerprint stays the same.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+}
+
+impl TlsServerArgs {
+    /// The certificate asked for, if TLS is.
+    pub fn identity(&self) -> Option<crate::net::tls::Identity> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::net::tls::Identity::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ if self.tls || self.tls_self_signed => Some(crate::net::tls::Identity::SelfSigned),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct HttpDump {
     /// The address to listen on: PORT, :PORT, HOST:PORT or [v6]:PORT.
     #[arg(long, default_value = "0.0.0.0:8888", value_name = "ADDR")]
     pub bind: Endpoint,
+
+    #[command(flatten)]
+    pub tls: TlsServerArgs,
+
+    /// With TLS: show each connection's ClientHello (versions, cipher suites,
+    /// extensions in order, ALPN, SNI) and its JA4 fingerprint.
+    #[arg(long)]
+    pub tls_client_hello: bool,
 
     /// Show each request as a hex dump instead of escaped lines.
     #[arg(long)]
@@ -52,6 +101,9 @@ pub struct HttpServe {
     /// The largest file accepted by one upload.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_upload: u64,
+
+    #[command(flatten)]
+    pub tls: TlsServerArgs,
 }
 
 /// How messages are delimited on a stream.

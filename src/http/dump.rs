@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::net::tls_stream::MaybeTls;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::chunked::ChunkedDecoder;
@@ -40,24 +40,42 @@ pub struct DumpConfig {
     pub hex: bool,
     /// The largest (decoded) body accepted; larger ones are answered 413.
     pub max_body: u64,
+    /// Serve HTTPS with this certificate.
+    pub tls: Option<crate::net::tls::Identity>,
+    /// Show each TLS connection's ClientHello.
+    pub client_hello: bool,
 }
 
 /// `sockit http dump`.
 pub async fn dump(config: DumpConfig, ctx: Ctx) -> anyhow::Result<()> {
-    let listener = super::listener::bind(&config.bind, &ctx).await?;
+    let tls = super::listener::tls(config.tls.as_ref())?.map(Arc::new);
+    let listener = super::listener::bind(&config.bind, tls.as_deref(), &ctx).await?;
     let config = Arc::new(config);
     super::listener::accept_loop(listener, &ctx, |stream, peer, slot| {
-        let conn = Connection {
-            slot,
-            stream,
-            peer,
-            buf: BytesMut::with_capacity(8192),
-            config: config.clone(),
-            out: ctx.out.clone(),
-            shutdown: ctx.shutdown.clone(),
-            started: None,
-        };
-        conn.run()
+        let (config, tls) = (config.clone(), tls.clone());
+        let (out, shutdown) = (ctx.out.clone(), ctx.shutdown.clone());
+        async move {
+            let hello = config.client_hello;
+            let Some((stream, seen)) =
+                super::tls::open(stream, tls.as_deref(), hello, peer, &out).await
+            else {
+                return;
+            };
+            if let Some(h) = seen {
+                out.offer(&Event::ClientHello(Box::new(super::tls::seen(peer, &h))));
+            }
+            let conn = Connection {
+                slot,
+                stream,
+                peer,
+                buf: BytesMut::with_capacity(8192),
+                config,
+                out,
+                shutdown,
+                started: None,
+            };
+            conn.run().await
+        }
     })
     .await;
     Ok(())
@@ -97,7 +115,7 @@ fn refuse(status: u16, reason: impl Into<String>) -> Refusal {
 struct Connection {
     /// What the fair connection limit knows of this connection.
     slot: Arc<Slot>,
-    stream: TcpStream,
+    stream: MaybeTls,
     peer: SocketAddr,
     buf: BytesMut,
     config: Arc<DumpConfig>,

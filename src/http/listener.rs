@@ -17,17 +17,48 @@ use crate::net::addr::Endpoint;
 use crate::net::listen;
 use crate::net::shutdown::{drain, DRAIN_TIMEOUT};
 use crate::net::sock::describe;
+use crate::net::tls::{Identity, ServerTls};
 use crate::output::{Event, Proto, SocketInfo};
 
-/// Raises the open-file limit, binds `bind` and announces it.
-pub async fn bind(bind: &Endpoint, ctx: &Ctx) -> anyhow::Result<TcpListener> {
+/// Raises the open-file limit, binds `bind` and announces it (`https` with `tls`,
+/// followed by the certificate).
+pub async fn bind(
+    bind: &Endpoint,
+    tls: Option<&ServerTls>,
+    ctx: &Ctx,
+) -> anyhow::Result<TcpListener> {
     if let Some(e) = super::slow::raise_nofile() {
         ctx.out.emit(&Event::warning(format!(
             "could not raise the open-file limit: {e}"
         )));
     }
-    let listener = listen::tcp(bind, Proto::Http, ctx).await?;
+    let proto = if tls.is_some() {
+        Proto::Https
+    } else {
+        Proto::Http
+    };
+    let listener = listen::tcp(bind, proto, ctx).await?;
+    if let Some(tls) = tls {
+        ctx.out.emit(&certificate(&tls.certificate));
+    }
     Ok(listener)
+}
+
+/// An HTTP server's TLS, offering HTTP/1.1 by ALPN.
+pub fn tls(identity: Option<&Identity>) -> anyhow::Result<Option<ServerTls>> {
+    Ok(identity
+        .map(|id| crate::net::tls::server(id, &[b"http/1.1"]))
+        .transpose()?)
+}
+
+/// The `certificate` event of a server's certificate.
+pub fn certificate(c: &crate::net::tls::Certificate) -> Event {
+    Event::Certificate {
+        fingerprint: c.fingerprint.clone(),
+        names: c.names.clone(),
+        self_signed: c.self_signed,
+        path: c.path.display().to_string(),
+    }
 }
 
 /// What the accept loops of one server share: the connection limit and the tracker of

@@ -13,6 +13,7 @@ pub mod safepath;
 mod sendfile;
 mod serve;
 mod slow;
+mod tls;
 mod upload;
 mod whole;
 

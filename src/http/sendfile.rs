@@ -57,6 +57,9 @@ pub struct Files(Arc<Mutex<Queue>>);
 
 #[derive(Default)]
 struct Queue {
+    /// A connection whose writes do not go through `Stream` (TLS): no placeholder may
+    /// ever be made for it.
+    off: bool,
     jobs: VecDeque<Job>,
     /// How many files were ever queued: a body finds its job by this number.
     queued: u64,
@@ -74,6 +77,21 @@ struct Job {
 }
 
 impl Files {
+    /// For a connection whose bytes do not pass through `Stream` (TLS encrypts them in
+    /// this process): large files go out the ordinary way (`whole` leaves them to
+    /// tower-http), and a placeholder body made by mistake fails instead of sending zeros.
+    pub fn off() -> Files {
+        Files(Arc::new(Mutex::new(Queue {
+            off: true,
+            ..Queue::default()
+        })))
+    }
+
+    /// Whether file bodies may be placeholders (`sendfile` on this connection).
+    pub fn sends(&self) -> bool {
+        self.0.lock().is_ok_and(|q| !q.off)
+    }
+
     /// Queues `len` bytes of `file` from its start and returns the body that stands
     /// for them.
     pub fn body(&self, file: File, len: u64) -> PlaceholderBody {
@@ -151,6 +169,10 @@ impl http_body::Body for PlaceholderBody {
         if self.left == 0 {
             return Poll::Ready(None);
         }
+        if !self.files.sends() {
+            let why = "a file body on a connection that does not send files (TLS)";
+            return Poll::Ready(Some(Err(out_of_step(why))));
+        }
         // hyper asks again only once less than a chunk is waiting: a whole chunk's
         // bytes not sent means its placeholder was copied or lost on the way.
         let handed = self.len - self.left;
@@ -217,10 +239,6 @@ impl Stream {
             self.corked = on;
             let _ = rustix::net::sockopt::set_tcp_cork(&self.tcp, on);
         }
-    }
-
-    pub fn into_inner(self) -> TcpStream {
-        self.tcp
     }
 
     /// Sends the bytes of the oldest queued file that `placeholder` stands for (or

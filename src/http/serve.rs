@@ -32,6 +32,7 @@ use crate::ctx::Ctx;
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
 use crate::net::sock::describe;
+use crate::net::tls::{Identity, ServerTls};
 use crate::output::{Event, Printer};
 
 /// The page a folder shows instead of its listing (unless JSON is asked for).
@@ -47,6 +48,8 @@ pub struct State {
     pub delete: bool,
     pub max_upload: u64,
     out: Printer,
+    /// HTTPS: every connection starts with a handshake.
+    tls: Option<ServerTls>,
 }
 
 /// What `http serve` is asked to do.
@@ -65,6 +68,8 @@ pub struct ServeConfig {
     pub follow_symlinks: bool,
     /// The largest file one upload may write.
     pub max_upload: u64,
+    /// Serve HTTPS with this certificate.
+    pub tls: Option<Identity>,
 }
 
 /// `sockit http serve`.
@@ -72,13 +77,15 @@ pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
     let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
     readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
-    let listener = super::listener::bind(&args.bind, &ctx).await?;
+    let tls = super::listener::tls(args.tls.as_ref())?;
+    let listener = super::listener::bind(&args.bind, tls.as_ref(), &ctx).await?;
     let state = Arc::new(State {
         root,
         upload: args.upload,
         delete: args.delete,
         max_upload: args.max_upload,
         out: ctx.out.clone(),
+        tls,
     });
     let stop = ctx.shutdown.clone();
     super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer, slot| {
@@ -106,7 +113,8 @@ fn readable(dir: &std::path::Path) -> Result<(), String> {
 /// `poll_without_shutdown` needs to hand the socket back after a timeout.
 type Reply = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
 
-/// Serves one keep-alive connection; on Ctrl-C finishes the request in flight, then closes.
+/// One connection: in clear, its large files go out by `sendfile` through `Stream`; over
+/// TLS (whose bytes are encrypted here) by ordinary reads.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -114,9 +122,30 @@ async fn connection(
     state: Arc<State>,
     stop: CancellationToken,
 ) {
+    if state.tls.is_none() {
+        let files = Files::default();
+        let stream = Stream::new(stream, files.clone());
+        return keep_alive(stream, files, peer, slot, state, stop).await;
+    }
     let out = state.out.clone();
-    let files = Files::default();
-    let stream = Stream::new(stream, files.clone());
+    if let Some((stream, _)) = super::tls::open(stream, state.tls.as_ref(), false, peer, &out).await
+    {
+        keep_alive(stream, Files::off(), peer, slot, state, stop).await;
+    }
+}
+
+/// Serves one keep-alive connection; on Ctrl-C finishes the request in flight, then closes.
+async fn keep_alive<IO>(
+    stream: IO,
+    files: Files,
+    peer: SocketAddr,
+    slot: Arc<Slot>,
+    state: Arc<State>,
+    stop: CancellationToken,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let out = state.out.clone();
     let service = service_fn(move |req: Request<Incoming>| -> Reply {
         let (state, files, slot) = (state.clone(), files.clone(), slot.clone());
         Box::pin(async move { Ok(state.handle(req, peer, &files, &slot).await) })
@@ -142,7 +171,7 @@ async fn connection(
         )));
     }
     let parts = conn.into_parts();
-    let mut stream = parts.io.into_inner().into_inner();
+    let mut stream = parts.io.into_inner();
     // hyper closes a connection whose head is late without a word; a client that sent
     // part of one is owed a 408 (an idle keep-alive connection just closes, as nginx does).
     let refused = match done {

@@ -78,6 +78,11 @@ pub fn try_serve_open<B>(
     };
     let length = meta.len();
     let small_get = !not_modified && req.method() != Method::HEAD && length <= CHUNK;
+    let large_get = !not_modified && req.method() != Method::HEAD && length > CHUNK;
+    if large_get && !files.sends() {
+        // No sendfile on this connection (TLS): tower-http streams it.
+        return None;
+    }
     let data = if small_get {
         Some(read_whole(&file, length as usize)?)
     } else {

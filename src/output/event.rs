@@ -17,6 +17,10 @@ pub enum Proto {
     Tcp,
     Udp,
     Http,
+    /// HTTP over TLS.
+    Https,
+    /// TCP with TLS (`tcp serve --tls`).
+    Tls,
 }
 
 impl Proto {
@@ -25,6 +29,8 @@ impl Proto {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
             Proto::Http => "http",
+            Proto::Https => "https",
+            Proto::Tls => "tls",
         }
     }
 }
@@ -147,6 +153,15 @@ pub enum Event {
     Listening { proto: Proto, addr: SocketAddr },
     /// `-v`: a socket's attributes and options.
     Socket(SocketInfo),
+    /// A TLS server's certificate: what a client must trust, and where it is kept.
+    Certificate {
+        /// SHA-256 of the certificate, `AB:CD:…` (as `openssl x509 -fingerprint -sha256`).
+        fingerprint: String,
+        /// The DNS names it is for, and which of this machine's addresses.
+        names: Vec<String>,
+        self_signed: bool,
+        path: String,
+    },
     /// A client connected to a server (`clients` counts it).
     Connect { peer: SocketAddr, clients: usize },
     /// A client refused because the server already holds `--max-clients`.
@@ -309,6 +324,8 @@ pub enum Event {
         #[serde(skip_serializing_if = "Vec::is_empty")]
         failures: Vec<String>,
     },
+    /// `http dump --tls-client-hello`: a connection's ClientHello.
+    ClientHello(Box<super::tls::ClientHelloSeen>),
     /// `perf`: a test begins.
     PerfStart(Box<PerfStart>),
     /// `perf`: one interval of one direction.

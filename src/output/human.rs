@@ -17,6 +17,24 @@ impl fmt::Display for Event {
         match self {
             Event::Listening { proto, addr } => write!(f, "listening on {}://{addr}", proto.as_str()),
             Event::Socket(info) => write!(f, "{info}"),
+            Event::Certificate {
+                fingerprint,
+                names,
+                self_signed,
+                path,
+            } => {
+                write!(
+                    f,
+                    "{} certificate {}\n  SHA-256 {fingerprint}\n  for {}",
+                    if *self_signed { "self-signed" } else { "TLS" },
+                    Escaped(path.as_bytes()),
+                    Escaped(names.join(", ").as_bytes())
+                )?;
+                if *self_signed {
+                    f.write_str("\n  (clients must trust it: compare this fingerprint with what they are shown)")?;
+                }
+                Ok(())
+            }
             Event::Connect { peer, clients } => {
                 write!(f,
                     "[{peer}] connected ({clients} {})",
@@ -202,6 +220,7 @@ impl fmt::Display for Event {
                 "  ✗ {topic}: FAILED: {}",
                 Escaped(failures.join("; ").as_bytes())
             ),
+            Event::ClientHello(h) => write!(f, "{h}"),
             Event::PerfStart(s) => super::perf_table::start(f, s),
             Event::PerfInterval(i) => super::perf_table::interval(f, i),
             Event::PerfEnd(e) => super::perf_table::end(f, e),
@@ -216,6 +235,8 @@ impl Event {
     pub(crate) fn colour(&self) -> Style {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
+            Event::Certificate { .. } => GREEN,
+            Event::ClientHello(_) => PLAIN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
             Event::Looking { .. } => DIM,
             Event::Ready { .. }

@@ -10,6 +10,7 @@ pub mod perf_table; // `perf` events as an 80-column table for people
 mod perf_units; // transfers, bitrates, times and shares as people read them
 pub mod printer; // the printer thread, its queue and byte budget
 mod socket; // a socket's attributes, the data of the `socket` event
+pub mod tls; // the data of the `client_hello` event
 mod writer; // the printer's thread: batches, and each event's line or NDJSON
 
 pub use escape::{escape, is_deceptive, Escaped, Preview, PREVIEW};

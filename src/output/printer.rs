@@ -122,6 +122,7 @@ fn cost(event: &Event) -> usize {
         Event::Lesson {
             steps, explanation, ..
         } => explanation.len() + steps.iter().map(String::len).sum::<usize>(),
+        Event::ClientHello(h) => 64 * (h.extensions.len() + h.cipher_suites.len()),
         Event::PerfInterval(i) => i.streams.len() * EVENT_COST,
         Event::PerfEnd(e) => e.streams.len() * EVENT_COST,
         _ => 0,

@@ -1,0 +1,146 @@
+//! The unit tests of `tls.rs`: made certificates, files read back, a handshake.
+
+use super::*;
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn a_made_certificate_names_this_machine_and_is_kept() {
+    let dir = temp();
+    let (certs, _) = self_signed(dir.path()).unwrap();
+    let names = certificate_names(&certs[0]);
+    assert!(names.contains(&"localhost".to_owned()), "{names:?}");
+    assert!(names.contains(&"127.0.0.1".to_owned()), "{names:?}");
+    let again = self_signed(dir.path()).unwrap().0;
+    assert_eq!(
+        fingerprint(&again[0]),
+        fingerprint(&certs[0]),
+        "kept, not made again"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the key is its owner's alone");
+}
+
+#[test]
+fn fingerprints_read_as_openssl_prints_them() {
+    let f = fingerprint(b"");
+    assert_eq!(f.len(), 32 * 3 - 1);
+    assert!(f.starts_with("E3:B0:C4:42"), "{f}");
+}
+
+#[test]
+fn files_that_are_not_a_certificate_or_do_not_match_are_refused_clearly() {
+    let dir = temp();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let (pem, key_pem) = make_self_signed(&["localhost".into()]).unwrap();
+    let (_, other_key) = make_self_signed(&["localhost".into()]).unwrap();
+    std::fs::write(&cert, &pem).unwrap();
+    std::fs::write(&key, &other_key).unwrap();
+    let files = Identity::Files {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let e = server(&files, NO_ALPN).err().unwrap().to_string();
+    assert!(e.contains("the key is not the certificate's"), "{e}");
+    std::fs::write(&key, &key_pem).unwrap();
+    assert!(server(&files, NO_ALPN).is_ok());
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let e = server(&files, NO_ALPN).err().unwrap().to_string();
+    assert!(e.contains("no certificate"), "{e}");
+    let missing = Identity::Files {
+        cert: dir.path().join("none"),
+        key,
+    };
+    let e = server(&missing, NO_ALPN).err().unwrap().to_string();
+    assert!(e.contains("no such file"), "{e}");
+}
+
+#[tokio::test]
+async fn a_client_with_the_certificate_as_its_ca_completes_a_handshake() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let (pem, key_pem) = make_self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(&cert, &pem).unwrap();
+    std::fs::write(&key, &key_pem).unwrap();
+    let tls = server(
+        &Identity::Files {
+            cert: cert.clone(),
+            key,
+        },
+        &[b"http/1.1"],
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tls.acceptor.clone();
+    let served = tokio::spawn(async move {
+        for _ in 0..2 {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut s = acceptor.accept(s).await.unwrap();
+            s.write_all(b"hello").await.unwrap();
+            s.shutdown().await.unwrap();
+        }
+    });
+    for (o, host) in [
+        (
+            ClientOptions {
+                ca: Some(cert.clone()),
+                ..Default::default()
+            },
+            "127.0.0.1",
+        ),
+        (
+            ClientOptions {
+                insecure: true,
+                ..Default::default()
+            },
+            "example.org",
+        ),
+    ] {
+        let c = client(&o, host, &[b"http/1.1"]).unwrap();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut s = match c.connector.connect(c.server_name, tcp).await {
+            Ok(s) => s,
+            Err(e) => panic!("{host}: {e}"),
+        };
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"hello");
+        assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    }
+    served.await.unwrap();
+    // A client that trusts another certificate refuses this one.
+    let c = client(
+        &ClientOptions {
+            ca: Some(cert),
+            server_name: Some("wrong.example".into()),
+            ..Default::default()
+        },
+        "127.0.0.1",
+        NO_ALPN,
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tls.acceptor.clone();
+    tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let _ = acceptor.accept(s).await;
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let e = c
+        .connector
+        .connect(c.server_name, tcp)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("certificate"), "{e}");
+}
