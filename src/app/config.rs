@@ -46,6 +46,7 @@ impl TcpServe {
                 idle_timeout: self.idle_timeout,
             },
             bind: self.bind,
+            tls: self.tls.identity(),
         })
     }
 }
@@ -59,6 +60,7 @@ impl TcpConnect {
             wait: self.wait,
             interval: self.interval,
             timeout: self.timeout,
+            tls: self.tls.options(),
         })
     }
 }

@@ -162,6 +162,9 @@ pub struct TcpServe {
     /// Disconnect a client that sends nothing for this long.
     #[arg(long, value_parser = parse_idle_timeout, value_name = "DUR")]
     pub idle_timeout: Option<Duration>,
+
+    #[command(flatten)]
+    pub tls: TlsServerArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -189,6 +192,47 @@ pub struct TcpConnect {
     /// Give up connecting after this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub tls: TlsClientArgs,
+}
+
+/// A client's TLS: how it checks the server's certificate.
+#[derive(Debug, Clone, Args)]
+pub struct TlsClientArgs {
+    /// Speak TLS, checking the server's certificate against the system's trusted ones
+    /// (or --tls-ca).
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Trust the certificates in FILE (PEM) instead of the system's (implies --tls).
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_insecure")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Accept any certificate (implies --tls); its fingerprint is shown, to compare
+    /// with the one the server printed.
+    #[arg(long)]
+    pub tls_insecure: bool,
+
+    /// The name the certificate must carry (and the SNI sent) instead of the host
+    /// given (implies --tls).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl TlsClientArgs {
+    /// The checks asked for, if TLS is.
+    pub fn options(&self) -> Option<crate::net::tls::ClientOptions> {
+        let asked = self.tls
+            || self.tls_ca.is_some()
+            || self.tls_insecure
+            || self.tls_server_name.is_some();
+        asked.then(|| crate::net::tls::ClientOptions {
+            ca: self.tls_ca.clone(),
+            insecure: self.tls_insecure,
+            server_name: self.tls_server_name.clone(),
+        })
+    }
 }
 
 /// What a UDP server answers to each datagram.

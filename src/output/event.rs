@@ -168,6 +168,17 @@ pub enum Event {
     Rejected { peer: SocketAddr, reason: String },
     /// A client is connected to `peer`.
     Connected { peer: SocketAddr, local: SocketAddr },
+    /// A client's TLS session with `peer`: what was agreed, and the server's
+    /// certificate (verified against trusted ones, or not with `--tls-insecure`).
+    Tls {
+        peer: SocketAddr,
+        version: String,
+        cipher: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alpn: Option<String>,
+        fingerprint: String,
+        verified: bool,
+    },
     /// One framed message arrived: `bytes` of payload (what `text`/`base64` hold);
     /// `wire`, when framing added to it, counts what the wire carried (the delimiter,
     /// a CR before `\n`, or the 4-byte length prefix included).

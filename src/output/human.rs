@@ -43,6 +43,24 @@ impl fmt::Display for Event {
             }
             Event::Rejected { peer, reason } => write!(f, "[{peer}] rejected: {reason}"),
             Event::Connected { peer, local } => write!(f, "connected to {peer} from {local}"),
+            Event::Tls {
+                peer,
+                version,
+                cipher,
+                alpn,
+                fingerprint,
+                verified,
+            } => {
+                write!(f, "[{peer}] {version} {cipher}")?;
+                if let Some(a) = alpn {
+                    write!(f, " ALPN {}", Escaped(a.as_bytes()))?;
+                }
+                write!(f, "\n  certificate SHA-256 {fingerprint}")?;
+                if !verified {
+                    f.write_str("\n  NOT verified (--tls-insecure): compare the fingerprint with the server's")?;
+                }
+                Ok(())
+            }
             Event::Message {
                 peer,
                 bytes,
@@ -236,6 +254,7 @@ impl Event {
         match self {
             Event::Listening { .. } | Event::Connected { .. } | Event::Connect { .. } => GREEN,
             Event::Certificate { .. } => GREEN,
+            Event::Tls { verified: true, .. } => GREEN,
             Event::ClientHello(_) => PLAIN,
             Event::Reply { .. } | Event::Socket(_) | Event::Progress { .. } => DIM,
             Event::Looking { .. } => DIM,

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::ctx::Ctx;
@@ -15,6 +14,7 @@ use crate::framing::{Frame, FrameCodec, FrameError, Framing};
 use crate::net::addr::{Endpoint, LOCAL_HOST};
 use crate::net::exchange::exchange;
 use crate::net::sock::{self, describe, NetError, SocketInfo};
+use crate::net::tls::ClientOptions;
 use crate::output::printer::Stream;
 use crate::output::{Event, Printer, Reason};
 
@@ -35,6 +35,8 @@ pub struct ConnectConfig {
     pub interval: Option<Duration>,
     /// How long connecting may take.
     pub timeout: Duration,
+    /// `--tls`: how the server's certificate is checked.
+    pub tls: Option<ClientOptions>,
 }
 
 /// `sockit tcp connect`.
@@ -55,15 +57,56 @@ pub async fn connect(args: ConnectConfig, ctx: Ctx) -> anyhow::Result<()> {
     });
 
     let codec = args.codec.clone();
-    let (rd, wr) = stream.into_split();
+    let Some(options) = &args.tls else {
+        let (rd, wr) = stream.into_split();
+        let receiving = receive(FramedRead::new(rd, codec.clone()), peer, ctx.out.clone());
+        let sending = send(FramedWrite::new(wr, codec), &args, peer);
+        return exchange(sending, receiving, args.wait, &ctx.shutdown).await;
+    };
+    let host = args.target.host_or(LOCAL_HOST).to_owned();
+    let tls = crate::net::tls::client(options, &host, crate::net::tls::NO_ALPN)?;
+    let stream = tokio::time::timeout(args.timeout, tls.connector.connect(tls.server_name, stream))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "TLS handshake with {peer}: no answer within {:?}",
+                args.timeout
+            )
+        })?
+        .map_err(|e| anyhow::anyhow!("TLS handshake with {peer}: {}", describe(&e)))?;
+    ctx.out
+        .emit(&session(peer, stream.get_ref().1, options.insecure));
+    let (rd, wr) = tokio::io::split(stream);
     let receiving = receive(FramedRead::new(rd, codec.clone()), peer, ctx.out.clone());
     let sending = send(FramedWrite::new(wr, codec), &args, peer);
     exchange(sending, receiving, args.wait, &ctx.shutdown).await
 }
 
+/// The `tls` event of a client's session: what was agreed, and the server's
+/// certificate's fingerprint.
+fn session(peer: SocketAddr, c: &rustls::ClientConnection, insecure: bool) -> Event {
+    Event::Tls {
+        peer,
+        version: c
+            .protocol_version()
+            .map_or_else(String::new, |v| format!("{v:?}")),
+        cipher: c
+            .negotiated_cipher_suite()
+            .map_or_else(String::new, |s| format!("{:?}", s.suite())),
+        alpn: c
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        fingerprint: c
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map_or_else(String::new, |cert| crate::net::tls::fingerprint(cert)),
+        verified: !insecure,
+    }
+}
+
 /// Prints every message from the server until it closes the connection.
-async fn receive(
-    mut reader: FramedRead<OwnedReadHalf, FrameCodec>,
+async fn receive<R: AsyncRead + Unpin>(
+    mut reader: FramedRead<R, FrameCodec>,
     peer: SocketAddr,
     out: Printer,
 ) -> anyhow::Result<()> {
@@ -100,6 +143,14 @@ async fn receive(
                 });
                 return Ok(());
             }
+            Some(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                out.emit(&Event::Disconnect {
+                    peer,
+                    reason: Reason::Closed,
+                    detail: Some(super::WITHOUT_CLOSE_NOTIFY.into()),
+                });
+                return Ok(());
+            }
             Some(Err(FrameError::Io(e))) => {
                 return Err(NetError::new(format!("receive from {peer}"), e).into())
             }
@@ -109,8 +160,8 @@ async fn receive(
 }
 
 /// Sends every message, then shuts our write side (half-close) so the server sees EOF.
-async fn send(
-    mut writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+async fn send<W: AsyncWrite + Unpin>(
+    mut writer: FramedWrite<W, FrameCodec>,
     args: &ConnectConfig,
     peer: SocketAddr,
 ) -> anyhow::Result<()> {
@@ -157,9 +208,9 @@ async fn send(
 }
 
 /// Streams stdin's bytes unchanged, as `nc` does: binary safe, no framing added.
-async fn copy_raw(
+async fn copy_raw<W: AsyncWrite + Unpin>(
     mut input: impl AsyncRead + Unpin,
-    writer: &mut FramedWrite<OwnedWriteHalf, FrameCodec>,
+    writer: &mut FramedWrite<W, FrameCodec>,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; RAW_CHUNK];
     loop {

@@ -25,11 +25,20 @@ fn reason_of(e: &io::Error) -> Reason {
 /// A connection's end after an I/O error: its reason, and the OS's words only when they
 /// add to the reason (`broken pipe` does; `connection reset by peer` twice would not).
 fn ending_of(e: &io::Error) -> (Reason, Option<String>) {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        // TLS: the peer closed without its close_notify, as many peers do.
+        return (Reason::Closed, Some(WITHOUT_CLOSE_NOTIFY.into()));
+    }
     let reason = reason_of(e);
     let detail = crate::net::sock::describe(e);
     let detail = (detail != reason.describe()).then_some(detail);
     (reason, detail)
 }
+
+/// The detail of a TLS peer that closed without saying so first (rustls reports it as an
+/// unexpected end of file; only a truncation attack would exploit it, and framing
+/// `len`/`line` sees a message cut short anyway).
+const WITHOUT_CLOSE_NOTIFY: &str = "closed without TLS close_notify";
 
 /// How long `line` framing may hold bytes without a delimiter before a hint says so.
 const HINT_AFTER: std::time::Duration = std::time::Duration::from_secs(1);

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, Instant};
@@ -24,6 +23,7 @@ use crate::net::addr::Endpoint;
 use crate::net::listen;
 use crate::net::shutdown::drain;
 use crate::net::sock::{describe, SocketInfo};
+use crate::net::tls::{Identity, ServerTls};
 use crate::output::printer::Stream;
 use crate::output::{Event, Printer, Proto, Reason};
 
@@ -56,12 +56,36 @@ pub struct Server {
 pub struct ServeConfig {
     pub bind: Endpoint,
     pub server: Server,
+    /// `--tls`: every client's connection starts with a TLS handshake.
+    pub tls: Option<Identity>,
 }
+
+/// How long a client has for its TLS handshake.
+pub const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// `sockit tcp serve`: binds, announces, serves until Ctrl-C.
 pub async fn serve(config: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
-    let listener = listen::tcp(&config.bind, Proto::Tcp, &ctx).await?;
-    config.server.run(listener, ctx).await;
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|id| crate::net::tls::server(id, crate::net::tls::NO_ALPN))
+        .transpose()?;
+    let proto = if tls.is_some() {
+        Proto::Tls
+    } else {
+        Proto::Tcp
+    };
+    let listener = listen::tcp(&config.bind, proto, &ctx).await?;
+    if let Some(tls) = &tls {
+        let c = &tls.certificate;
+        ctx.out.emit(&Event::Certificate {
+            fingerprint: c.fingerprint.clone(),
+            names: c.names.clone(),
+            self_signed: c.self_signed,
+            path: c.path.display().to_string(),
+        });
+    }
+    config.server.run_tls(listener, tls, ctx).await;
     Ok(())
 }
 
@@ -69,9 +93,15 @@ impl Server {
     /// Serves clients of an already bound `listener` until `ctx.shutdown`, then tells
     /// every client (by closing its write side) and waits for them to finish.
     pub async fn run(self, listener: TcpListener, ctx: Ctx) {
+        self.run_tls(listener, None, ctx).await
+    }
+
+    /// `run`, every connection starting with a TLS handshake when `tls` is given.
+    pub async fn run_tls(self, listener: TcpListener, tls: Option<ServerTls>, ctx: Ctx) {
         let broker = matches!(self.reply, Reply::Broker).then(Arc::<Broker>::default);
         let listener = Listener {
             listener,
+            tls,
             server: Arc::new(self),
             limit: Arc::new(Semaphore::new(0)),
             broker,
@@ -87,6 +117,7 @@ impl Server {
 
 struct Listener {
     listener: TcpListener,
+    tls: Option<ServerTls>,
     server: Arc<Server>,
     /// One permit per client slot: taken on accept, returned when the handler ends.
     limit: Arc<Semaphore>,
@@ -143,25 +174,96 @@ impl Listener {
         if self.ctx.verbose {
             out.emit(&Event::Socket(SocketInfo::of(&stream)));
         }
-        let (rd, wr) = stream.into_split();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handler = Handler {
+        let Some(tls) = self.tls.clone() else {
+            let (rd, wr) = stream.into_split();
+            let handler = self.handler(id, peer, rd, wr);
+            return self.start(handler, permit);
+        };
+        // The handshake runs in the client's task: a slow one holds its slot, not the
+        // accept loop.
+        let (server, broker, clients) = (
+            self.server.clone(),
+            self.broker.clone(),
+            self.clients.clone(),
+        );
+        let (out, shutdown) = (out.clone(), self.ctx.shutdown.clone());
+        self.tracker.spawn(async move {
+            let mut first = [0u8; 1];
+            let spoke = tokio::time::timeout(TLS_HANDSHAKE, stream.peek(&mut first)).await;
+            if matches!(spoke, Ok(Ok(1))) && !crate::net::tls::starts_tls(first[0]) {
+                let detail = "the client spoke in clear, not TLS".to_owned();
+                out.emit(&Event::Disconnect {
+                    peer,
+                    reason: Reason::Protocol,
+                    detail: Some(detail),
+                });
+                return;
+            }
+            let accepted = tokio::select! {
+                r = tokio::time::timeout(TLS_HANDSHAKE, tls.acceptor.accept(stream)) => r,
+                _ = shutdown.cancelled() => return,
+            };
+            let stream = match accepted {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    let detail = format!("TLS handshake: {}", describe(&e));
+                    out.emit(&Event::Disconnect {
+                        peer,
+                        reason: Reason::Protocol,
+                        detail: Some(detail),
+                    });
+                    return;
+                }
+                Err(_) => {
+                    let detail = format!("no TLS handshake within {TLS_HANDSHAKE:?}");
+                    out.emit(&Event::Disconnect {
+                        peer,
+                        reason: Reason::Timeout,
+                        detail: Some(detail),
+                    });
+                    return;
+                }
+            };
+            let (rd, wr) = tokio::io::split(stream);
+            let handler = Handler::new(id, peer, rd, wr, server, broker, out.clone(), shutdown);
+            let count = clients.fetch_add(1, Ordering::Relaxed) + 1;
+            out.emit(&Event::Connect {
+                peer,
+                clients: count,
+            });
+            handler.run().await;
+            clients.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+
+    fn handler<R, W>(&self, id: u64, peer: SocketAddr, rd: R, wr: W) -> Handler<R, W> {
+        Handler::new(
             id,
             peer,
-            reader: FramedRead::new(rd, self.server.codec.clone()),
-            writer: FramedWrite::new(wr, self.server.codec.clone()),
-            server: self.server.clone(),
-            inbox: self.broker.as_ref().map(|b| b.join(id)),
-            broker: self.broker.clone(),
-            pending: None,
-            out: out.clone(),
-            stream: Stream::default(),
-            shutdown: self.ctx.shutdown.clone(),
-        };
+            rd,
+            wr,
+            self.server.clone(),
+            self.broker.clone(),
+            self.ctx.out.clone(),
+            self.ctx.shutdown.clone(),
+        )
+    }
+
+    /// Runs a client's handler in a task of its own, counted among the clients.
+    fn start<R, W>(&self, handler: Handler<R, W>, permit: tokio::sync::OwnedSemaphorePermit)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         // Announced only once subscribed to the broker: whoever reacts to this event
         // (a test, a script) can rely on the new client hearing every later relay.
         let clients = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
-        out.emit(&Event::Connect { peer, clients });
+        self.ctx.out.emit(&Event::Connect {
+            peer: handler.peer,
+            clients,
+        });
         let count = self.clients.clone();
         self.tracker.spawn(async move {
             handler.run().await;
@@ -171,12 +273,12 @@ impl Listener {
     }
 }
 
-/// One client's connection.
-struct Handler {
+/// One client's connection (its halves: a TCP socket's, or a TLS stream's).
+struct Handler<R, W> {
     id: u64,
     peer: SocketAddr,
-    reader: FramedRead<OwnedReadHalf, FrameCodec>,
-    writer: FramedWrite<OwnedWriteHalf, FrameCodec>,
+    reader: FramedRead<R, FrameCodec>,
+    writer: FramedWrite<W, FrameCodec>,
     server: Arc<Server>,
     /// `--broker`: this client's queue of messages from the others, and the broker.
     inbox: Option<Inbox>,
@@ -192,11 +294,46 @@ struct Handler {
 /// How a connection ended, as reported in its `disconnect` event.
 type Ending = (Reason, Option<String>);
 
-impl Handler {
+impl<R, W> Handler<R, W> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: u64,
+        peer: SocketAddr,
+        rd: R,
+        wr: W,
+        server: Arc<Server>,
+        broker: Option<Arc<Broker>>,
+        out: Printer,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Handler {
+            id,
+            peer,
+            reader: FramedRead::new(rd, server.codec.clone()),
+            writer: FramedWrite::new(wr, server.codec.clone()),
+            inbox: broker.as_ref().map(|b| b.join(id)),
+            broker,
+            server,
+            pending: None,
+            out,
+            stream: Stream::default(),
+            shutdown,
+        }
+    }
+}
+
+impl<R, W> Handler<R, W>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     async fn run(mut self) {
         let (reason, detail) = self.exchange().await;
         if reason == Reason::Shutdown {
             self.close_gracefully().await;
+        } else {
+            // Over TLS this says close_notify before the connection closes.
+            let _ = tokio::time::timeout(DRAIN, self.writer.get_mut().shutdown()).await;
         }
         // What was waiting for this client is freed now, not when its task ends.
         self.inbox = None;
