@@ -5,6 +5,7 @@ pub mod accept; // accept loops that back off on errors and say so once per burs
 pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
 pub mod dgram; // UDP socket builders and a receive that reports truncation
 pub mod exchange; // a client's send-while-receiving, then waiting for replies
+pub mod lan; // this machine's addresses as other devices on the LAN reach them
 pub mod listen; // resolve, bind and announce a server's socket
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo

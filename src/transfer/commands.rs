@@ -24,8 +24,8 @@ use super::{raw, TransferError};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
 use crate::net::addr::LOCAL_HOST;
-use crate::net::listen;
 use crate::net::sock::{self, NetError, SocketInfo};
+use crate::net::{lan, listen};
 use crate::output::{Event, Proto};
 
 /// Socket buffers in user space, large enough for whole chunks.
@@ -83,7 +83,7 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     ctx.out.emit(&Event::Ready {
         addr: local,
-        addrs: discover::reachable(local),
+        addrs: lan::reachable(local),
         code: Some(code.to_string()),
     });
 

@@ -18,8 +18,8 @@ use super::wire::{is_hello, silence_limit, HELLO_SNIFF};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
 use crate::net::addr::{Endpoint, LOCAL_HOST};
-use crate::net::listen;
 use crate::net::sock::{self, describe, NetError, SocketInfo};
+use crate::net::{lan, listen};
 use crate::output::{Event, Proto};
 
 /// Bytes moved per read (each client being sent to holds one such buffer).
@@ -46,7 +46,7 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     let local = listener.local_addr()?;
     ctx.out.emit(&Event::Ready {
         addr: local,
-        addrs: super::discover::reachable(local),
+        addrs: lan::reachable(local),
         code: None,
     });
     // Opened once: every client reads it at its own offset, so a client costs the
