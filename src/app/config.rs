@@ -173,6 +173,7 @@ impl From<HttpServe> for http::ServeConfig {
             hidden: a.hidden,
             follow_symlinks: a.follow_symlinks,
             max_upload: a.max_upload,
+            qr: a.qr,
         }
     }
 }
@@ -190,6 +191,7 @@ impl From<SendArgs> for transfer::SendConfig {
             port: a.port,
             raw: a.raw,
             plain: a.plain,
+            qr: a.qr,
         }
     }
 }

@@ -52,6 +52,10 @@ pub struct HttpServe {
     /// The largest file accepted by one upload.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     pub max_upload: u64,
+
+    /// On a terminal, show the URL a phone on the LAN opens as a QR code.
+    #[arg(long)]
+    pub qr: bool,
 }
 
 /// How messages are delimited on a stream.

@@ -65,6 +65,8 @@ pub struct ServeConfig {
     pub follow_symlinks: bool,
     /// The largest file one upload may write.
     pub max_upload: u64,
+    /// Show the LAN URL as a QR code (on a terminal).
+    pub qr: bool,
 }
 
 /// `sockit http serve`.
@@ -73,6 +75,9 @@ pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
     readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
     let listener = super::listener::bind(&args.bind, &ctx).await?;
+    if args.qr {
+        super::qr::show(listener.local_addr()?, &ctx.out);
+    }
     let state = Arc::new(State {
         root,
         upload: args.upload,

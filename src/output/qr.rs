@@ -33,7 +33,7 @@ const COLOURS: Style = Style::new()
     .fg_color(Some(Color::Ansi(AnsiColor::BrightWhite)))
     .bg_color(Some(Color::Ansi(AnsiColor::Black)));
 
-/// A size in character cells: a terminal's, or what a code needs.
+/// A size in character cells (columns × rows): a terminal's, or what a code needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Room {
     pub columns: usize,
@@ -59,7 +59,7 @@ impl Room {
 
 impl fmt::Display for Room {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} columns and {} rows", self.columns, self.rows)
+        write!(f, "{}×{}", self.columns, self.rows)
     }
 }
 
@@ -68,7 +68,7 @@ impl fmt::Display for Room {
 pub enum QrError {
     #[error("{bytes} bytes are more than a QR code holds")]
     TooLong { bytes: usize },
-    #[error("the QR code needs {needs} and the terminal has {has}")]
+    #[error("no room for the QR code: it needs {needs} characters and the terminal is {has}")]
     TooLarge { needs: Room, has: Room },
 }
 

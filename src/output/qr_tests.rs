@@ -125,7 +125,7 @@ fn issue18_a_narrow_or_short_terminal_gets_no_code_and_is_told_what_it_needs() {
     let message = draw(URL, narrow).unwrap_err().to_string();
     assert_eq!(
         message,
-        "the QR code needs 33 columns and 17 rows and the terminal has 30 columns and 50 rows"
+        "no room for the QR code: it needs 33×17 characters and the terminal is 30×50"
     );
 }
 
