@@ -21,6 +21,7 @@ mod partial_names;
 mod perf;
 mod perf_hostile;
 mod perf_options;
+mod qr;
 mod security;
 mod tamper;
 mod tcp;

@@ -35,7 +35,7 @@ pub enum Command {
     Tcp(TcpCommand),
     /// Send files or folders to another machine: verified, resumable, encrypted.
     #[command(
-        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)"
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  sockit send notes.txt --qr              # the recv command as a QR code too\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)"
     )]
     Send(SendArgs),
     /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
@@ -90,7 +90,7 @@ pub enum HttpCommand {
     Dump(HttpDump),
     /// Serve a folder over HTTP: listing, downloads with Range, optional upload and delete.
     #[command(
-        after_help = "Examples:\n  sockit http serve                   # this folder on port 8000\n  sockit http serve ~/Public --upload --max-upload 1GiB\n  curl -T notes.txt http://127.0.0.1:8000/inbox/notes.txt   # with --upload"
+        after_help = "Examples:\n  sockit http serve                   # this folder on port 8000\n  sockit http serve ~/Public --upload --max-upload 1GiB\n  sockit http serve --qr              # with a QR code of its LAN URL, for a phone\n  curl -T notes.txt http://127.0.0.1:8000/inbox/notes.txt   # with --upload"
     )]
     Serve(HttpServe),
 }

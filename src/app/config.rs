@@ -178,6 +178,7 @@ impl From<HttpServe> for http::ServeConfig {
             follow_symlinks: a.follow_symlinks,
             max_upload: a.max_upload,
             tls: a.tls.identity(),
+            qr: a.qr,
         }
     }
 }
@@ -195,6 +196,7 @@ impl From<SendArgs> for transfer::SendConfig {
             port: a.port,
             raw: a.raw,
             plain: a.plain,
+            qr: a.qr,
         }
     }
 }

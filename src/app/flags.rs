@@ -104,6 +104,10 @@ pub struct HttpServe {
 
     #[command(flatten)]
     pub tls: TlsServerArgs,
+
+    /// On a terminal, show the URL a phone on the LAN opens as a QR code.
+    #[arg(long)]
+    pub qr: bool,
 }
 
 /// How messages are delimited on a stream.

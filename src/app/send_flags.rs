@@ -51,6 +51,10 @@ pub struct SendArgs {
     /// Do not encrypt (the code is still checked); both sides must say so.
     #[arg(long)]
     pub plain: bool,
+
+    /// On a terminal, show the `sockit recv` command to run elsewhere as a QR code.
+    #[arg(long)]
+    pub qr: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@ pub mod dump;
 mod dump_page;
 mod listener;
 mod listing;
+mod qr;
 mod ranges;
 pub mod request;
 mod response;

@@ -70,6 +70,8 @@ pub struct ServeConfig {
     pub max_upload: u64,
     /// Serve HTTPS with this certificate.
     pub tls: Option<Identity>,
+    /// Show the LAN URL as a QR code (on a terminal).
+    pub qr: bool,
 }
 
 /// `sockit http serve`.
@@ -79,6 +81,9 @@ pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
     readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
     let tls = super::listener::tls(args.tls.as_ref())?;
     let listener = super::listener::bind(&args.bind, tls.as_ref(), &ctx).await?;
+    if args.qr {
+        super::qr::show(listener.local_addr()?, tls.is_some(), &ctx.out);
+    }
     let state = Arc::new(State {
         root,
         upload: args.upload,

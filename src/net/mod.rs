@@ -6,6 +6,7 @@ pub mod addr; // ADDR / SIZE / DUR parsing and name resolution
 pub mod client_hello; // a TLS ClientHello read before the handshake, and its JA4
 pub mod dgram; // UDP socket builders and a receive that reports truncation
 pub mod exchange; // a client's send-while-receiving, then waiting for replies
+pub mod lan; // this machine's addresses as other devices on the LAN reach them
 pub mod listen; // resolve, bind and announce a server's socket
 pub mod shutdown; // Ctrl-C and graceful drain
 pub mod sock; // socket2 builders and SocketInfo

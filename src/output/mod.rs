@@ -9,6 +9,7 @@ pub mod perf; // the figures of `perf` events
 pub mod perf_table; // `perf` events as an 80-column table for people
 mod perf_units; // transfers, bitrates, times and shares as people read them
 pub mod printer; // the printer thread, its queue and byte budget
+pub mod qr; // QR codes drawn on a terminal, sized to fit it
 mod socket; // a socket's attributes, the data of the `socket` event
 pub mod tls; // the data of the `client_hello` event
 mod writer; // the printer's thread: batches, and each event's line or NDJSON

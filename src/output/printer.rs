@@ -37,6 +37,8 @@ pub struct Printer {
     json: bool,
     /// Events are for a person at a terminal: a status line may be shown (`status`).
     live: bool,
+    /// Lines are coloured (`raw_line`s that draw, such as QR codes, colour themselves).
+    colour: bool,
     gone: Arc<AtomicBool>,
     queue: Arc<Queue>,
     closed: CancellationToken,
@@ -200,6 +202,7 @@ impl Printer {
             tx,
             json,
             live,
+            colour,
             gone: gone.clone(),
             queue: queue.clone(),
             closed: closed.clone(),
@@ -240,6 +243,11 @@ impl Printer {
     /// Whether a person watches the events on a terminal (a status line is shown).
     pub fn is_live(&self) -> bool {
         self.live
+    }
+
+    /// Whether lines are coloured: escape codes in a `raw_line` are then welcome.
+    pub fn is_colour(&self) -> bool {
+        self.colour
     }
 
     /// Shows `line` as the live status line at the bottom of the terminal, replacing

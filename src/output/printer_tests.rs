@@ -55,6 +55,7 @@ fn printer_without_writer() -> (Printer, Receiver<Queued>) {
         tx,
         json: true,
         live: false,
+        colour: false,
         gone: Arc::new(AtomicBool::new(false)),
         queue: Arc::new(Queue::new()),
         closed: CancellationToken::new(),

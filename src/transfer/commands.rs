@@ -20,12 +20,12 @@ use super::pake::{Session, APP};
 use super::receiver::{self, RecvJob};
 use super::sender::{self, SendJob};
 use super::wire::{silence_limit, Conn, VERSION};
-use super::{raw, TransferError};
+use super::{qr, raw, TransferError};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
 use crate::net::addr::LOCAL_HOST;
-use crate::net::listen;
 use crate::net::sock::{self, NetError, SocketInfo};
+use crate::net::{lan, listen};
 use crate::output::{Event, Proto};
 
 /// Socket buffers in user space, large enough for whole chunks.
@@ -54,7 +54,7 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
         let [path] = &args.paths[..] else {
             return Err(UsageError("--raw sends exactly one file".into()).into());
         };
-        return raw::send(path, &args.bind, args.keep, ctx).await;
+        return raw::send(path, &args.bind, args.keep, args.qr, ctx).await;
     }
     let offer = if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
         if args.keep {
@@ -81,11 +81,16 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let code = args.code.clone().unwrap_or_else(Code::generate);
     let listener = listen::tcp(&args.bind, Proto::Tcp, &ctx).await?;
     let local = listener.local_addr()?;
+    let addrs = lan::reachable(local);
     ctx.out.emit(&Event::Ready {
         addr: local,
-        addrs: discover::reachable(local),
+        addrs: addrs.clone(),
         code: Some(code.to_string()),
     });
+    if args.qr {
+        let (code, plain) = (&code.to_string(), args.plain);
+        qr::show(local, &addrs, qr::Needs::Code { code, plain }, &ctx.out);
+    }
 
     let stop = ctx.shutdown.child_token();
     if args.announce {

@@ -30,6 +30,8 @@ pub struct SendConfig {
     pub raw: bool,
     /// Unencrypted (the code is still checked).
     pub plain: bool,
+    /// Show the `recv` command as a QR code (on a terminal).
+    pub qr: bool,
 }
 
 /// What `recv` is asked to do.

@@ -46,26 +46,6 @@ pub fn destinations(to: Option<&str>, port: u16) -> anyhow::Result<Vec<SocketAdd
     Ok(dgram::broadcast_addresses(port)?)
 }
 
-/// What a receiver can type to reach a server bound to `local`: each up interface's
-/// IPv4 address (loopback last, so the first is one another machine can use) with
-/// `local`'s port when it is bound to every address, else `local` itself.
-pub fn reachable(local: SocketAddr) -> Vec<SocketAddr> {
-    if !local.ip().is_unspecified() {
-        return vec![local];
-    }
-    let mut ips: Vec<Ipv4Addr> = dgram::up_interfaces_v4()
-        .map(|l| l.into_iter().map(|(_, v4)| v4.ip).collect())
-        .unwrap_or_default();
-    ips.sort_by_key(|ip| (ip.is_loopback(), *ip));
-    ips.dedup();
-    if ips.is_empty() {
-        ips.push(Ipv4Addr::LOCALHOST);
-    }
-    ips.into_iter()
-        .map(|ip| SocketAddr::new(IpAddr::V4(ip), local.port()))
-        .collect()
-}
-
 /// Announces `ann` to `dests` every `EVERY` until `stop`.
 pub async fn announce(
     ann: Announcement,

@@ -16,6 +16,7 @@ mod messages;
 mod pake;
 mod plan;
 mod progress;
+mod qr;
 mod raw;
 mod receiver;
 mod sender;

@@ -18,8 +18,8 @@ use super::wire::{is_hello, silence_limit, HELLO_SNIFF};
 use crate::ctx::{Ctx, Interrupted, UsageError};
 use crate::net::accept::Backoff;
 use crate::net::addr::{Endpoint, LOCAL_HOST};
-use crate::net::listen;
 use crate::net::sock::{self, describe, NetError, SocketInfo};
+use crate::net::{lan, listen};
 use crate::output::{Event, Proto};
 
 /// Bytes moved per read (each client being sent to holds one such buffer).
@@ -31,7 +31,14 @@ pub const MAX_RAW_CLIENTS: usize = 128;
 /// `send --raw FILE`: serves the file to each client that connects, several at once
 /// (a client that does not read delays only itself, and is given up after the silence
 /// limit); without `keep`, the first client that gets the whole file ends the command.
-pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow::Result<()> {
+/// With `qr`, the command that receives it is shown as a QR code.
+pub async fn send(
+    path: &Path,
+    bind: &Endpoint,
+    keep: bool,
+    qr: bool,
+    ctx: Ctx,
+) -> anyhow::Result<()> {
     if !std::fs::metadata(path)
         .with_context(|| path.display().to_string())?
         .is_file()
@@ -44,11 +51,15 @@ pub async fn send(path: &Path, bind: &Endpoint, keep: bool, ctx: Ctx) -> anyhow:
     }
     let listener = listen::tcp(bind, Proto::Tcp, &ctx).await?;
     let local = listener.local_addr()?;
+    let addrs = lan::reachable(local);
     ctx.out.emit(&Event::Ready {
         addr: local,
-        addrs: super::discover::reachable(local),
+        addrs: addrs.clone(),
         code: None,
     });
+    if qr {
+        super::qr::show(local, &addrs, super::qr::Needs::Raw, &ctx.out);
+    }
     // Opened once: every client reads it at its own offset, so a client costs the
     // server one descriptor, its socket, whatever the file.
     let file =
