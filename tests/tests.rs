@@ -7,6 +7,8 @@ mod fuzz_cases;
 mod harness;
 mod hostile;
 mod hostile_receiver;
+mod http_auth;
+mod http_auth_login;
 mod http_client;
 mod http_dump;
 mod http_newcomer;

@@ -90,7 +90,7 @@ pub enum HttpCommand {
     Dump(HttpDump),
     /// Serve a folder over HTTP: listing, downloads with Range, optional upload and delete.
     #[command(
-        after_help = "Examples:\n  sockit http serve                   # this folder on port 8000\n  sockit http serve ~/Public --upload --max-upload 1GiB\n  sockit http serve --qr              # with a QR code of its LAN URL, for a phone\n  curl -T notes.txt http://127.0.0.1:8000/inbox/notes.txt   # with --upload"
+        after_help = "Examples:\n  sockit http serve                   # this folder on port 8000\n  sockit http serve ~/Public --upload --max-upload 1GiB\n  sockit http serve --qr              # with a QR code of its LAN URL, for a phone\n  sockit http serve --tls-self-signed --upload --auth alice:secret --auth @/:ro\n  curl -T notes.txt http://127.0.0.1:8000/inbox/notes.txt   # with --upload"
     )]
     Serve(HttpServe),
 }

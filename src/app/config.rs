@@ -179,6 +179,11 @@ impl From<HttpServe> for http::ServeConfig {
             max_upload: a.max_upload,
             tls: a.tls.identity(),
             qr: a.qr,
+            auth: http::auth::AuthConfig {
+                specs: a.auth,
+                file: a.auth_file,
+                over_http: a.auth_over_http,
+            },
         }
     }
 }

@@ -108,6 +108,22 @@ pub struct HttpServe {
     /// On a terminal, show the URL a phone on the LAN opens as a QR code.
     #[arg(long)]
     pub qr: bool,
+
+    /// An account (repeatable): USER:PASS is read-write on /; USER:PASS@PATH[:ro|rw],...
+    /// names its paths (ro without a mode); @PATH[:ro|rw] is for anyone, no password.
+    /// PASS may be an argon2 ($argon2id$...), bcrypt ($2b$...) or sha256:HEX hash.
+    /// Passwords need TLS (or --auth-over-http).
+    #[arg(long = "auth", value_name = "RULE")]
+    pub auth: Vec<String>,
+
+    /// More --auth rules, one per line (# starts a comment): keeps passwords out of
+    /// the shell's history and of `ps`.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Allow --auth passwords over plain HTTP, where anyone on the network can read them.
+    #[arg(long)]
+    pub auth_over_http: bool,
 }
 
 /// How messages are delimited on a stream.

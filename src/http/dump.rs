@@ -325,6 +325,7 @@ impl Connection {
             status,
             bytes,
             duration_ms: super::millis(elapsed),
+            user: None,
         });
     }
 

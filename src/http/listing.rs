@@ -1,5 +1,6 @@
 //! Folder listings: an HTML page that works on a phone (name, size, modified; sortable;
-//! upload form with `--upload`) and JSON for `Accept: application/json` or `?json`.
+//! upload form with `--upload`, for those who may write there) and JSON for
+//! `Accept: application/json` or `?json`.
 
 use std::fmt::Write as _;
 use std::io;
@@ -12,6 +13,7 @@ use indicatif::HumanBytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
+use super::auth::Access;
 use super::safepath::{is_temporary, Root};
 use super::serve::State;
 
@@ -173,7 +175,9 @@ fn date(secs: Option<u64>) -> String {
         .to_owned()
 }
 
-pub fn html(url_path: &str, listing: &Listing, state: &State) -> String {
+/// The page of a folder for a viewer with `access` (none: no forms, no buttons).
+pub fn html(url_path: &str, listing: &Listing, state: &State, access: Option<&Access>) -> String {
+    let writes = |path: &str| access.is_some_and(|a| a.writes(path));
     let entries = &listing.entries;
     let shown = percent_encoding::percent_decode_str(url_path).decode_utf8_lossy();
     let title = escape_html(&shown);
@@ -189,7 +193,7 @@ pub fn html(url_path: &str, listing: &Listing, state: &State) -> String {
             if dir { "/" } else { "" }
         );
         let name = format!("{}{}", escape_html(&e.name), if dir { "/" } else { "" });
-        let delete = if state.delete {
+        let delete = if state.delete && writes(&format!("{url_path}{href}")) {
             format!("<button class=del data-href=\"{href}\" title=\"Delete\">✕</button>")
         } else {
             String::new()
@@ -212,17 +216,24 @@ pub fn html(url_path: &str, listing: &Listing, state: &State) -> String {
             date = date(e.modified),
         );
     }
-    let form = if state.upload {
+    let form = if state.upload && writes(url_path) {
         "<form method=post enctype=\"multipart/form-data\" id=upload>\
          <input type=file name=file multiple required id=file>\
          <button type=submit>Upload</button></form>"
+    } else if access.is_some_and(|a| a.can_log_in) {
+        // A browser reading anonymously never offers its stored password by itself.
+        "<p id=login><a href=\"?login\">Log in</a></p>"
     } else {
         ""
+    };
+    let who = match access.and_then(|a| a.user.as_deref()) {
+        Some(user) => format!(" · {}", escape_html(user)),
+        None => String::new(),
     };
     PAGE.replace("{title}", &title)
         .replace("{form}", form)
         .replace("{rows}", &rows)
-        .replace("{count}", &count(listing))
+        .replace("{count}", &format!("{}{who}", count(listing)))
 }
 
 fn count(listing: &Listing) -> String {

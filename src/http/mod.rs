@@ -1,6 +1,7 @@
 //! `http dump` (every request shown exactly as received) and `http serve` (a folder
-//! over HTTP: listing, Range, conditional requests, upload, delete).
+//! over HTTP: listing, Range, conditional requests, upload, delete, accounts).
 
+pub mod auth;
 pub mod chunked;
 pub mod dump;
 mod dump_page;

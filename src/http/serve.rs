@@ -1,6 +1,7 @@
 //! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
 //! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
-//! methods, and `listing`, `upload`, `ranges` and `safepath` do the rest.
+//! methods after `auth` has let the request through, and `listing`, `upload`, `ranges`
+//! and `safepath` do the rest.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -22,13 +23,14 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
+use super::auth::{Access, AuthConfig, Gate};
 use super::request::request_line;
 pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
 use super::{listing, ranges, upload, whole};
-use crate::ctx::Ctx;
+use crate::ctx::{Ctx, UsageError};
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
 use crate::net::sock::describe;
@@ -50,6 +52,8 @@ pub struct State {
     out: Printer,
     /// HTTPS: every connection starts with a handshake.
     tls: Option<ServerTls>,
+    /// Accounts: every request passes here before it is routed.
+    auth: Gate,
 }
 
 /// What `http serve` is asked to do.
@@ -72,6 +76,8 @@ pub struct ServeConfig {
     pub tls: Option<Identity>,
     /// Show the LAN URL as a QR code (on a terminal).
     pub qr: bool,
+    /// `--auth`, `--auth-file`, `--auth-over-http`.
+    pub auth: AuthConfig,
 }
 
 /// `sockit http serve`.
@@ -79,8 +85,15 @@ pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
     let root = Root::new(&args.dir, args.hidden, args.follow_symlinks)
         .map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), describe(&e)))?;
     readable(root.dir()).map_err(|e| anyhow::anyhow!("serve {}: {}", args.dir.display(), e))?;
+    let auth = Gate::load(&args.auth, args.tls.is_some()).map_err(|e| match e.is_usage() {
+        true => anyhow::Error::new(UsageError(e.to_string())),
+        false => e.into(),
+    })?;
     let tls = super::listener::tls(args.tls.as_ref())?;
     let listener = super::listener::bind(&args.bind, tls.as_ref(), &ctx).await?;
+    for warning in auth.warnings {
+        ctx.out.emit(&Event::warning(warning));
+    }
     if args.qr {
         super::qr::show(listener.local_addr()?, tls.is_some(), &ctx.out);
     }
@@ -91,6 +104,7 @@ pub async fn serve(args: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         max_upload: args.max_upload,
         out: ctx.out.clone(),
         tls,
+        auth: auth.gate,
     });
     let stop = ctx.shutdown.clone();
     super::listener::accept_loop_per_core(listener, &ctx, move |stream, peer, slot| {
@@ -206,6 +220,7 @@ async fn keep_alive<IO>(
             status,
             bytes,
             duration_ms: super::millis(took),
+            user: None,
         });
     }
     let _ = stream.shutdown().await;
@@ -227,7 +242,7 @@ impl State {
     /// Answers `req`; a large file's bytes go out through `files` (see `sendfile`).
     async fn handle(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         files: &Files,
         slot: &Slot,
@@ -240,9 +255,18 @@ impl State {
             .uri()
             .path_and_query()
             .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-        let response = match self.route(req, files, slot).await {
-            Ok(r) => r,
-            Err(f) => f.into_response(),
+        let checked = self.auth.check(&req, peer, &self.root).await;
+        let response = match checked.verdict {
+            Ok(access) => {
+                req.extensions_mut().insert(access);
+                match self.route(req, files, slot).await {
+                    Ok(r) => r,
+                    Err(f) => f.into_response(),
+                }
+            }
+            // Dropped unread: hyper reads no more of a refused upload than has arrived,
+            // and closes the connection rather than drain the rest.
+            Err(refused) => refused,
         };
         let now = Instant::now();
         slot.waiting(now);
@@ -253,6 +277,7 @@ impl State {
             status: response.status().as_u16(),
             bytes: body_bytes(&response),
             duration_ms: super::millis(now - started),
+            user: checked.user,
         });
         response
     }
@@ -356,8 +381,9 @@ impl State {
             return Ok(if json {
                 typed(listing::json(url_path, &found), "application/json")
             } else {
+                let access = req.extensions().get::<Access>();
                 typed(
-                    listing::html(url_path, &found, self),
+                    listing::html(url_path, &found, self, access),
                     "text/html; charset=utf-8",
                 )
             });

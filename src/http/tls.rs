@@ -82,6 +82,7 @@ async fn refuse_plain(mut stream: TcpStream, peer: SocketAddr, out: &Printer) {
         status: 400,
         bytes: body.len() as u64,
         duration_ms: super::millis(started.elapsed()),
+        user: None,
     });
 }
 

@@ -324,6 +324,10 @@ pub enum Event {
         bytes: u64,
         #[serde(serialize_with = "three_decimals")]
         duration_ms: f64,
+        /// `http serve --auth`: the user name the request's credentials gave (logged in,
+        /// or with 401 and 429 not).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
     },
     /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
     Lesson {

@@ -220,13 +220,19 @@ impl fmt::Display for Event {
                 status,
                 bytes,
                 duration_ms,
-            } => write!(f,
-                "[{peer}] {} {} -> {status} ({bytes} {}, {duration_ms:.1} ms)",
-                Escaped(method.as_bytes()),
-                Escaped(path.as_bytes()),
-                Plural(*bytes as usize, "byte")
-
-            ),
+                user,
+            } => {
+                write!(f,
+                    "[{peer}] {} {} -> {status} ({bytes} {}, {duration_ms:.1} ms)",
+                    Escaped(method.as_bytes()),
+                    Escaped(path.as_bytes()),
+                    Plural(*bytes as usize, "byte")
+                )?;
+                match user {
+                    Some(user) => write!(f, " user {}", Escaped(user.as_bytes())),
+                    None => Ok(()),
+                }
+            }
             Event::Lesson {
                 topic,
                 ok: true,

@@ -125,6 +125,7 @@ fn issue12_durations_are_rounded() {
         status: 200,
         bytes: 1,
         duration_ms: 0.10011800000000001,
+        user: None,
     };
     let json = serde_json::to_string(&ev).unwrap();
     assert!(json.ends_with(r#""duration_ms":0.1}"#), "{json}");
@@ -138,6 +139,25 @@ fn issue12_durations_are_rounded() {
     assert!(serde_json::to_string(&done)
         .unwrap()
         .contains(r#""seconds":1.234568,"#));
+}
+
+#[test]
+fn issue18_a_request_names_its_user_escaped_for_people() {
+    let ev = Event::Request {
+        peer: peer(),
+        method: "PUT".into(),
+        path: "/x".into(),
+        status: 401,
+        bytes: 0,
+        duration_ms: 0.5,
+        user: Some("eve\u{1b}[2J".into()),
+    };
+    let json = serde_json::to_string(&ev).unwrap();
+    assert!(json.ends_with(r#""user":"eve\u001b[2J"}"#), "{json}");
+    assert_eq!(
+        ev.human(),
+        "[127.0.0.1:5000] PUT /x -> 401 (0 bytes, 0.5 ms) user eve\\u{1b}[2J"
+    );
 }
 
 #[test]

@@ -1,0 +1,386 @@
+//! `http serve --auth` (issue 18, item 3): the permission matrix — who may do what with
+//! each method, listings (HTML and JSON), ranges, uploads and deletes — and the upload
+//! form shown only to those who may write. Logins, TLS and files: `http_auth_login.rs`.
+
+use std::fs;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::harness::*;
+use crate::http_client::*;
+
+/// A served folder: `a.txt`, `photos/p.txt`, `public/pub.txt`.
+pub struct Folder {
+    _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+pub fn folder() -> Folder {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("served");
+    fs::create_dir_all(dir.join("photos")).unwrap();
+    fs::create_dir_all(dir.join("public")).unwrap();
+    fs::write(dir.join("a.txt"), "top\n").unwrap();
+    fs::write(dir.join("photos/p.txt"), "photo bytes\n").unwrap();
+    fs::write(dir.join("public/pub.txt"), "for anyone\n").unwrap();
+    Folder { _tmp: tmp, dir }
+}
+
+pub fn serve(f: &Folder, flags: &[&str]) -> Server {
+    let mut args = vec!["http", "serve", f.dir.to_str().unwrap()];
+    args.extend(flags);
+    Server::start(&args)
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// `method path` as `who` (None: no credentials), with extra headers and a body.
+pub fn send(
+    server: &Server,
+    who: Option<&str>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    if let Some(who) = who {
+        all.push(("Authorization", who));
+    }
+    request(method, &format!("http://{}{path}", server.addr), &all, body)
+}
+
+const BOUNDARY: &str = "AuThBoUnDaRy";
+
+fn form(name: &str) -> Vec<u8> {
+    format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\nform\r\n--{BOUNDARY}--\r\n"
+    )
+    .into_bytes()
+}
+
+/// The statuses of every kind of request on `dir` (a folder holding `file`) as `who`:
+/// GET file, GET listing HTML, GET listing JSON, Range GET, HEAD, PUT, POST form,
+/// DELETE (of what the PUT wrote) — and whether the listing had the upload form.
+fn statuses(server: &Server, who: Option<&str>, dir: &str, file: &str, tag: &str) -> Vec<u16> {
+    let target = format!("{dir}{file}");
+    let put = format!("{dir}by-{tag}.txt");
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let html = send(server, who, "GET", dir, &[("Accept", "text/html")], b"");
+    let json = send(server, who, "GET", &format!("{dir}?json"), &[], b"");
+    if json.status == 200 {
+        let v: Value = serde_json::from_slice(&json.body).unwrap();
+        assert!(v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == file));
+    }
+    let range = send(server, who, "GET", &target, &[("Range", "bytes=0-4")], b"");
+    if range.status == 206 {
+        assert_eq!(range.body.len(), 5);
+    }
+    let mut got = vec![
+        send(server, who, "GET", &target, &[], b"").status,
+        html.status,
+        json.status,
+        range.status,
+        send(server, who, "HEAD", &target, &[], b"").status,
+        send(server, who, "PUT", &put, &[], b"put").status,
+        send(
+            server,
+            who,
+            "POST",
+            dir,
+            &[("Content-Type", &ct)],
+            &form(&format!("form-{tag}.txt")),
+        )
+        .status,
+        send(server, who, "DELETE", &put, &[], b"").status,
+    ];
+    got.push(u16::from(
+        html.text().contains("enctype=\"multipart/form-data\""),
+    ));
+    got
+}
+
+const READS: [u16; 5] = [200, 200, 200, 206, 200];
+
+fn row(reads: [u16; 5], writes: [u16; 3], form: bool) -> Vec<u16> {
+    let mut r = reads.to_vec();
+    r.extend(writes);
+    r.push(u16::from(form));
+    r
+}
+
+fn hashes() -> (String, String, String) {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"a test salt, 16+").unwrap();
+    let argon2 = argon2::Argon2::default()
+        .hash_password(b"argon-pw", &salt)
+        .unwrap()
+        .to_string();
+    let bcrypt = bcrypt::hash_with_salt("bcrypt-pw", 4, *b"sixteen byte slt")
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoB);
+    use sha2::Digest;
+    let sha = format!("sha256:{}", hex::encode(sha2::Sha256::digest(b"sha-pw")));
+    (argon2, bcrypt, sha)
+}
+
+#[test]
+fn issue18_the_permission_matrix() {
+    let f = folder();
+    let (argon2, bcrypt, sha) = hashes();
+    let rules = [
+        "@/public:ro".to_owned(),
+        "reader:read-pw@/:ro".to_owned(),
+        "writer:write-pw".to_owned(),
+        "sub:sub-pw@/photos:rw".to_owned(),
+        format!("argon:{argon2}@/:rw"),
+        format!("bcrypt:{bcrypt}"),
+        format!("sha:{sha}@/photos:rw,/public"),
+    ];
+    let mut flags = vec!["--upload", "--delete", "--auth-over-http"];
+    for r in &rules {
+        flags.extend(["--auth", r]);
+    }
+    let server = serve(&f, &flags);
+    let writer = row(READS, [201, 201, 204], true);
+    let reader = row(READS, [403, 403, 403], false);
+    let asked = row([401; 5], [401; 3], false);
+    let cases: Vec<(&str, Option<String>, Vec<u16>)> = vec![
+        ("anonymous", None, asked.clone()),
+        ("reader", Some(basic("reader", "read-pw")), reader.clone()),
+        ("writer", Some(basic("writer", "write-pw")), writer.clone()),
+        ("sub", Some(basic("sub", "sub-pw")), writer.clone()),
+        ("argon", Some(basic("argon", "argon-pw")), writer.clone()),
+        ("bcrypt", Some(basic("bcrypt", "bcrypt-pw")), writer.clone()),
+        ("sha", Some(basic("sha", "sha-pw")), writer.clone()),
+    ];
+    for (tag, who, expected) in &cases {
+        let got = statuses(&server, who.as_deref(), "/photos/", "p.txt", tag);
+        assert_eq!(&got, expected, "{tag} on /photos/");
+    }
+    // Anyone may read /public; a user with a rule elsewhere only is refused outside it.
+    let public = statuses(&server, None, "/public/", "pub.txt", "anyone");
+    assert_eq!(public, row(READS, [401; 3], false));
+    let sub = basic("sub", "sub-pw");
+    assert_eq!(
+        statuses(&server, Some(&sub), "/", "a.txt", "sub"),
+        row([403; 5], [403; 3], false)
+    );
+    let sha = basic("sha", "sha-pw");
+    assert_eq!(
+        statuses(&server, Some(&sha), "/public/", "pub.txt", "sha"),
+        reader,
+        "a rule without a mode reads only"
+    );
+    assert_eq!(
+        fs::read_to_string(f.dir.join("photos/form-writer.txt")).unwrap(),
+        "form"
+    );
+    assert!(!f.dir.join("photos/form-reader.txt").exists());
+    assert!(!f.dir.join("photos/form-anonymous.txt").exists());
+    // The log names who did it, and who failed.
+    let events = server.events_so_far();
+    assert!(events
+        .iter()
+        .any(|e| e["user"] == "writer" && e["method"] == "PUT" && e["status"] == 201));
+    assert!(events
+        .iter()
+        .any(|e| e["status"] == 401 && e.get("user").is_none()));
+}
+
+#[test]
+fn issue18_wrong_passwords_and_unknown_users_are_asked_again_for_everything() {
+    let f = folder();
+    let (argon2, _, _) = hashes();
+    let argon_rule = format!("argon:{argon2}");
+    for (tag, who) in [
+        ("wrong", basic("writer", "wrong-pw")),
+        ("unknown", basic("mallory", "write-pw")),
+        ("argon-wrong", basic("argon", "argon-PW")),
+        (
+            "no-colon",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("writer")
+            ),
+        ),
+        ("bearer", "Bearer write-pw".to_owned()),
+    ] {
+        // A server each: eight failures stay under the failed-login limit.
+        let server = serve(
+            &f,
+            &[
+                "--upload",
+                "--delete",
+                "--auth-over-http",
+                "--auth",
+                "writer:write-pw",
+                "--auth",
+                &argon_rule,
+                "--auth",
+                "@/:ro",
+            ],
+        );
+        let got = statuses(&server, Some(&who), "/photos/", "p.txt", tag);
+        assert_eq!(got, row([401; 5], [401; 3], false), "{tag}");
+        let r = send(&server, Some(&who), "GET", "/a.txt", &[], b"");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"sockit\", charset=\"UTF-8\""),
+            "{tag}: wrong credentials are refused even where anyone may read"
+        );
+    }
+}
+
+#[test]
+fn issue18_public_read_authenticated_write() {
+    // miniserve #1516: anyone reads, only a user writes; the listing offers to log in.
+    let f = folder();
+    let server = serve(
+        &f,
+        &[
+            "--upload",
+            "--delete",
+            "--auth-over-http",
+            "--auth",
+            "@/:ro",
+            "--auth",
+            "alice:pw",
+        ],
+    );
+    let page = send(&server, None, "GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.text().contains("multipart/form-data"),
+        "no upload form for anyone"
+    );
+    assert!(
+        !page.text().contains("class=del"),
+        "no delete buttons for anyone"
+    );
+    assert!(page.text().contains("href=\"?login\""), "a way to log in");
+    let login = send(&server, None, "GET", "/?login", &[], b"");
+    assert_eq!(
+        login.status, 401,
+        "?login asks the browser for the password"
+    );
+    assert!(login.header("www-authenticate").is_some());
+    let alice = basic("alice", "pw");
+    let page = send(&server, Some(&alice), "GET", "/?login", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("multipart/form-data"));
+    assert!(page.text().contains("class=del"));
+    assert!(
+        page.text().contains(" · alice"),
+        "the page says who is logged in"
+    );
+    assert_eq!(send(&server, None, "PUT", "/x.txt", &[], b"x").status, 401);
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "/x.txt", &[], b"x").status,
+        201
+    );
+    assert_eq!(send(&server, None, "GET", "/x.txt", &[], b"").status, 200);
+    assert_eq!(
+        send(&server, None, "DELETE", "/x.txt", &[], b"").status,
+        401
+    );
+    assert_eq!(
+        send(&server, Some(&alice), "DELETE", "/x.txt", &[], b"").status,
+        204
+    );
+    let options = send(&server, None, "OPTIONS", "/", &[], b"");
+    assert_eq!(options.status, 204);
+}
+
+#[test]
+fn issue18_auth_never_enables_a_method_the_server_lacks() {
+    let f = folder();
+    let server = serve(
+        &f,
+        &[
+            "--upload",
+            "--auth-over-http",
+            "--auth",
+            "alice:pw",
+            "--auth",
+            "reader:pw@/:ro",
+        ],
+    );
+    let alice = basic("alice", "pw");
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "/n.txt", &[], b"n").status,
+        201
+    );
+    let r = send(&server, Some(&alice), "DELETE", "/n.txt", &[], b"");
+    assert_eq!(r.status, 405, "rw, but no --delete");
+    assert!(r.text().contains("--delete"));
+    let reader = basic("reader", "pw");
+    assert_eq!(
+        send(&server, Some(&reader), "DELETE", "/n.txt", &[], b"").status,
+        403
+    );
+    assert_eq!(
+        send(&server, None, "DELETE", "/n.txt", &[], b"").status,
+        401
+    );
+    assert!(f.dir.join("n.txt").exists());
+    let page = send(&server, Some(&alice), "GET", "/", &[], b"").text();
+    assert!(
+        !page.contains("class=del"),
+        "no delete buttons without --delete"
+    );
+    let r = send(&server, Some(&alice), "PATCH", "/n.txt", &[], b"");
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn issue18_a_deeper_rule_changes_the_mode_below_it() {
+    let f = folder();
+    let server = serve(
+        &f,
+        &[
+            "--upload",
+            "--delete",
+            "--auth-over-http",
+            "--auth",
+            "alice:pw@/:rw,/photos:ro",
+        ],
+    );
+    let alice = basic("alice", "pw");
+    let top = send(&server, Some(&alice), "GET", "/", &[], b"").text();
+    assert!(top.contains("multipart/form-data"));
+    assert!(top.contains("data-href=\"a.txt\""), "a.txt may be deleted");
+    assert!(
+        !top.contains("data-href=\"photos/\""),
+        "photos is read-only: no button"
+    );
+    let photos = send(&server, Some(&alice), "GET", "/photos/", &[], b"").text();
+    assert!(!photos.contains("multipart/form-data"));
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "/photos/x", &[], b"x").status,
+        403
+    );
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "/photosx", &[], b"x").status,
+        201,
+        "segments, not prefixes of names"
+    );
+    // Another spelling of the path reaches the same rule.
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "//photos/./%78", &[], b"x").status,
+        403
+    );
+    assert_eq!(
+        send(&server, Some(&alice), "PUT", "/%70hotos/x", &[], b"x").status,
+        403
+    );
+}
