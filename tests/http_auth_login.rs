@@ -4,11 +4,12 @@
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::harness::*;
-use crate::http_auth::{basic, folder, send, serve};
+use crate::http_auth::{basic, events_until, folder, send, serve};
 use crate::http_client::*;
 
 #[test]
@@ -36,13 +37,31 @@ fn issue18_the_eleventh_wrong_password_within_a_second_is_429() {
     );
     // Reading without credentials is not a login.
     assert_eq!(send(&server, None, "GET", "/a.txt", &[], b"").status, 401);
+    // Once per lockout, the event that says so; the refusals themselves are requests.
+    let events = events_until(&server, |e| e["status"] == 429 && e["user"] == "alice");
+    let limited: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "login_limited")
+        .collect();
+    assert_eq!(limited.len(), 1, "{events:?}");
+    assert_eq!(limited[0]["failures"], 10);
+    assert_eq!(limited[0]["retry_after_s"], 1);
+    assert_eq!(
+        limited[0]["peer"].as_str().unwrap().split(':').next(),
+        Some("127.0.0.1")
+    );
+    // The wait is one refill (FAILURE_REFILL): time itself is what is tested here.
     std::thread::sleep(Duration::from_millis(1100));
     let r = send(&server, Some(&right), "GET", "/a.txt", &[], b"");
     assert_eq!((r.status, r.text().as_str()), (200, "top\n"));
-    let events = server.events_so_far();
-    assert!(events
-        .iter()
-        .any(|e| e["status"] == 429 && e["user"] == "alice"));
+    // After a refill, the client has one or two failures left (as time went by), not
+    // a new burst: the count goes on from 10.
+    let refused = (0..5)
+        .map(|_| send(&server, Some(&wrong), "GET", "/a.txt", &[], b"").status)
+        .position(|s| s == 429);
+    assert!(matches!(refused, Some(1..=3)), "{refused:?}");
+    let again = server.wait_for("login_limited");
+    assert!(again["failures"].as_u64().unwrap() > 10, "{again}");
 }
 
 #[test]
@@ -96,7 +115,7 @@ fn issue18_passwords_over_plain_http_need_auth_over_http() {
                 dir,
                 "--bind",
                 "127.0.0.1:0",
-                "--tls-self-signed",
+                "--auth-over-http",
                 "--auth",
                 rule,
             ],
@@ -124,27 +143,6 @@ fn issue18_passwords_over_plain_http_need_auth_over_http() {
     assert!(out.stderr.contains("given twice"), "{}", out.stderr);
 }
 
-/// `curl` over HTTPS trusting `cert`: the status, then the body.
-fn curl(cert: &str, url: &str, extra: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "20",
-            "--cacert",
-            cert,
-            "-w",
-            "\n%{http_code}",
-        ])
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.parse().unwrap_or(0), body.to_owned())
-}
-
 #[test]
 fn issue18_over_tls_basic_auth_needs_no_flag() {
     let f = folder();
@@ -157,6 +155,7 @@ fn issue18_over_tls_basic_auth_needs_no_flag() {
             dir,
             "--tls-self-signed",
             "--upload",
+            "--delete",
             "--auth",
             "alice:s3cret",
             "--auth",
@@ -164,33 +163,60 @@ fn issue18_over_tls_basic_auth_needs_no_flag() {
         ],
         &[("SOCKIT_STATE_DIR", state.path().to_str().unwrap())],
     );
-    let cert = server.wait_for("certificate")["path"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let url = |p: &str| format!("https://127.0.0.1:{}{p}", server.port());
+    let ca = std::path::PathBuf::from(server.wait_for("certificate")["path"].as_str().unwrap());
+    let get = |path: &str, who: Option<&str>| {
+        let auth: Vec<(&str, &str)> = who.map(|w| ("Authorization", w)).into_iter().collect();
+        https(server.addr, &ca, "GET", path, &auth, b"")
+    };
+    let alice = basic("alice", "s3cret");
+    let r = get("/public/pub.txt", None);
+    assert_eq!((r.status, r.text().as_str()), (200, "for anyone\n"));
+    let r = get("/a.txt", None);
+    assert_eq!(r.status, 401);
     assert_eq!(
-        curl(&cert, &url("/public/pub.txt"), &[]),
-        (200, "for anyone\n".into())
+        r.header("www-authenticate"),
+        Some("Basic realm=\"sockit\", charset=\"UTF-8\"")
     );
-    assert_eq!(curl(&cert, &url("/a.txt"), &[]).0, 401);
-    assert_eq!(
-        curl(&cert, &url("/a.txt"), &["-u", "alice:s3cret"]),
-        (200, "top\n".into())
+    let r = get("/a.txt", Some(&alice));
+    assert_eq!((r.status, r.text().as_str()), (200, "top\n"));
+    let r = https(
+        server.addr,
+        &ca,
+        "GET",
+        "/a.txt",
+        &[("Authorization", &alice), ("Range", "bytes=1-2")],
+        b"",
     );
-    assert_eq!(curl(&cert, &url("/a.txt"), &["-u", "alice:nope"]).0, 401);
-    let upload = f.dir.join("a.txt");
-    let up = upload.to_str().unwrap();
-    assert_eq!(curl(&cert, &url("/new.txt"), &["-T", up]).0, 401);
+    assert_eq!((r.status, r.text().as_str()), (206, "op"));
+    assert_eq!(get("/a.txt", Some(&basic("alice", "nope"))).status, 401);
+    // The listing offers uploads to alice only.
+    let page = get("/public/", None);
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains("multipart/form-data"));
+    assert!(page.text().contains("href=\"?login\""));
+    let page = get("/", Some(&alice));
+    assert!(page.text().contains("multipart/form-data"));
+    assert!(page.text().contains("class=del"));
+    let put =
+        |who: &[(&str, &str)]| https(server.addr, &ca, "PUT", "/new.txt", who, b"new\n").status;
+    assert_eq!(put(&[]), 401);
     assert!(!f.dir.join("new.txt").exists());
-    assert_eq!(
-        curl(&cert, &url("/new.txt"), &["-T", up, "-u", "alice:s3cret"]).0,
-        201
-    );
+    assert_eq!(put(&[("Authorization", &alice)]), 201);
     assert_eq!(
         std::fs::read_to_string(f.dir.join("new.txt")).unwrap(),
-        "top\n"
+        "new\n"
     );
+    let delete =
+        |who: &[(&str, &str)]| https(server.addr, &ca, "DELETE", "/new.txt", who, b"").status;
+    assert_eq!(delete(&[]), 401);
+    assert_eq!(delete(&[("Authorization", &alice)]), 204);
+    assert!(!f.dir.join("new.txt").exists());
+    let events = events_until(&server, |e| e["method"] == "DELETE" && e["status"] == 204);
+    assert!(
+        events.iter().all(|e| e["event"] != "warning"),
+        "no warning over TLS: {events:?}"
+    );
+    assert_eq!(events.last().unwrap()["user"], "alice");
 }
 
 #[test]
@@ -200,9 +226,13 @@ fn issue18_an_auth_file_with_comments() {
     let file = tmp.path().join("accounts");
     use sha2::Digest;
     let bob = hex::encode(sha2::Sha256::digest(b"bob-pw"));
+    // As `htpasswd -nbB` writes it ($2y$), with a path after it.
+    let carol = bcrypt::hash_with_salt("carol-pw", 4, *b"sixteen byte slt")
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
     std::fs::write(
         &file,
-        format!("# the team\nalice:secret@/:rw\n\n   # bob only sees photos\nbob:sha256:{bob}@/photos\n# and anyone the public folder\n@/public:ro\n"),
+        format!("# the team\nalice:secret@/:rw\n\n   # bob only sees photos\nbob:sha256:{bob}@/photos\ncarol:{carol}@/public:rw\n# and anyone the public folder\n@/public:ro\n"),
     )
     .unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -230,16 +260,23 @@ fn issue18_an_auth_file_with_comments() {
         send(&server, None, "GET", "/public/pub.txt", &[], b"").status,
         200
     );
-    let warnings: Vec<_> = server
-        .events_so_far()
-        .into_iter()
+    let carol = basic("carol", "carol-pw");
+    assert_eq!(
+        send(&server, Some(&carol), "PUT", "/public/c.txt", &[], b"c").status,
+        201
+    );
+    assert_eq!(
+        send(&server, Some(&carol), "PUT", "/photos/c.txt", &[], b"c").status,
+        403
+    );
+    let events = events_until(&server, |e| e["user"] == "carol" && e["status"] == 403);
+    let warnings: Vec<_> = events
+        .iter()
         .filter(|e| e["event"] == "warning")
         .map(|e| e["message"].to_string())
+        .filter(|m| m.contains("accounts"))
         .collect();
-    assert!(
-        warnings.iter().all(|w| !w.contains("chmod")),
-        "{warnings:?}"
-    );
+    assert!(warnings.is_empty(), "a file of mode 600: {warnings:?}");
     // Readable by others while it holds a password in clear: said at start.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let server = serve(&f, &["--auth-over-http", "--auth-file", path]);
@@ -332,4 +369,61 @@ fn issue18_a_refused_upload_is_never_read() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 3, "nothing written: {names:?}");
+}
+
+#[test]
+fn issue18_a_bad_auth_file_line_is_named_by_its_number() {
+    let f = folder();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("accounts");
+    let dir = f.dir.to_str().unwrap();
+    let path = file.to_str().unwrap();
+    for (text, says) in [
+        ("# ok\nalice:pw\nbob\n", ":3: expected USER:PASS"),
+        ("\n\n@/x:rx\n", ":3: path \"/x\": unknown mode \"rx\""),
+        (
+            "alice:pw\n# c\ncarol:$2y$05$short\n",
+            ":3: password: not a valid bcrypt hash",
+        ),
+        (
+            "alice:$argon2id$v=19$m=1\n",
+            ":1: password: not a valid argon2 hash",
+        ),
+        (
+            "alice:sha256:abcd@/:rw\n",
+            ":1: password: sha256: must be followed by 64 hex digits",
+        ),
+        (
+            "alice:one\nalice:two@/x\n",
+            ":2: user \"alice\" is given twice",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = run(
+            &[
+                "http",
+                "serve",
+                dir,
+                "--bind",
+                "127.0.0.1:0",
+                "--auth-over-http",
+                "--auth-file",
+                path,
+            ],
+            b"",
+        );
+        assert_eq!(out.code(), 2, "{text:?}: {}", out.stderr);
+        let want = format!("{path}{says}");
+        assert!(
+            out.stderr.contains(&want),
+            "{text:?}: want {want:?} in {}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "nothing listened: {}",
+            out.stdout_text()
+        );
+    }
 }

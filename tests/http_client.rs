@@ -133,3 +133,76 @@ pub fn status_of(response: &str) -> u16 {
 }
 
 pub const SHORT: Duration = Duration::from_millis(200);
+
+/// A rustls client (ring, as sockit) that trusts only the certificates in `ca`.
+#[allow(deprecated)]
+fn tls_client(ca: &std::path::Path) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).expect("read the CA") {
+        roots.add(cert.expect("a PEM certificate")).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    std::sync::Arc::new(config)
+}
+
+/// `request` over HTTPS to `addr` (named `localhost`), verifying the server against
+/// `ca`: one request per connection, the body whole or chunked.
+pub fn https(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(tls_client(ca), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, connect(addr));
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    tls.write_all(head.as_bytes()).expect("write over TLS");
+    tls.write_all(body).expect("write over TLS");
+    let mut reply = Vec::new();
+    // The server may close without close_notify once it has answered: what arrived counts.
+    let _ = tls.read_to_end(&mut reply);
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(&reply)));
+    let text = String::from_utf8_lossy(&reply[..split]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status = status_of(lines.next().unwrap_or_default());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = reply[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        let mut decoded = Vec::new();
+        let mut decoder = sockit::http::chunked::ChunkedDecoder::new(u64::MAX);
+        decoder.feed(&body, &mut decoded).expect("a chunked body");
+        assert!(decoder.is_done(), "the chunked body ends");
+        body = decoded;
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}

@@ -270,6 +270,13 @@ impl State {
         };
         let now = Instant::now();
         slot.waiting(now);
+        if let Some(lockout) = checked.lockout {
+            self.out.emit(&Event::LoginLimited {
+                peer,
+                failures: lockout.failures,
+                retry_after_s: super::auth::retry_after(lockout.wait),
+            });
+        }
         self.out.offer(&Event::Request {
             peer,
             method,

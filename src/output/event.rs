@@ -329,6 +329,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         user: Option<String>,
     },
+    /// `http serve --auth`: a client used the last failed login it is allowed for now;
+    /// its requests with credentials get 429 for `retry_after_s` seconds.
+    LoginLimited {
+        peer: SocketAddr,
+        /// Failed logins from this client (its IPv6 /64) since it last had its whole
+        /// allowance.
+        failures: u64,
+        retry_after_s: u64,
+    },
     /// `tour`: one lesson ran; `ok` when everything happened as `explanation` says.
     Lesson {
         topic: String,

@@ -233,6 +233,14 @@ impl fmt::Display for Event {
                     None => Ok(()),
                 }
             }
+            Event::LoginLimited {
+                peer,
+                failures,
+                retry_after_s,
+            } => write!(f,
+                "[{peer}] {failures} failed {}: logins from this address refused for {retry_after_s} s",
+                Plural(*failures as usize, "login")
+            ),
             Event::Lesson {
                 topic,
                 ok: true,

@@ -142,6 +142,23 @@ fn issue12_durations_are_rounded() {
 }
 
 #[test]
+fn issue18_a_lockout_says_how_many_failures_and_how_long() {
+    let ev = Event::LoginLimited {
+        peer: peer(),
+        failures: 10,
+        retry_after_s: 1,
+    };
+    assert_eq!(
+        serde_json::to_string(&ev).unwrap(),
+        r#"{"event":"login_limited","peer":"127.0.0.1:5000","failures":10,"retry_after_s":1}"#
+    );
+    assert_eq!(
+        ev.human(),
+        "[127.0.0.1:5000] 10 failed logins: logins from this address refused for 1 s"
+    );
+}
+
+#[test]
 fn issue18_a_request_names_its_user_escaped_for_people() {
     let ev = Event::Request {
         peer: peer(),

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-pub use limit::{FAILURE_BURST, FAILURE_REFILL, MAX_TRACKED_CLIENTS};
+pub use limit::{Lockout, FAILURE_BURST, FAILURE_REFILL, MAX_TRACKED_CLIENTS};
 pub use load::{AuthConfig, AuthError, Loaded, MAX_AUTH_FILE};
 pub use password::BCRYPT_MAX_PASSWORD;
 
@@ -25,7 +25,7 @@ use super::response::{text, with_header, Body, Failure};
 use super::safepath::Root;
 use limit::Failures;
 use password::Password;
-use rules::{mode_at, url_segments, Mode, Rule};
+use rules::{url_segments, Mode, Rights, Rule};
 
 /// The realm browsers show when they ask for a name and password.
 pub const REALM: &str = "sockit";
@@ -69,7 +69,7 @@ struct User {
 #[derive(Debug, Clone)]
 pub struct Access {
     /// None: no accounts, everything is allowed.
-    rules: Option<Arc<[Rule]>>,
+    rights: Option<Rights>,
     /// The name logged in with.
     pub user: Option<Arc<str>>,
     /// Anonymous on a server with accounts: a listing offers to log in (`?login`).
@@ -79,19 +79,22 @@ pub struct Access {
 impl Access {
     /// Whether PUT, POST and DELETE on `url_path` would pass the gate.
     pub fn writes(&self, url_path: &str) -> bool {
-        match &self.rules {
+        match &self.rights {
             None => true,
-            Some(rules) => mode_at(rules, &url_segments(url_path)) == Some(Mode::Write),
+            Some(rights) => rights.mode(&url_segments(url_path)) == Some(Mode::Write),
         }
     }
 }
 
 /// The gate's answer for one request.
 pub struct Checked {
-    /// The user name of the request's credentials, right or wrong (for the log).
+    /// The account the request's credentials name, whether or not the password was
+    /// right (for the log); none for a name that is no account's.
     pub user: Option<String>,
     /// What the request may do, or the refusal to send instead of routing it.
     pub verdict: Result<Access, Response<Body>>,
+    /// This request's failed login was the last its client may make for now.
+    pub lockout: Option<Lockout>,
 }
 
 impl Gate {
@@ -117,32 +120,32 @@ impl Gate {
                 Err(e) => return refuse(None, Failure::from(e).into_response()),
             },
         };
-        let (rules, user) = match req.headers().get(header::AUTHORIZATION) {
+        let (own, user) = match req.headers().get(header::AUTHORIZATION) {
             None if wants_login(req) => return refuse(None, challenge("log in")),
-            None => (accounts.anyone.clone(), None),
+            None => (Arc::from([]), None),
             Some(value) => match accounts.login(value, peer).await {
                 Ok(user) => (user.rules.clone(), Some(user.name.clone())),
                 Err(refusal) => return refusal,
             },
         };
+        let rights = Rights {
+            own,
+            anyone: accounts.anyone.clone(),
+        };
+        let mode = rights.mode(&segments);
         let needed = match *req.method() {
             Method::GET | Method::HEAD | Method::OPTIONS => Mode::Read,
             _ => Mode::Write,
         };
-        let allowed = match mode_at(&rules, &segments) {
-            Some(Mode::Write) => true,
-            Some(Mode::Read) => needed == Mode::Read,
-            None => false,
-        };
         match user {
-            _ if allowed => {
+            _ if mode >= Some(needed) => {
                 let can_log_in = user.is_none() && !accounts.users.is_empty();
-                pass(Some(rules), user, can_log_in)
+                pass(Some(rights), user, can_log_in)
             }
             // Anyone refused is asked to log in: a user may be allowed where anyone is not.
             None => refuse(None, challenge("authentication required")),
             Some(name) => {
-                let why = match mode_at(&rules, &segments) {
+                let why = match mode {
                     Some(_) => format!("forbidden: {name} may only read {path}\n"),
                     None => format!("forbidden: {name} has no access to {path}\n"),
                 };
@@ -152,14 +155,15 @@ impl Gate {
     }
 }
 
-fn pass(rules: Option<Arc<[Rule]>>, user: Option<Arc<str>>, can_log_in: bool) -> Checked {
+fn pass(rights: Option<Rights>, user: Option<Arc<str>>, can_log_in: bool) -> Checked {
     Checked {
         user: user.as_deref().map(str::to_owned),
         verdict: Ok(Access {
-            rules,
+            rights,
             user,
             can_log_in,
         }),
+        lockout: None,
     }
 }
 
@@ -167,6 +171,7 @@ fn refuse(user: Option<String>, response: Response<Body>) -> Checked {
     Checked {
         user,
         verdict: Err(response),
+        lockout: None,
     }
 }
 
@@ -185,6 +190,11 @@ fn wants_login<B>(req: &Request<B>) -> bool {
         q.split('&')
             .any(|p| p == "login" || p.starts_with("login="))
     })
+}
+
+/// `Retry-After` in whole seconds, rounded up (at least 1).
+pub fn retry_after(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 /// The user name and password of `Basic` credentials.
@@ -208,13 +218,15 @@ fn basic(value: &HeaderValue) -> Option<(Vec<u8>, Vec<u8>)> {
 impl Accounts {
     /// The user whose credentials `value` holds, or the refusal: 429 while `peer` has
     /// failed too often (checked before any hashing), else 401 (counted).
+    ///
+    /// The refusal names the user only when the name is an account's: a name that is
+    /// no one's may be a password typed into the wrong field, and is never logged.
     async fn login(&self, value: &HeaderValue, peer: SocketAddr) -> Result<&User, Checked> {
         let given = basic(value);
-        let name = given
-            .as_ref()
-            .map(|(n, _)| String::from_utf8_lossy(n).into_owned());
+        let known = given.as_ref().and_then(|(name, _)| self.find(name));
+        let name = known.map(|i| self.users[i].name.to_string());
         if let Some(wait) = self.failures.wait(peer.ip(), Instant::now()) {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let secs = retry_after(wait);
             let why = format!("too many failed logins from this address: try again in {secs} s\n");
             let r = with_header(
                 text(StatusCode::TOO_MANY_REQUESTS, why),
@@ -223,19 +235,21 @@ impl Accounts {
             );
             return Err(refuse(name, r));
         }
-        if let Some((user, password)) = given {
-            if let Some(found) = self.verify(&user, password).await {
+        if let Some((_, password)) = given {
+            if let Some(found) = self.verify(known, password).await {
                 return Ok(found);
             }
         }
-        self.failures.failed(peer.ip(), Instant::now());
-        Err(refuse(name, challenge("wrong user name or password")))
+        let lockout = self.failures.failed(peer.ip(), Instant::now());
+        Err(Checked {
+            lockout,
+            ..refuse(name, challenge("wrong user name or password"))
+        })
     }
 
-    /// The user named `name` if `password` is theirs. Every name is compared (in
-    /// constant time) and a password is always checked, against the decoy's for an
-    /// unknown name, so the time taken tells little about which names exist.
-    async fn verify(&self, name: &[u8], password: Vec<u8>) -> Option<&User> {
+    /// The index of the user called `name`. Every name is compared, in constant time,
+    /// so the time taken tells nothing about which names exist.
+    fn find(&self, name: &[u8]) -> Option<usize> {
         let digest: [u8; 32] = Sha256::digest(name).into();
         let mut found = None;
         for (i, user) in self.users.iter().enumerate() {
@@ -243,7 +257,14 @@ impl Accounts {
                 found = Some(i);
             }
         }
-        let checked = &self.users[found.or(self.decoy)?];
+        found
+    }
+
+    /// The user at `known` if `password` is theirs. A password is always checked,
+    /// against the decoy's for an unknown name, so that an unknown name takes as long
+    /// as a wrong password.
+    async fn verify(&self, known: Option<usize>, password: Vec<u8>) -> Option<&User> {
+        let checked = &self.users[known.or(self.decoy)?];
         let right = if checked.password.is_slow() {
             let proof: [u8; 32] = Sha256::new()
                 .chain_update(self.key)
@@ -251,11 +272,11 @@ impl Accounts {
                 .finalize()
                 .into();
             let cached = checked.proved.lock().ok().and_then(|p| *p);
-            if found.is_some() && cached.is_some_and(|c| bool::from(c.ct_eq(&proof))) {
+            if known.is_some() && cached.is_some_and(|c| bool::from(c.ct_eq(&proof))) {
                 true
             } else {
                 let right = self.slow_verify(&checked.password, password).await;
-                if right && found.is_some() {
+                if right && known.is_some() {
                     if let Ok(mut p) = checked.proved.lock() {
                         *p = Some(proof);
                     }
@@ -265,7 +286,7 @@ impl Accounts {
         } else {
             checked.password.verify(&password)
         };
-        (right && found.is_some()).then_some(checked)
+        (right && known.is_some()).then_some(checked)
     }
 
     /// An argon2 or bcrypt check, off the runtime's threads: each takes milliseconds to

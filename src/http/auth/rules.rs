@@ -7,16 +7,19 @@
 //! no `@`). In a path, `%40` `%2C` `%3A` `%25` stand for `@ , : %`.
 //!
 //! The longest rule path that is a prefix of the request's path, by whole segments,
-//! decides. Modes only choose between reading and writing: no rule takes away reading
+//! decides among one principal's rules; a user may always do at least what anyone may
+//! (`Rights::mode`). Modes only choose between reading and writing: no rule takes away reading
 //! below a folder one may read, so a check at a folder covers all that is under it
 //! (listings, archives).
+
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use super::password::{Password, PasswordError};
 
-/// What a rule allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a rule allows; `Write` includes `Read` (ordered so that `max` is the union).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Mode {
     /// `ro`: GET, HEAD, OPTIONS (files, ranges, listings, archives).
     Read,
@@ -155,6 +158,22 @@ pub fn mode_at(rules: &[Rule], segments: &[Vec<u8>]) -> Option<Mode> {
         .map(|r| r.mode)
 }
 
+/// What one request may do: its user's rules (none when anonymous) and anyone's.
+/// Logging in never takes a right away, so that a browser that sends its password with
+/// every request after `?login` still reads what anyone may read.
+#[derive(Debug, Clone)]
+pub struct Rights {
+    pub own: Arc<[Rule]>,
+    pub anyone: Arc<[Rule]>,
+}
+
+impl Rights {
+    /// The greater of the two modes at `segments`; each is its longest matching rule's.
+    pub fn mode(&self, segments: &[Vec<u8>]) -> Option<Mode> {
+        mode_at(&self.own, segments).max(mode_at(&self.anyone, segments))
+    }
+}
+
 /// The segments of a URL path for matching only (what may be served is `safepath`'s
 /// business): percent-decoded, empty and `.` segments dropped.
 pub fn url_segments(url_path: &str) -> Vec<Vec<u8>> {
@@ -217,6 +236,29 @@ mod tests {
         let only = Spec::parse("a:b@/photos").unwrap();
         assert_eq!(mode_at(&only.rules, &seg("/photosx/y")), None);
         assert_eq!(mode_at(&only.rules, &seg("/%70hotos/y")), Some(Mode::Read));
+    }
+
+    #[test]
+    fn issue18_a_user_may_do_what_anyone_may_and_more() {
+        let anyone: Arc<[Rule]> = Spec::parse("@/public:ro,/drop:rw").unwrap().rules.into();
+        let user = Rights {
+            own: Spec::parse("u:p@/photos:rw,/public/own:rw,/drop:ro")
+                .unwrap()
+                .rules
+                .into(),
+            anyone: anyone.clone(),
+        };
+        assert_eq!(user.mode(&seg("/public/x")), Some(Mode::Read));
+        assert_eq!(user.mode(&seg("/public/own/x")), Some(Mode::Write));
+        assert_eq!(user.mode(&seg("/drop/x")), Some(Mode::Write), "anyone's rw");
+        assert_eq!(user.mode(&seg("/photos")), Some(Mode::Write));
+        assert_eq!(user.mode(&seg("/")), None);
+        let nobody = Rights {
+            own: Arc::from([]),
+            anyone,
+        };
+        assert_eq!(nobody.mode(&seg("/photos/x")), None);
+        assert_eq!(nobody.mode(&seg("/public")), Some(Mode::Read));
     }
 
     #[test]
