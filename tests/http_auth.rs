@@ -334,6 +334,40 @@ fn issue18_public_read_authenticated_write() {
     );
     let options = send(&server, None, "OPTIONS", "/", &[], b"");
     assert_eq!(options.status, 204);
+    // Another site's page cannot upload through alice's browser (CSRF); this one can.
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let host = server.addr.to_string();
+    let ours = format!("http://{host}");
+    for (origin, fetch_site, status) in [
+        ("https://evil.example", "cross-site", 403),
+        ("null", "cross-site", 403),
+        (ours.as_str(), "same-origin", 201),
+    ] {
+        let headers = [
+            ("Content-Type", ct.as_str()),
+            ("Origin", origin),
+            ("Sec-Fetch-Site", fetch_site),
+        ];
+        let r = send(
+            &server,
+            Some(&alice),
+            "POST",
+            "/",
+            &headers,
+            &form("csrf.txt"),
+        );
+        assert_eq!(r.status, status, "from {origin}: {}", r.text());
+    }
+    let r = send(
+        &server,
+        Some(&alice),
+        "DELETE",
+        "/csrf.txt",
+        &[("Origin", "https://evil.example")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+    assert!(f.dir.join("csrf.txt").exists());
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod limit;
 mod load;
+mod origin;
 mod password;
 mod rules;
 
@@ -120,6 +121,14 @@ impl Gate {
                 Err(e) => return refuse(None, Failure::from(e).into_response()),
             },
         };
+        let needed = match *req.method() {
+            Method::GET | Method::HEAD | Method::OPTIONS => Mode::Read,
+            _ => Mode::Write,
+        };
+        if needed == Mode::Write && origin::cross_site(req) {
+            let why = "forbidden: a write sent by another site's page (cross-site request)\n";
+            return refuse(None, text(StatusCode::FORBIDDEN, why));
+        }
         let (own, user) = match req.headers().get(header::AUTHORIZATION) {
             None if wants_login(req) => return refuse(None, challenge("log in")),
             None => (Arc::from([]), None),
@@ -133,10 +142,6 @@ impl Gate {
             anyone: accounts.anyone.clone(),
         };
         let mode = rights.mode(&segments);
-        let needed = match *req.method() {
-            Method::GET | Method::HEAD | Method::OPTIONS => Mode::Read,
-            _ => Mode::Write,
-        };
         match user {
             _ if mode >= Some(needed) => {
                 let can_log_in = user.is_none() && !accounts.users.is_empty();
