@@ -25,6 +25,7 @@ mod qr;
 mod security;
 mod tamper;
 mod tcp;
+mod tls;
 mod tour;
 mod transfer;
 mod udp;
