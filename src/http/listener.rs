@@ -55,6 +55,7 @@ pub fn tls(identity: Option<&Identity>) -> anyhow::Result<Option<ServerTls>> {
 pub fn certificate(c: &crate::net::tls::Certificate) -> Event {
     Event::Certificate {
         fingerprint: c.fingerprint.clone(),
+        pin: c.pin.clone(),
         names: c.names.clone(),
         self_signed: c.self_signed,
         path: c.path.display().to_string(),

@@ -47,6 +47,9 @@ pub struct ServerTls {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Certificate {
     pub fingerprint: String,
+    /// The public key's pin, `sha256//BASE64` of its SubjectPublicKeyInfo, as curl's
+    /// `--pinnedpubkey` and Chromium's `--ignore-certificate-errors-spki-list` take it.
+    pub pin: String,
     pub names: Vec<String>,
     pub self_signed: bool,
     pub path: PathBuf,
@@ -80,6 +83,23 @@ pub fn fingerprint(der: &[u8]) -> String {
     out
 }
 
+/// The public key pin of a certificate: `sha256//` and the base64 of the SHA-256 of its
+/// SubjectPublicKeyInfo (empty for a certificate that does not parse).
+pub fn pin(der: &CertificateDer<'_>) -> String {
+    use base64::Engine as _;
+    match webpki::EndEntityCert::try_from(der) {
+        Ok(cert) => {
+            let spki = cert.subject_public_key_info();
+            let hash = Sha256::digest(spki.as_ref());
+            format!(
+                "sha256//{}",
+                base64::engine::general_purpose::STANDARD.encode(hash)
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// A server's TLS from `identity`, offering `alpn` (HTTP/1.1 for the HTTP servers).
 pub fn server(identity: &Identity, alpn: &[&[u8]]) -> Result<ServerTls, TlsError> {
     let (certs, key, path, self_signed) = match identity {
@@ -93,6 +113,7 @@ pub fn server(identity: &Identity, alpn: &[&[u8]]) -> Result<ServerTls, TlsError
     let names = certificate_names(&certs[0]);
     let certificate = Certificate {
         fingerprint: fingerprint(&certs[0]),
+        pin: pin(&certs[0]),
         names,
         self_signed,
         path: path.clone(),

@@ -80,6 +80,7 @@ pub async fn serve(config: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
         let c = &tls.certificate;
         ctx.out.emit(&Event::Certificate {
             fingerprint: c.fingerprint.clone(),
+            pin: c.pin.clone(),
             names: c.names.clone(),
             self_signed: c.self_signed,
             path: c.path.display().to_string(),
