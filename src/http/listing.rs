@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -12,7 +11,7 @@ use indicatif::HumanBytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
-use super::safepath::{is_temporary, Root};
+use super::safepath::{Child, Root};
 use super::serve::State;
 
 /// Folder entries looked at for one listing (dotfiles included): a folder with more
@@ -66,37 +65,12 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
             break;
         }
         let Ok(item) = item else { continue };
-        let raw = item.file_name().as_bytes().to_vec();
-        if raw.starts_with(b".") && (!root.hidden || is_temporary(&raw)) {
-            continue;
-        }
-        let path = item.path();
-        // Only a symlink can lead elsewhere: anything else in a canonical folder inside
-        // the root is inside it too, and its name was just checked.
-        let is_link = item.file_type().map_or(true, |t| t.is_symlink());
-        let Ok(canonical) = (if is_link {
-            path.canonicalize()
-        } else {
-            Ok(path.clone())
-        }) else {
+        let Some(Child {
+            name: raw, meta, ..
+        }) = root.child(&item)
+        else {
             continue;
         };
-        match canonical.strip_prefix(root.dir()) {
-            // A symlink to a dotfile is as hidden as the dotfile.
-            Ok(rel) if !root.hidden && rel.iter().any(|c| c.as_bytes().starts_with(b".")) => {
-                continue
-            }
-            Ok(_) => {}
-            Err(_) if root.follow_symlinks => {}
-            Err(_) => continue,
-        }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        // FIFOs, sockets and devices are not served (`Root::find`): not listed either.
-        if !meta.is_dir() && !meta.is_file() {
-            continue;
-        }
         entries.push(Entry {
             name: String::from_utf8_lossy(&raw).into_owned(),
             raw,
