@@ -73,16 +73,14 @@ impl Format {
 /// sent instead of the rest (unless the client has left).
 pub fn write(format: Format, walk: &mut Walk, tx: mpsc::Sender<Chunk>) {
     let sink = Sink::new(tx.clone());
-    let gone = sink.discard.clone();
     let written = match format {
         Format::Tar => tar(walk, sink),
         Format::Zip => zip(walk, sink),
     }
     .and_then(Sink::finish);
     if let Err(e) = written {
-        if !gone.get() {
-            let _ = tx.blocking_send(Err(e));
-        }
+        // Fails, harmlessly, when the client has left.
+        let _ = tx.blocking_send(Err(e));
     }
 }
 
