@@ -18,7 +18,7 @@ use super::safepath::Root;
 /// Folder entries one archive may look at (dotfiles and what the rules leave out
 /// included, as for a listing): this bounds the time one download spends walking, and
 /// its memory — a folder's names are held while its entries are archived, and a zip's
-/// central directory keeps ~0.4 KiB per entry until its end.
+/// central directory keeps each entry until its end (figures: `archive::MAX_ARCHIVES`).
 pub const MAX_ENTRIES: usize = 100_000;
 
 /// Folders one archive may nest below the one asked for: this bounds the folders held
