@@ -112,6 +112,8 @@ pub fn json(url_path: &str, listing: &Listing) -> String {
         "path": path,
         "entries": listing.entries,
         "truncated": listing.truncated,
+        // The whole folder as one download (`archive`).
+        "archives": {"zip": format!("{url_path}?zip"), "tar": format!("{url_path}?tar")},
     }))
     .expect("JSON values always serialize");
     s.push('\n');
@@ -219,7 +221,8 @@ const PAGE: &str = r##"<!DOCTYPE html>
 <style>
 :root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
 body{margin:0 auto;max-width:60rem;padding:1rem}
-h1{font-size:1.25rem;word-break:break-all;margin:.5rem 0 1rem}
+h1{font-size:1.25rem;word-break:break-all;margin:.5rem 0 .25rem}
+.dl{margin:0 0 1rem;font-size:.9rem;opacity:.8}
 table{width:100%;border-collapse:collapse}
 th,td{padding:.55rem .5rem;text-align:left;border-bottom:1px solid #8883}
 th{cursor:pointer;user-select:none;white-space:nowrap;font-weight:600}
@@ -237,6 +240,7 @@ footer{margin-top:1rem;opacity:.6;font-size:.85rem}
 @media (max-width:600px){body{padding:.5rem}th,td{padding:.7rem .3rem;font-size:.95rem}td:nth-child(3){font-size:.8rem}}
 </style></head><body>
 <h1>Index of {title}</h1>
+<p class=dl>Download as <a href="?zip" download>.zip</a> · <a href="?tar" download>.tar</a></p>
 {form}
 <table id=list><thead><tr><th data-k=0>Name</th><th data-k=1>Size</th><th data-k=2>Modified</th></tr></thead>
 <tbody>
