@@ -204,8 +204,10 @@ struct Exact {
 
 impl Exact {
     fn new(file: File, meta: &Metadata, item: &Item) -> Self {
+        // A small file needs no more than its size (archives are often of many).
+        let buffer = usize::try_from(meta.len()).map_or(READ_CHUNK, |n| n.clamp(1, READ_CHUNK));
         Exact {
-            file: BufReader::with_capacity(READ_CHUNK, file),
+            file: BufReader::with_capacity(buffer, file),
             left: meta.len(),
             name: item.name.clone(),
         }
