@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::http_client::{get, request};
 
 /// A raw connection that asked for `path` (and to be closed after it), past the head.
 fn download(server: &Server, path: &str, recv_buffer: Option<usize>) -> BufReader<TcpStream> {
@@ -229,4 +230,37 @@ assert huge.CRC == crc, (huge.CRC, crc)
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// `archive::MAX_ARCHIVES`: each archive holds a thread while its client reads, so a
+/// ninth at once is refused with 503 and `Retry-After` until one ends.
+#[test]
+fn issue18_at_most_8_archives_are_made_at_once() {
+    let (tmp, _) = sparse(256 * MIB);
+    let server = Server::start(&["http", "serve", tmp.path().to_str().unwrap()]);
+    let mut slow: Vec<_> = (0..8)
+        .map(|_| download(&server, "/big/?tar", Some(64 * 1024)))
+        .collect();
+    let refused = get(&format!("http://{}/big/?zip", server.addr));
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert!(refused.text().contains("8 archives"), "{}", refused.text());
+    // Listings and files are not held up meanwhile.
+    let listing = get(&format!("http://{}/big/", server.addr));
+    assert_eq!(listing.status, 200);
+    drop(slow.pop());
+    let deadline = Instant::now() + STEP;
+    loop {
+        let head = request(
+            "HEAD",
+            &format!("http://{}/big/?zip", server.addr),
+            &[],
+            b"",
+        );
+        if head.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {}", head.status);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -8,6 +8,7 @@
 //! `200`. Then it is walked again as it is written.
 
 use std::io;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
@@ -94,36 +95,22 @@ pub async fn serve<B>(
         let r = text(StatusCode::SERVICE_UNAVAILABLE, why);
         return Ok(with_header(r, header::RETRY_AFTER, RETRY_AFTER));
     };
-    let head = method == Method::HEAD;
+    let job = Job {
+        root: root.clone(),
+        dir,
+        name,
+        format,
+        head: method == Method::HEAD,
+        out: out.clone(),
+        url_path: url_path.to_owned(),
+    };
     let (checked_tx, checked) = oneshot::channel();
     let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
-    let (root, archive_name, printer, what) =
-        (root.clone(), name.clone(), out.clone(), url_path.to_owned());
+    let disposition = disposition(&job.file_name());
+    let head = job.head;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let walk = || Walk::new(&root, dir.clone(), &archive_name);
-        let counted = walk().and_then(Walk::count);
-        let fine = counted.is_ok();
-        if checked_tx.send(counted).is_err() || !fine || head {
-            return;
-        }
-        // A walk that worked a moment ago rarely fails now; if it does, the archive
-        // ends with the error like any other.
-        let mut walk = match walk() {
-            Ok(walk) => walk,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(io::Error::other(e)));
-                return;
-            }
-        };
-        write(format, &mut walk, tx);
-        let left_out = walk.left_out;
-        if let Some(first) = left_out.first {
-            printer.emit(&Event::warning(format!(
-                "{what}: the archive left out {} entries that could not be read (the first: {first})",
-                left_out.count
-            )));
-        }
+        job.run(checked_tx, tx)
     });
     match checked.await {
         Ok(Ok(_)) => {}
@@ -151,13 +138,59 @@ pub async fn serve<B>(
         r.extensions_mut().insert(log);
         r
     };
-    let name = String::from_utf8_lossy(&name);
     let r = with_header(response, header::CONTENT_TYPE, format.content_type());
-    Ok(with_header(
-        r,
-        header::CONTENT_DISPOSITION,
-        &disposition(&format!("{name}.{}", format.extension())),
-    ))
+    Ok(with_header(r, header::CONTENT_DISPOSITION, &disposition))
+}
+
+/// One archive, as its thread makes it.
+struct Job {
+    root: Root,
+    /// The folder (canonical).
+    dir: PathBuf,
+    /// Its name in the archive.
+    name: Vec<u8>,
+    format: Format,
+    /// Only the checks: a HEAD request.
+    head: bool,
+    out: Printer,
+    url_path: String,
+}
+
+impl Job {
+    fn file_name(&self) -> String {
+        let name = String::from_utf8_lossy(&self.name);
+        format!("{name}.{}", self.format.extension())
+    }
+
+    fn walk(&self) -> Result<Walk, WalkError> {
+        Walk::new(&self.root, self.dir.clone(), &self.name)
+    }
+
+    /// Walks the folder to check the limits and says the outcome on `checked`; then
+    /// (for GET) writes the archive into `tx`.
+    fn run(self, checked: oneshot::Sender<Result<usize, WalkError>>, tx: mpsc::Sender<Chunk>) {
+        let counted = self.walk().and_then(Walk::count);
+        let fine = counted.is_ok();
+        if checked.send(counted).is_err() || !fine || self.head {
+            return;
+        }
+        // A walk that worked a moment ago rarely fails now; if it does, the archive
+        // ends with the error like any other.
+        let mut walk = match self.walk() {
+            Ok(walk) => walk,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(io::Error::other(e)));
+                return;
+            }
+        };
+        write(self.format, &mut walk, tx);
+        if let Some(first) = walk.left_out.first {
+            self.out.emit(&Event::warning(format!(
+                "{}: entries left out of the archive, not readable: {} (the first: {first})",
+                self.url_path, walk.left_out.count
+            )));
+        }
+    }
 }
 
 /// Bytes kept as they are in `filename*` (RFC 5987's `attr-char`).
