@@ -259,6 +259,27 @@ pub fn a_browser_browses_uploads_and_downloads_through_http_serve() {
         fs::read(&downloaded).is_ok_and(|d| d == payload)
     });
 
+    // The folder as one download, by the listing's link (issue 18): the browser keeps
+    // the name the server gives it.
+    browser.click("a[href='?zip']");
+    let zip = downloads.join("photos.zip");
+    browser.wait("the folder's zip", |_| {
+        fs::read(&zip).is_ok_and(|z| z.starts_with(b"PK\x03\x04") && z.len() > 2_000_000)
+    });
+    let listed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; print(*zipfile.ZipFile(sys.argv[1]).namelist())",
+        ])
+        .arg(&zip)
+        .output()
+        .expect("python3");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("photos/cat.jpg photos/upload.bin"),
+        "{listed}"
+    );
+
     // Delete through the page's button (and its confirmation dialog).
     browser.click("button.del[data-href='upload.bin']");
     browser.call("POST", "/alert/accept", json!({}));

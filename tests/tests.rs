@@ -7,6 +7,8 @@ mod fuzz_cases;
 mod harness;
 mod hostile;
 mod hostile_receiver;
+mod http_archive;
+mod http_archive_stream;
 mod http_client;
 mod http_dump;
 mod http_newcomer;

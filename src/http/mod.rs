@@ -1,6 +1,9 @@
 //! `http dump` (every request shown exactly as received) and `http serve` (a folder
-//! over HTTP: listing, Range, conditional requests, upload, delete).
+//! over HTTP: listing, Range, conditional requests, folder archives, upload, delete).
 
+mod archive;
+mod archive_walk;
+mod archive_write;
 pub mod chunked;
 pub mod dump;
 mod dump_page;

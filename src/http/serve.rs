@@ -1,6 +1,6 @@
 //! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
 //! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
-//! methods, and `listing`, `upload`, `ranges` and `safepath` do the rest.
+//! methods, and `listing`, `archive`, `upload`, `ranges` and `safepath` do the rest.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -27,7 +27,7 @@ pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
-use super::{listing, ranges, upload, whole};
+use super::{archive, listing, ranges, upload, whole};
 use crate::ctx::Ctx;
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
@@ -240,20 +240,27 @@ impl State {
             .uri()
             .path_and_query()
             .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-        let response = match self.route(req, files, slot).await {
+        let mut response = match self.route(req, files, slot).await {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
         let now = Instant::now();
         slot.waiting(now);
-        self.out.offer(&Event::Request {
+        let event = Event::Request {
             peer,
             method,
             path,
             status: response.status().as_u16(),
             bytes: body_bytes(&response),
             duration_ms: super::millis(now - started),
-        });
+        };
+        // An archive's size is known once it is sent: its body logs the request then.
+        match response.extensions_mut().remove::<archive::Log>() {
+            Some(log) => log.when_sent(event),
+            None => {
+                self.out.offer(&event);
+            }
+        }
         response
     }
 
@@ -300,6 +307,9 @@ impl State {
                 header::ALLOW,
                 &self.allowed(),
             ));
+        }
+        if let Some(format) = archive::asked(&req) {
+            return archive::serve(&self.root, &self.out, &req, format?).await;
         }
         match method {
             Method::GET | Method::HEAD => self.get(req, files).await,
