@@ -273,7 +273,13 @@ fn issue18_tcp_over_tls_with_every_framing_check() {
     // Not trusted: refused, unless the user says so and compares the fingerprint.
     let out = tls_connect(&server, &["--tls"]);
     assert_eq!(out.code(), 1);
-    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not signed by an authority this side trusts")
+            && out.stderr.contains("--tls-ca"),
+        "says why and what to do: {}",
+        out.stderr
+    );
     let out = tls_connect(&server, &["--tls-insecure"]);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_eq!(out.events_named("tls")[0]["verified"], false);
@@ -284,7 +290,13 @@ fn issue18_tcp_over_tls_with_every_framing_check() {
         &["--tls-ca", &ca, "--tls-server-name", "elsewhere.example"],
     );
     assert_eq!(out.code(), 1);
-    assert!(out.stderr.contains("certificate"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("certificate is not for elsewhere.example: it is for localhost, ")
+            && out.stderr.contains("127.0.0.1"),
+        "names what it is for: {}",
+        out.stderr
+    );
     // A client in clear is told apart; the server goes on.
     let addr = server.addr.to_string();
     // Its own fate (a reset, or the server's close) is not the point here.
@@ -297,6 +309,15 @@ fn issue18_tcp_over_tls_with_every_framing_check() {
     });
     assert_eq!(ended["reason"], "protocol");
     assert_eq!(tls_connect(&server, &["--tls-ca", &ca]).code(), 0);
+    // A TLS client against a server in clear.
+    let plain = start(&["tcp", "serve"], st.path());
+    let out = tls_connect(&plain, &["--tls-insecure"]);
+    assert_eq!(out.code(), 1);
+    assert!(
+        out.stderr.contains("did not answer in TLS"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -489,6 +489,58 @@ pub fn client(o: &ClientOptions, host: &str, alpn: &[&[u8]]) -> Result<ClientTls
     })
 }
 
+/// A client's failed handshake in a person's words, with what to do about it: rustls's
+/// own (`invalid peer certificate: UnknownIssuer`) name the check, not the remedy.
+pub fn handshake_error(e: &io::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else {
+        return crate::net::sock::describe(e);
+    };
+    match tls {
+        E::InvalidCertificate(C::UnknownIssuer) => "the server's certificate is not signed by \
+            an authority this side trusts (self-signed?): give it, or its authority, with \
+            --tls-ca FILE, or see its fingerprint with --tls-insecure and compare"
+            .into(),
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired".into()
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet (is this machine's clock right?)".into()
+        }
+        E::InvalidCertificate(C::NotValidForNameContext {
+            expected,
+            presented,
+        }) => format!(
+            "the server's certificate is not for {}: it is for {}; connect by one of those \
+             names or give --tls-server-name NAME",
+            expected.to_str(),
+            presented
+                .iter()
+                .map(|n| presented_name(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        E::InvalidCertificate(C::NotValidForName) => "the server's certificate is not for \
+            the name connected to: give --tls-server-name NAME"
+            .into(),
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => "the server did not \
+            answer in TLS (does it speak plain TCP? then leave out --tls)"
+            .into(),
+        E::AlertReceived(alert) => format!("the server refused the handshake ({alert:?})"),
+        other => other.to_string(),
+    }
+}
+
+/// A name as rustls presents it (`DnsName("localhost")`, `IpAddress(127.0.0.1)`), bare.
+fn presented_name(name: &str) -> &str {
+    ["DnsName(\"", "IpAddress("]
+        .iter()
+        .find_map(|open| name.strip_prefix(open))
+        .map_or(name, |rest| {
+            rest.trim_end_matches(')').trim_end_matches('"')
+        })
+}
+
 /// `--tls-insecure`: any certificate is accepted; the handshake's signatures are still
 /// verified, so the peer must hold the key of the certificate it shows.
 #[derive(Debug)]

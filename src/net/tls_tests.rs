@@ -78,6 +78,13 @@ fn a_certificate_without_this_machines_addresses_is_warned_about() {
 }
 
 #[test]
+fn presented_names_are_shown_bare() {
+    assert_eq!(presented_name("DnsName(\"localhost\")"), "localhost");
+    assert_eq!(presented_name("IpAddress(0::1)"), "0::1");
+    assert_eq!(presented_name("other"), "other");
+}
+
+#[test]
 fn fingerprints_read_as_openssl_prints_them() {
     let f = fingerprint(b"");
     assert_eq!(f.len(), 32 * 3 - 1);
