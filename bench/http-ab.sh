@@ -28,13 +28,8 @@ wait_for "$NEW_ADDR" "$OLD_ADDR" "$NGINX_ADDR"
 
 HZ=$(getconf CLK_TCK)
 run() { # name pid addr
-    local t0 t1 out reqs rps speed
-    t0=$(cpu_ticks "$2")
-    out=$(timeout $((SECS + 30)) wrk -t2 -c64 -d"${SECS}s" "http://$3/small.bin")
-    t1=$(cpu_ticks "$2")
-    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    echo "$1 small $rps $(( (t1 - t0) * 1000000 / HZ / reqs ))"
+    local t0 t1 speed
+    wrk_cpu "$1" small "$2" -t2 -c64 "http://$3/small.bin"
     t0=$(cpu_ticks "$2")
     speed=$(timeout 120 python3 bench/http-get.py "http://$3/big.bin")
     t1=$(cpu_ticks "$2")

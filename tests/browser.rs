@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::harness::*;
 
 /// A chromedriver child on a free port and one browser session.
-struct Browser {
+pub struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -26,6 +26,11 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     fn start(downloads: &Path, profile: &Path) -> Browser {
+        Browser::start_with(downloads, profile, &[])
+    }
+
+    /// A browser with `extra` command-line switches (a certificate's pin to trust).
+    pub fn start_with(downloads: &Path, profile: &Path, extra: &[String]) -> Browser {
         let mut driver = Command::new("chromedriver")
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -42,15 +47,27 @@ impl Browser {
         // Keep draining chromedriver's stdout so it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let base = format!("http://127.0.0.1:{port}");
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--disable-dev-shm-usage",
+            "--window-size=1200,900",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-quic", "--disable-dev-shm-usage",
-                         format!("--user-data-dir={}", profile.display()),
-                         "--window-size=1200,900"],
+                "args": args,
                 "prefs": {"download.default_directory": downloads.to_str().unwrap(),
                           "download.prompt_for_download": false},
             },
@@ -91,7 +108,7 @@ impl Browser {
         }
     }
 
-    fn goto(&self, url: &str) {
+    pub fn goto(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url }));
     }
 
@@ -125,7 +142,7 @@ impl Browser {
         self.call("POST", "/execute/sync", json!({"script": js, "args": []}))
     }
 
-    fn source(&self) -> String {
+    pub fn source(&self) -> String {
         self.call("GET", "/source", json!({}))
             .as_str()
             .unwrap_or_default()
@@ -147,7 +164,7 @@ impl Browser {
         );
     }
 
-    fn screenshot(&self, name: &str) -> PathBuf {
+    pub fn screenshot(&self, name: &str) -> PathBuf {
         let b64 = self.call("GET", "/screenshot", json!({}));
         let png = base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().unwrap())
@@ -241,6 +258,27 @@ pub fn a_browser_browses_uploads_and_downloads_through_http_serve() {
     browser.wait("the download", |_| {
         fs::read(&downloaded).is_ok_and(|d| d == payload)
     });
+
+    // The folder as one download, by the listing's link (issue 18): the browser keeps
+    // the name the server gives it.
+    browser.click("a[href='?zip']");
+    let zip = downloads.join("photos.zip");
+    browser.wait("the folder's zip", |_| {
+        fs::read(&zip).is_ok_and(|z| z.starts_with(b"PK\x03\x04") && z.len() > 2_000_000)
+    });
+    let listed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; print(*zipfile.ZipFile(sys.argv[1]).namelist())",
+        ])
+        .arg(&zip)
+        .output()
+        .expect("python3");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("photos/cat.jpg photos/upload.bin"),
+        "{listed}"
+    );
 
     // Delete through the page's button (and its confirmation dialog).
     browser.click("button.del[data-href='upload.bin']");

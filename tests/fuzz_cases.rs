@@ -9,6 +9,8 @@ use std::path::Path;
 mod addr;
 #[path = "../fuzz/props/chunked.rs"]
 mod chunked;
+#[path = "../fuzz/props/client_hello.rs"]
+mod client_hello;
 #[path = "../fuzz/props/framing.rs"]
 mod framing;
 #[path = "../fuzz/props/http_request.rs"]
@@ -54,6 +56,7 @@ macro_rules! replays {
 replays!(
     addr,
     chunked,
+    client_hello,
     framing,
     http_request,
     manifest,

@@ -18,6 +18,7 @@ mod netns;
 mod ns;
 mod perf_gated;
 mod perf_netns;
+mod tls_gated;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -33,6 +34,8 @@ enum Need {
     Browser,
     Nc,
     Ipv6,
+    /// curl, openssl and ncat, and root (ncat's listener in a namespace).
+    TlsTools,
     /// iperf3 on PATH: a stock peer for `perf`.
     Iperf3,
     /// Namespaces, and iperf3 to run in one.
@@ -49,6 +52,7 @@ impl Need {
             Need::Browser => "needs chromium",
             Need::Nc => "needs nc",
             Need::Ipv6 => "needs IPv6",
+            Need::TlsTools => "needs root, curl, openssl, ncat",
             Need::Iperf3 => "needs iperf3",
             Need::NamespacesIperf3 => "needs root, iperf3",
             Need::Impairment => "needs root, nft",
@@ -65,6 +69,9 @@ impl Need {
             }
             Need::Nc => "nc (apt-get install netcat-openbsd)",
             Need::Ipv6 => "IPv6 on loopback (::1)",
+            Need::TlsTools => {
+                "root, curl, openssl and ncat (apt-get install curl openssl ncat iproute2)"
+            }
             Need::Iperf3 => "iperf3 (apt-get install iperf3)",
             Need::NamespacesIperf3 => {
                 "root, iproute2, unshare, setpriv (network namespaces) and iperf3"
@@ -84,6 +91,12 @@ impl Need {
             Need::Browser => have_program("chromium") && have_program("chromedriver"),
             Need::Nc => have_program("nc"),
             Need::Ipv6 => std::net::TcpListener::bind("[::1]:0").is_ok(),
+            Need::TlsTools => {
+                is_root()
+                    && ["curl", "openssl", "ncat", "ip"]
+                        .into_iter()
+                        .all(have_program)
+            }
             Need::Iperf3 => have_program("iperf3"),
             Need::NamespacesIperf3 => Need::Namespaces.met() && have_program("iperf3"),
             Need::Impairment => {
@@ -135,7 +148,14 @@ fn main() {
             a_browser_sees_its_own_request_in_http_dump,
             a_browser_shows_chinese_text_files_as_written,
         },
+        Need::Browser => tls_gated::{chromium_opens_https_trusting_the_certificate_by_its_pin},
         Need::Nc => nc::{raw_send_to_nc_and_raw_recv_from_nc},
+        Need::TlsTools => tls_gated::{
+            curl_trusts_http_serve_by_its_certificate_or_its_pin,
+            openssl_s_client_talks_to_http_serve_and_tcp_serve,
+            tcp_connect_talks_to_openssl_s_server,
+            ncat_ssl_in_both_roles,
+        },
         Need::NamespacesIperf3 => perf_gated::{
             sockit_client_with_iperf3_server_tcp,
             sockit_client_with_iperf3_server_two_streams,

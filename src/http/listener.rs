@@ -39,7 +39,7 @@ pub async fn bind(
     };
     let listener = listen::tcp(bind, proto, ctx).await?;
     if let Some(tls) = tls {
-        ctx.out.emit(&certificate(&tls.certificate));
+        ctx.out.emit_all(&tls.events());
     }
     Ok(listener)
 }
@@ -49,16 +49,6 @@ pub fn tls(identity: Option<&Identity>) -> anyhow::Result<Option<ServerTls>> {
     Ok(identity
         .map(|id| crate::net::tls::server(id, &[b"http/1.1"]))
         .transpose()?)
-}
-
-/// The `certificate` event of a server's certificate.
-pub fn certificate(c: &crate::net::tls::Certificate) -> Event {
-    Event::Certificate {
-        fingerprint: c.fingerprint.clone(),
-        names: c.names.clone(),
-        self_signed: c.self_signed,
-        path: c.path.display().to_string(),
-    }
 }
 
 /// What the accept loops of one server share: the connection limit and the tracker of

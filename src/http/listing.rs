@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,7 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
 use super::auth::Access;
-use super::safepath::{is_temporary, Root};
+use super::safepath::{Child, Root};
 use super::serve::State;
 
 /// Folder entries looked at for one listing (dotfiles included): a folder with more
@@ -68,37 +67,12 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
             break;
         }
         let Ok(item) = item else { continue };
-        let raw = item.file_name().as_bytes().to_vec();
-        if raw.starts_with(b".") && (!root.hidden || is_temporary(&raw)) {
-            continue;
-        }
-        let path = item.path();
-        // Only a symlink can lead elsewhere: anything else in a canonical folder inside
-        // the root is inside it too, and its name was just checked.
-        let is_link = item.file_type().map_or(true, |t| t.is_symlink());
-        let Ok(canonical) = (if is_link {
-            path.canonicalize()
-        } else {
-            Ok(path.clone())
-        }) else {
+        let Some(Child {
+            name: raw, meta, ..
+        }) = root.child(&item)
+        else {
             continue;
         };
-        match canonical.strip_prefix(root.dir()) {
-            // A symlink to a dotfile is as hidden as the dotfile.
-            Ok(rel) if !root.hidden && rel.iter().any(|c| c.as_bytes().starts_with(b".")) => {
-                continue
-            }
-            Ok(_) => {}
-            Err(_) if root.follow_symlinks => {}
-            Err(_) => continue,
-        }
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        // FIFOs, sockets and devices are not served (`Root::find`): not listed either.
-        if !meta.is_dir() && !meta.is_file() {
-            continue;
-        }
         entries.push(Entry {
             name: String::from_utf8_lossy(&raw).into_owned(),
             raw,
@@ -140,6 +114,8 @@ pub fn json(url_path: &str, listing: &Listing) -> String {
         "path": path,
         "entries": listing.entries,
         "truncated": listing.truncated,
+        // The whole folder as one download (`archive`).
+        "archives": {"zip": format!("{url_path}?zip"), "tar": format!("{url_path}?tar")},
     }))
     .expect("JSON values always serialize");
     s.push('\n');
@@ -256,7 +232,8 @@ const PAGE: &str = r##"<!DOCTYPE html>
 <style>
 :root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
 body{margin:0 auto;max-width:60rem;padding:1rem}
-h1{font-size:1.25rem;word-break:break-all;margin:.5rem 0 1rem}
+h1{font-size:1.25rem;word-break:break-all;margin:.5rem 0 .25rem}
+.dl{margin:0 0 1rem;font-size:.9rem;opacity:.8}
 table{width:100%;border-collapse:collapse}
 th,td{padding:.55rem .5rem;text-align:left;border-bottom:1px solid #8883}
 th{cursor:pointer;user-select:none;white-space:nowrap;font-weight:600}
@@ -274,6 +251,7 @@ footer{margin-top:1rem;opacity:.6;font-size:.85rem}
 @media (max-width:600px){body{padding:.5rem}th,td{padding:.7rem .3rem;font-size:.95rem}td:nth-child(3){font-size:.8rem}}
 </style></head><body>
 <h1>Index of {title}</h1>
+<p class=dl>Download as <a href="?zip" download>.zip</a> · <a href="?tar" download>.tar</a></p>
 {form}
 <table id=list><thead><tr><th data-k=0>Name</th><th data-k=1>Size</th><th data-k=2>Modified</th></tr></thead>
 <tbody>

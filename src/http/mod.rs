@@ -1,6 +1,10 @@
 //! `http dump` (every request shown exactly as received) and `http serve` (a folder
-//! over HTTP: listing, Range, conditional requests, upload, delete, accounts).
+//! over HTTP: listing, Range, conditional requests, folder archives, upload, delete,
+//! accounts).
 
+mod archive;
+mod archive_walk;
+mod archive_write;
 pub mod auth;
 pub mod chunked;
 pub mod dump;

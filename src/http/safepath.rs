@@ -200,6 +200,36 @@ impl Root {
         Ok((canonical, meta.is_dir()))
     }
 
+    /// An entry of a folder being listed or archived, if it may be shown and served: the
+    /// same rules as `find` for one name. `dir` is where the entry was read from, a
+    /// canonical path (as `find` or an earlier `child` gives); only a symlink can then
+    /// lead elsewhere, and it is resolved and judged where it leads. `None` for a
+    /// dotfile (unless `--hidden`), an upload's temporary, a symlink out of the folder
+    /// (unless `--follow-symlinks`), a broken one, and anything not a file or folder.
+    pub fn child(&self, item: &std::fs::DirEntry) -> Option<Child> {
+        let name = item.file_name().as_bytes().to_vec();
+        if name.starts_with(b".") && (!self.hidden || is_temporary(&name)) {
+            return None;
+        }
+        let is_link = item.file_type().map_or(true, |t| t.is_symlink());
+        let path = if is_link {
+            item.path().canonicalize().ok()?
+        } else {
+            item.path()
+        };
+        match self.admits(&path) {
+            Err(PathError::Forbidden(_)) if self.follow_symlinks => {}
+            Err(_) => return None,
+            Ok(()) => {}
+        }
+        let meta = std::fs::metadata(&path).ok()?;
+        // FIFOs, sockets and devices are never served (`find`): never listed either.
+        if !meta.is_dir() && !meta.is_file() {
+            return None;
+        }
+        Some(Child { name, path, meta })
+    }
+
     /// A path to create or replace: never through a symlink, never outside the folder
     /// (whatever `--follow-symlinks` says), never the folder itself.
     pub fn write(&self, url_path: &str) -> Result<PathBuf, PathError> {
@@ -244,6 +274,17 @@ impl Root {
         path.symlink_metadata().map_err(|_| PathError::NotFound)?;
         Ok(path)
     }
+}
+
+/// A folder's entry that `Root::child` admits.
+#[derive(Debug)]
+pub struct Child {
+    /// Its name in the folder, as the file system has it.
+    pub name: Vec<u8>,
+    /// Where its contents are read: the symlink's target, canonical, for a symlink.
+    pub path: PathBuf,
+    /// What `path` is (a symlink followed).
+    pub meta: std::fs::Metadata,
 }
 
 /// The prefix of the temporary files uploads write into (`upload::Part`): such names are

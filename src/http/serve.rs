@@ -1,7 +1,7 @@
 //! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
 //! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
-//! methods after `auth` has let the request through, and `listing`, `upload`, `ranges`
-//! and `safepath` do the rest.
+//! methods after `auth` has let the request through, and `listing`, `archive`, `upload`,
+//! `ranges` and `safepath` do the rest.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -29,7 +29,7 @@ pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
-use super::{listing, ranges, upload, whole};
+use super::{archive, listing, ranges, upload, whole};
 use crate::ctx::{Ctx, UsageError};
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
@@ -256,7 +256,7 @@ impl State {
             .path_and_query()
             .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
         let checked = self.auth.check(&req, peer, &self.root).await;
-        let response = match checked.verdict {
+        let mut response = match checked.verdict {
             Ok(access) => {
                 req.extensions_mut().insert(access);
                 match self.route(req, files, slot).await {
@@ -277,7 +277,7 @@ impl State {
                 retry_after_s: super::auth::retry_after(lockout.wait),
             });
         }
-        self.out.offer(&Event::Request {
+        let event = Event::Request {
             peer,
             method,
             path,
@@ -285,7 +285,14 @@ impl State {
             bytes: body_bytes(&response),
             duration_ms: super::millis(now - started),
             user: checked.user,
-        });
+        };
+        // An archive's size is known once it is sent: its body logs the request then.
+        match response.extensions_mut().remove::<archive::Log>() {
+            Some(log) => log.when_sent(event),
+            None => {
+                self.out.offer(&event);
+            }
+        }
         response
     }
 
@@ -332,6 +339,12 @@ impl State {
                 header::ALLOW,
                 &self.allowed(),
             ));
+        }
+        // With accounts, the gate has let this request read the folder; no rule makes
+        // anything under a readable folder unreadable (`auth::rules`), so the archive
+        // needs no check per entry.
+        if let Some(format) = archive::asked(&req) {
+            return archive::serve(&self.root, &self.out, &req, format?).await;
         }
         match method {
             Method::GET | Method::HEAD => self.get(req, files).await,

@@ -104,7 +104,7 @@ fn host_of(head: &[u8]) -> Option<String> {
 /// The `client_hello` event of a ClientHello.
 pub fn seen(peer: SocketAddr, h: &ClientHello) -> crate::output::tls::ClientHelloSeen {
     use crate::net::client_hello::{
-        cipher_name, extension_name, group_name, is_grease, version_name,
+        cipher_name, extension_name, group_name, is_grease, signature_name, version_name,
     };
     use crate::output::tls::{Code, ExtensionSeen};
     let named =
@@ -140,7 +140,7 @@ pub fn seen(peer: SocketAddr, h: &ClientHello) -> crate::output::tls::ClientHell
         signature_algorithms: h
             .signature_algorithms
             .iter()
-            .map(|s| format!("0x{s:04x}"))
+            .map(|&s| named(s, signature_name(s)).to_string())
             .collect(),
         supported_groups: h
             .supported_groups

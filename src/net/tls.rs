@@ -14,6 +14,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sha2::{Digest, Sha256};
 
+use crate::output::Event;
+
 /// Where a server's certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identity {
@@ -40,6 +42,25 @@ pub enum TlsError {
 pub struct ServerTls {
     pub acceptor: tokio_rustls::TlsAcceptor,
     pub certificate: Certificate,
+    /// What a person should know about the kept certificate (it was renewed, it does
+    /// not name an address this machine has now): said as warnings when serving starts.
+    pub notes: Vec<String>,
+}
+
+impl ServerTls {
+    /// The `certificate` event, then a warning per note: said once the server listens.
+    pub fn events(&self) -> Vec<Event> {
+        let c = &self.certificate;
+        let mut events = vec![Event::Certificate {
+            fingerprint: c.fingerprint.clone(),
+            pin: c.pin.clone(),
+            names: c.names.clone(),
+            self_signed: c.self_signed,
+            path: c.path.display().to_string(),
+        }];
+        events.extend(self.notes.iter().cloned().map(Event::warning));
+        events
+    }
 }
 
 /// What a person needs to trust a certificate: its SHA-256 fingerprint (as `openssl x509
@@ -47,6 +68,9 @@ pub struct ServerTls {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Certificate {
     pub fingerprint: String,
+    /// The public key's pin, `sha256//BASE64` of its SubjectPublicKeyInfo, as curl's
+    /// `--pinnedpubkey` and Chromium's `--ignore-certificate-errors-spki-list` take it.
+    pub pin: String,
     pub names: Vec<String>,
     pub self_signed: bool,
     pub path: PathBuf,
@@ -80,19 +104,41 @@ pub fn fingerprint(der: &[u8]) -> String {
     out
 }
 
+/// The public key pin of a certificate: `sha256//` and the base64 of the SHA-256 of its
+/// SubjectPublicKeyInfo (empty for a certificate that does not parse).
+pub fn pin(der: &CertificateDer<'_>) -> String {
+    use base64::Engine as _;
+    match webpki::EndEntityCert::try_from(der) {
+        Ok(cert) => {
+            let spki = cert.subject_public_key_info();
+            let hash = Sha256::digest(spki.as_ref());
+            format!(
+                "sha256//{}",
+                base64::engine::general_purpose::STANDARD.encode(hash)
+            )
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// A server's TLS from `identity`, offering `alpn` (HTTP/1.1 for the HTTP servers).
 pub fn server(identity: &Identity, alpn: &[&[u8]]) -> Result<ServerTls, TlsError> {
+    let mut notes = Vec::new();
     let (certs, key, path, self_signed) = match identity {
         Identity::Files { cert, key } => (read_certs(cert)?, read_key(key)?, cert.clone(), false),
         Identity::SelfSigned => {
             let dir = state_dir()?;
-            let (certs, key) = self_signed(&dir)?;
+            let (certs, key) = self_signed(&dir, &mut notes)?;
             (certs, key, dir.join(CERT_FILE), true)
         }
     };
     let names = certificate_names(&certs[0]);
+    if self_signed {
+        notes.extend(unnamed_addresses(&names, &path));
+    }
     let certificate = Certificate {
         fingerprint: fingerprint(&certs[0]),
+        pin: pin(&certs[0]),
         names,
         self_signed,
         path: path.clone(),
@@ -113,6 +159,7 @@ pub fn server(identity: &Identity, alpn: &[&[u8]]) -> Result<ServerTls, TlsError
     Ok(ServerTls {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         certificate,
+        notes,
     })
 }
 
@@ -191,23 +238,120 @@ pub fn state_dir() -> Result<PathBuf, TlsError> {
 const CERT_FILE: &str = "self-signed.pem";
 const KEY_FILE: &str = "self-signed.key";
 
-/// The self-signed certificate kept in `dir`, made first if there is none.
+/// The self-signed certificate kept in `dir`, made first if there is none, and made
+/// anew (with a note) if the kept one has expired. A lock on `dir/lock` makes servers
+/// started together agree on one certificate.
 fn self_signed(
     dir: &Path,
+    notes: &mut Vec<String>,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let (cert, key) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
-    if cert.exists() && key.exists() {
-        return Ok((read_certs(&cert)?, read_key(&key)?));
-    }
     let state = |why: String| TlsError::State {
         dir: dir.to_owned(),
         why,
     };
+    let describe = |e: io::Error| state(crate::net::sock::describe(&e));
+    std::fs::create_dir_all(dir).map_err(describe)?;
+    let _lock = lock(dir).map_err(describe)?;
+    if cert.exists() && key.exists() {
+        let certs = read_certs(&cert)?;
+        match validity(&certs[0]) {
+            Validity::Valid => return Ok((certs, read_key(&key)?)),
+            Validity::ExpiresSoon => {
+                notes.push(format!(
+                    "the self-signed certificate in {} expires within {RENEW_WARNING_DAYS} days; \
+                     delete it to make a new one (clients that trusted it must trust the new one)",
+                    dir.display()
+                ));
+                return Ok((certs, read_key(&key)?));
+            }
+            Validity::Expired => {
+                notes.push(format!(
+                    "the self-signed certificate in {} had expired: made a new one (its \
+                     fingerprint changed; clients must trust the new one)",
+                    dir.display()
+                ));
+                for old in [&cert, &key] {
+                    std::fs::remove_file(old).map_err(describe)?;
+                }
+            }
+        }
+    }
     let (pem, key_pem) = make_self_signed(&local_names()).map_err(|e| state(e.to_string()))?;
-    std::fs::create_dir_all(dir).map_err(|e| state(crate::net::sock::describe(&e)))?;
-    write_private(&key, key_pem.as_bytes()).map_err(|e| state(crate::net::sock::describe(&e)))?;
-    std::fs::write(&cert, pem).map_err(|e| state(crate::net::sock::describe(&e)))?;
+    write_private(&key, key_pem.as_bytes()).map_err(describe)?;
+    std::fs::write(&cert, pem).map_err(describe)?;
     Ok((read_certs(&cert)?, read_key(&key)?))
+}
+
+/// A kept certificate this close to its end is still used, with a warning.
+const RENEW_WARNING_DAYS: u64 = 30;
+
+enum Validity {
+    Valid,
+    ExpiresSoon,
+    Expired,
+}
+
+/// Whether a self-signed certificate is valid now and in `RENEW_WARNING_DAYS`: checked
+/// by webpki as a chain of one, the certificate its own authority.
+fn validity(der: &CertificateDer<'_>) -> Validity {
+    let valid_at = |days: u64| {
+        let at = std::time::SystemTime::now() + std::time::Duration::from_secs(days * 86_400);
+        let at = rustls::pki_types::UnixTime::since_unix_epoch(
+            at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default(),
+        );
+        let (Ok(anchor), Ok(cert)) = (
+            webpki::anchor_from_trusted_cert(der),
+            webpki::EndEntityCert::try_from(der),
+        ) else {
+            return false;
+        };
+        cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &[],
+            at,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .is_ok()
+    };
+    match (valid_at(0), valid_at(RENEW_WARNING_DAYS)) {
+        (true, true) => Validity::Valid,
+        (true, false) => Validity::ExpiresSoon,
+        (false, _) => Validity::Expired,
+    }
+}
+
+/// An exclusive lock on `dir/lock`, held while the returned file is open.
+fn lock(dir: &Path) -> io::Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)?;
+    Ok(file)
+}
+
+/// A warning when the kept certificate does not name an address this machine has now
+/// (it was made on another network): a client using that address would be refused.
+fn unnamed_addresses(names: &[String], path: &Path) -> Option<String> {
+    let missing: Vec<String> = local_names()
+        .into_iter()
+        .filter(|n| n.parse::<IpAddr>().is_ok() && !names.contains(n))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the self-signed certificate {} does not name {} (made when this machine had \
+             other addresses): clients using {} will see a name mismatch; delete it and its \
+             key to make one for the addresses of now (its fingerprint changes)",
+            path.display(),
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+        )
+    })
 }
 
 /// Writes a file only its owner may read (a private key), replacing none.
@@ -253,15 +397,25 @@ pub fn local_names() -> Vec<String> {
 /// A self-signed certificate (ECDSA P-256) for `names` (DNS names and IP addresses),
 /// valid from yesterday for `VALIDITY_DAYS`: its PEM and its key's.
 pub fn make_self_signed(names: &[String]) -> Result<(String, String), rcgen::Error> {
+    make_certificate(names, -1, VALIDITY_DAYS)
+}
+
+/// A self-signed certificate valid from `from_days` to `until_days` days from now.
+fn make_certificate(
+    names: &[String],
+    from_days: i64,
+    until_days: i64,
+) -> Result<(String, String), rcgen::Error> {
     let mut params = rcgen::CertificateParams::new(names.to_vec())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let at = |secs| {
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    let at = |days: i64| {
+        time::OffsetDateTime::from_unix_timestamp(now + days * 86_400)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
     };
-    params.not_before = at(now - 86_400);
-    params.not_after = at(now + VALIDITY_DAYS * 86_400);
+    params.not_before = at(from_days);
+    params.not_after = at(until_days);
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "sockit (self-signed)");
@@ -333,6 +487,58 @@ pub fn client(o: &ClientOptions, host: &str, alpn: &[&[u8]]) -> Result<ClientTls
         connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
         server_name,
     })
+}
+
+/// A client's failed handshake in a person's words, with what to do about it: rustls's
+/// own (`invalid peer certificate: UnknownIssuer`) name the check, not the remedy.
+pub fn handshake_error(e: &io::Error) -> String {
+    use rustls::{CertificateError as C, Error as E};
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<E>()) else {
+        return crate::net::sock::describe(e);
+    };
+    match tls {
+        E::InvalidCertificate(C::UnknownIssuer) => "the server's certificate is not signed by \
+            an authority this side trusts (self-signed?): give it, or its authority, with \
+            --tls-ca FILE, or see its fingerprint with --tls-insecure and compare"
+            .into(),
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired".into()
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet (is this machine's clock right?)".into()
+        }
+        E::InvalidCertificate(C::NotValidForNameContext {
+            expected,
+            presented,
+        }) => format!(
+            "the server's certificate is not for {}: it is for {}; connect by one of those \
+             names or give --tls-server-name NAME",
+            expected.to_str(),
+            presented
+                .iter()
+                .map(|n| presented_name(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        E::InvalidCertificate(C::NotValidForName) => "the server's certificate is not for \
+            the name connected to: give --tls-server-name NAME"
+            .into(),
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => "the server did not \
+            answer in TLS (does it speak plain TCP? then leave out --tls)"
+            .into(),
+        E::AlertReceived(alert) => format!("the server refused the handshake ({alert:?})"),
+        other => other.to_string(),
+    }
+}
+
+/// A name as rustls presents it (`DnsName("localhost")`, `IpAddress(127.0.0.1)`), bare.
+fn presented_name(name: &str) -> &str {
+    ["DnsName(\"", "IpAddress("]
+        .iter()
+        .find_map(|open| name.strip_prefix(open))
+        .map_or(name, |rest| {
+            rest.trim_end_matches(')').trim_end_matches('"')
+        })
 }
 
 /// `--tls-insecure`: any certificate is accepted; the handshake's signatures are still

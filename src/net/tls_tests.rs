@@ -9,11 +9,11 @@ fn temp() -> tempfile::TempDir {
 #[test]
 fn a_made_certificate_names_this_machine_and_is_kept() {
     let dir = temp();
-    let (certs, _) = self_signed(dir.path()).unwrap();
+    let (certs, _) = self_signed(dir.path(), &mut Vec::new()).unwrap();
     let names = certificate_names(&certs[0]);
     assert!(names.contains(&"localhost".to_owned()), "{names:?}");
     assert!(names.contains(&"127.0.0.1".to_owned()), "{names:?}");
-    let again = self_signed(dir.path()).unwrap().0;
+    let again = self_signed(dir.path(), &mut Vec::new()).unwrap().0;
     assert_eq!(
         fingerprint(&again[0]),
         fingerprint(&certs[0]),
@@ -25,6 +25,63 @@ fn a_made_certificate_names_this_machine_and_is_kept() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the key is its owner's alone");
+}
+
+/// Keeps a certificate valid from `from` to `until` days from now in `dir`.
+fn keep(dir: &Path, from: i64, until: i64) -> String {
+    let (pem, key) = make_certificate(&["localhost".to_owned()], from, until).unwrap();
+    std::fs::write(dir.join(CERT_FILE), &pem).unwrap();
+    write_private(&dir.join(KEY_FILE), key.as_bytes()).unwrap();
+    fingerprint(&read_certs(&dir.join(CERT_FILE)).unwrap()[0])
+}
+
+#[test]
+fn validity_tells_valid_from_ending_soon_from_expired() {
+    let check = |from, until| {
+        let (pem, _) = make_certificate(&["localhost".to_owned()], from, until).unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        validity(&der)
+    };
+    assert!(matches!(check(-1, 825), Validity::Valid));
+    assert!(matches!(check(-1, 10), Validity::ExpiresSoon));
+    assert!(matches!(check(-30, -2), Validity::Expired));
+    assert!(matches!(check(2, 100), Validity::Expired), "not yet valid");
+}
+
+#[test]
+fn an_expired_kept_certificate_is_made_anew_with_a_note() {
+    let dir = temp();
+    let old = keep(dir.path(), -30, -2);
+    let mut notes = Vec::new();
+    let (certs, _) = self_signed(dir.path(), &mut notes).unwrap();
+    assert_ne!(fingerprint(&certs[0]), old, "renewed");
+    assert!(matches!(validity(&certs[0]), Validity::Valid));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("had expired"), "{notes:?}");
+}
+
+#[test]
+fn a_kept_certificate_ending_soon_is_kept_with_a_warning() {
+    let dir = temp();
+    let old = keep(dir.path(), -1, 10);
+    let mut notes = Vec::new();
+    let (certs, _) = self_signed(dir.path(), &mut notes).unwrap();
+    assert_eq!(fingerprint(&certs[0]), old, "kept");
+    assert!(notes[0].contains("expires within 30 days"), "{notes:?}");
+}
+
+#[test]
+fn a_certificate_without_this_machines_addresses_is_warned_about() {
+    let note = unnamed_addresses(&["localhost".to_owned()], Path::new("c.pem")).unwrap();
+    assert!(note.contains("127.0.0.1"), "{note}");
+    assert!(unnamed_addresses(&local_names(), Path::new("c.pem")).is_none());
+}
+
+#[test]
+fn presented_names_are_shown_bare() {
+    assert_eq!(presented_name("DnsName(\"localhost\")"), "localhost");
+    assert_eq!(presented_name("IpAddress(0::1)"), "0::1");
+    assert_eq!(presented_name("other"), "other");
 }
 
 #[test]

@@ -157,6 +157,8 @@ pub enum Event {
     Certificate {
         /// SHA-256 of the certificate, `AB:CD:…` (as `openssl x509 -fingerprint -sha256`).
         fingerprint: String,
+        /// The public key's pin, `sha256//BASE64` (curl's `--pinnedpubkey`).
+        pin: String,
         /// The DNS names it is for, and which of this machine's addresses.
         names: Vec<String>,
         self_signed: bool,

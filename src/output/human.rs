@@ -19,13 +19,14 @@ impl fmt::Display for Event {
             Event::Socket(info) => write!(f, "{info}"),
             Event::Certificate {
                 fingerprint,
+                pin,
                 names,
                 self_signed,
                 path,
             } => {
                 write!(
                     f,
-                    "{} certificate {}\n  SHA-256 {fingerprint}\n  for {}",
+                    "{} certificate {}\n  SHA-256 {fingerprint}\n  public key pin {pin}\n  for {}",
                     if *self_signed { "self-signed" } else { "TLS" },
                     Escaped(path.as_bytes()),
                     Escaped(names.join(", ").as_bytes())

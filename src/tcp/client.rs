@@ -73,7 +73,12 @@ pub async fn connect(args: ConnectConfig, ctx: Ctx) -> anyhow::Result<()> {
                 args.timeout
             )
         })?
-        .map_err(|e| anyhow::anyhow!("TLS handshake with {peer}: {}", describe(&e)))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "TLS handshake with {peer}: {}",
+                crate::net::tls::handshake_error(&e)
+            )
+        })?;
     ctx.out
         .emit(&session(peer, stream.get_ref().1, options.insecure));
     let (rd, wr) = tokio::io::split(stream);

@@ -77,13 +77,7 @@ pub async fn serve(config: ServeConfig, ctx: Ctx) -> anyhow::Result<()> {
     };
     let listener = listen::tcp(&config.bind, proto, &ctx).await?;
     if let Some(tls) = &tls {
-        let c = &tls.certificate;
-        ctx.out.emit(&Event::Certificate {
-            fingerprint: c.fingerprint.clone(),
-            names: c.names.clone(),
-            self_signed: c.self_signed,
-            path: c.path.display().to_string(),
-        });
+        ctx.out.emit_all(&tls.events());
     }
     config.server.run_tls(listener, tls, ctx).await;
     Ok(())
