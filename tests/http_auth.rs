@@ -79,14 +79,37 @@ fn form(name: &str) -> Vec<u8> {
 }
 
 /// The statuses of every kind of request on `dir` (a folder holding `file`) as `who`:
-/// GET file, GET listing HTML, GET listing JSON, Range GET, HEAD, PUT, POST form,
-/// DELETE (of what the PUT wrote) — and whether the listing had the upload form.
+/// GET file, GET listing HTML, GET listing JSON, Range GET, HEAD, `?zip`, `?tar`, PUT,
+/// POST form, DELETE (of what the PUT wrote) — then whether the listing had the upload
+/// form, and whether it had delete buttons. Every 401 asks for Basic credentials.
 fn statuses(server: &Server, who: Option<&str>, dir: &str, file: &str, tag: &str) -> Vec<u16> {
     let target = format!("{dir}{file}");
     let put = format!("{dir}by-{tag}.txt");
     let ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    let html = send(server, who, "GET", dir, &[("Accept", "text/html")], b"");
-    let json = send(server, who, "GET", &format!("{dir}?json"), &[], b"");
+    let get = |path: &str, headers: &[(&str, &str)]| send(server, who, "GET", path, headers, b"");
+    let replies = [
+        get(&target, &[]),
+        get(dir, &[("Accept", "text/html")]),
+        get(&format!("{dir}?json"), &[]),
+        get(&target, &[("Range", "bytes=0-4")]),
+        send(server, who, "HEAD", &target, &[], b""),
+        get(&format!("{dir}?zip"), &[]),
+        get(&format!("{dir}?tar"), &[]),
+        send(server, who, "PUT", &put, &[], b"put"),
+        send(
+            server,
+            who,
+            "POST",
+            dir,
+            &[("Content-Type", &ct)],
+            &form(&format!("form-{tag}.txt")),
+        ),
+        send(server, who, "DELETE", &put, &[], b""),
+    ];
+    let [whole, html, json, range, _, zip, tar, ..] = &replies;
+    if whole.status == 200 {
+        assert!(!whole.body.is_empty());
+    }
     if json.status == 200 {
         let v: Value = serde_json::from_slice(&json.body).unwrap();
         assert!(v["entries"]
@@ -95,40 +118,45 @@ fn statuses(server: &Server, who: Option<&str>, dir: &str, file: &str, tag: &str
             .iter()
             .any(|e| e["name"] == file));
     }
-    let range = send(server, who, "GET", &target, &[("Range", "bytes=0-4")], b"");
     if range.status == 206 {
         assert_eq!(range.body.len(), 5);
     }
-    let mut got = vec![
-        send(server, who, "GET", &target, &[], b"").status,
-        html.status,
-        json.status,
-        range.status,
-        send(server, who, "HEAD", &target, &[], b"").status,
-        send(server, who, "PUT", &put, &[], b"put").status,
-        send(
-            server,
-            who,
-            "POST",
-            dir,
-            &[("Content-Type", &ct)],
-            &form(&format!("form-{tag}.txt")),
-        )
-        .status,
-        send(server, who, "DELETE", &put, &[], b"").status,
-    ];
+    let holds = |body: &[u8]| body.windows(file.len()).any(|w| w == file.as_bytes());
+    if zip.status == 200 {
+        assert!(
+            zip.body.starts_with(b"PK\x03\x04") && holds(&zip.body),
+            "{tag}: a zip"
+        );
+    }
+    if tar.status == 200 {
+        let blocks = tar.body.len() % 512 == 0;
+        assert!(blocks && holds(&tar.body), "{tag}: a tar");
+    }
+    for r in replies.iter().filter(|r| r.status == 401) {
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"sockit\", charset=\"UTF-8\""),
+            "{tag}"
+        );
+    }
+    let mut got: Vec<u16> = replies.iter().map(|r| r.status).collect();
     got.push(u16::from(
         html.text().contains("enctype=\"multipart/form-data\""),
     ));
+    got.push(u16::from(html.text().contains("class=del")));
     got
 }
 
-const READS: [u16; 5] = [200, 200, 200, 206, 200];
+/// GET file, listing HTML, JSON, Range, HEAD, ?zip, ?tar.
+const READS: [u16; 7] = [200, 200, 200, 206, 200, 200, 200];
 
-fn row(reads: [u16; 5], writes: [u16; 3], form: bool) -> Vec<u16> {
+/// One row of the matrix: reads, writes (PUT, POST, DELETE), then whether the listing
+/// shows the upload form and delete buttons.
+fn row(reads: [u16; 7], writes: [u16; 3], form: bool, delete: bool) -> Vec<u16> {
     let mut r = reads.to_vec();
     r.extend(writes);
     r.push(u16::from(form));
+    r.push(u16::from(delete));
     r
 }
 
@@ -165,9 +193,9 @@ fn issue18_the_permission_matrix() {
         flags.extend(["--auth", r]);
     }
     let server = serve(&f, &flags);
-    let writer = row(READS, [201, 201, 204], true);
-    let reader = row(READS, [403, 403, 403], false);
-    let asked = row([401; 5], [401; 3], false);
+    let writer = row(READS, [201, 201, 204], true, true);
+    let reader = row(READS, [403, 403, 403], false, false);
+    let asked = row([401; 7], [401; 3], false, false);
     let cases: Vec<(&str, Option<String>, Vec<u16>)> = vec![
         ("anonymous", None, asked.clone()),
         ("reader", Some(basic("reader", "read-pw")), reader.clone()),
@@ -184,15 +212,15 @@ fn issue18_the_permission_matrix() {
     // Anyone may read /public and nothing else; a user with a rule elsewhere only is
     // refused outside it, but may still do what anyone may.
     let public = statuses(&server, None, "/public/", "pub.txt", "anyone");
-    assert_eq!(public, row(READS, [401; 3], false));
+    assert_eq!(public, row(READS, [401; 3], false, false));
     assert_eq!(
         statuses(&server, None, "/", "a.txt", "anyone"),
-        row([401; 5], [401; 3], false)
+        row([401; 7], [401; 3], false, false)
     );
     let sub = basic("sub", "sub-pw");
     assert_eq!(
         statuses(&server, Some(&sub), "/", "a.txt", "sub"),
-        row([403; 5], [403; 3], false)
+        row([403; 7], [403; 3], false, false)
     );
     assert_eq!(
         statuses(&server, Some(&sub), "/public/", "pub.txt", "sub"),
@@ -211,13 +239,18 @@ fn issue18_the_permission_matrix() {
     );
     assert!(!f.dir.join("photos/form-reader.txt").exists());
     assert!(!f.dir.join("photos/form-anonymous.txt").exists());
-    // The log names who did it.
-    events_until(&server, |e| {
-        e["user"] == "reader" && e["method"] == "DELETE" && e["status"] == 403
-    });
-    events_until(&server, |e| {
+    // The log names who did it, archives included (logged once they are sent).
+    let events = events_until(&server, |e| {
         e["user"] == "writer" && e["method"] == "PUT" && e["status"] == 201
     });
+    let by = |user: &str, method: &str, path: &str, status: u16| {
+        events.iter().any(|e| {
+            e["user"] == user && e["method"] == method && e["path"] == path && e["status"] == status
+        })
+    };
+    assert!(by("reader", "DELETE", "/photos/by-reader.txt", 403));
+    assert!(by("reader", "GET", "/photos/?zip", 200));
+    assert!(by("reader", "GET", "/photos/?tar", 200));
 }
 
 #[test]
@@ -238,7 +271,8 @@ fn issue18_wrong_passwords_and_unknown_users_are_asked_again_for_everything() {
         ),
         ("bearer", "Bearer write-pw".to_owned()),
     ] {
-        // A server each: eight failures stay under the failed-login limit.
+        // A server each: the ten failures of `statuses` are as many as one address may
+        // make in a row (FAILURE_BURST).
         let server = serve(
             &f,
             &[
@@ -254,16 +288,9 @@ fn issue18_wrong_passwords_and_unknown_users_are_asked_again_for_everything() {
             ],
         );
         let got = statuses(&server, Some(&who), "/photos/", "p.txt", tag);
-        assert_eq!(got, row([401; 5], [401; 3], false), "{tag}");
-        let r = send(&server, Some(&who), "GET", "/a.txt?last", &[], b"");
-        assert_eq!(r.status, 401, "{tag}: refused even where anyone may read");
-        assert_eq!(
-            r.header("www-authenticate"),
-            Some("Basic realm=\"sockit\", charset=\"UTF-8\""),
-            "{tag}"
-        );
+        assert_eq!(got, row([401; 7], [401; 3], false, false), "{tag}");
         // A known name is logged; an unknown one may be a password and is not.
-        let events = events_until(&server, |e| e["path"] == "/a.txt?last");
+        let events = events_until(&server, |e| e["method"] == "DELETE");
         let named: Vec<&Value> = events.iter().filter(|e| e.get("user").is_some()).collect();
         match tag {
             "wrong" => assert!(named.iter().all(|e| e["user"] == "writer"), "{named:?}"),
@@ -271,7 +298,7 @@ fn issue18_wrong_passwords_and_unknown_users_are_asked_again_for_everything() {
             _ => assert!(named.is_empty(), "{tag}: {named:?}"),
         }
         if tag == "wrong" {
-            assert_eq!(named.len(), 9, "each request names writer");
+            assert_eq!(named.len(), 10, "each request names writer");
         }
     }
 }
