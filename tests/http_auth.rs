@@ -449,9 +449,36 @@ fn issue18_a_deeper_rule_changes_the_mode_below_it() {
             "--auth-over-http",
             "--auth",
             "alice:pw@/:rw,/photos:ro",
+            "--auth",
+            "bob:pw@/photos/deep:rw",
         ],
     );
     let alice = basic("alice", "pw");
+    let bob = basic("bob", "pw");
+    fs::create_dir_all(f.dir.join("photos/deep")).unwrap();
+    fs::write(f.dir.join("photos/deep/d.txt"), "deep\n").unwrap();
+    // An archive is a read of its folder: alice may take /photos whole; bob only what
+    // is under his one folder, not the folder above it.
+    for (who, path, status) in [
+        (&alice, "/photos/?zip", 200),
+        (&alice, "/?tar", 200),
+        (&bob, "/photos/deep/?zip", 200),
+        (&bob, "/photos/?zip", 403),
+        (&bob, "/?tar", 403),
+    ] {
+        let r = send(&server, Some(who), "GET", path, &[], b"");
+        assert_eq!(r.status, status, "{path}");
+    }
+    let deep = send(&server, Some(&bob), "GET", "/photos/deep/", &[], b"").text();
+    assert!(deep.contains("multipart/form-data"), "bob may upload there");
+    assert_eq!(
+        send(&server, Some(&bob), "PUT", "/photos/deep/b.txt", &[], b"b").status,
+        201
+    );
+    assert_eq!(
+        send(&server, Some(&bob), "PUT", "/photos/b.txt", &[], b"b").status,
+        403
+    );
     let top = send(&server, Some(&alice), "GET", "/", &[], b"").text();
     assert!(top.contains("multipart/form-data"));
     assert!(top.contains("data-href=\"a.txt\""), "a.txt may be deleted");

@@ -4,13 +4,14 @@
 //! `USER:PASS` is read-write on `/`; `USER:PASS@PATH[:ro|rw][,PATH[:ro|rw]]…` names the
 //! paths, read-only when no mode is given (as dufs does); `@PATH[:ro|rw]` is for anyone,
 //! without a password. The password ends at the last `@` followed by `/` (hashes hold
-//! no `@`). In a path, `%40` `%2C` `%3A` `%25` stand for `@ , : %`.
+//! no `@`; a plain password holding `@/` must be followed by its paths). In a path,
+//! `%40` `%2C` `%3A` `%25` stand for `@ , : %`.
 //!
 //! The longest rule path that is a prefix of the request's path, by whole segments,
 //! decides among one principal's rules; a user may always do at least what anyone may
-//! (`Rights::mode`). Modes only choose between reading and writing: no rule takes away reading
-//! below a folder one may read, so a check at a folder covers all that is under it
-//! (listings, archives).
+//! (`Rights::mode`). Modes only choose between reading and writing: no rule takes away
+//! reading below a folder one may read, so a check at a folder covers all that is under
+//! it (listings, archives).
 
 use std::sync::Arc;
 
@@ -266,6 +267,9 @@ mod tests {
         let s = Spec::parse("alice:p@ss:w0rd@/docs:rw").unwrap();
         assert!(user(&s).1.verify(b"p@ss:w0rd"));
         assert_eq!(s.rules[0].segments, seg("/docs"));
+        let s = Spec::parse("alice:a@/b@/:rw").unwrap();
+        assert!(user(&s).1.verify(b"a@/b"), "the last @/ starts the paths");
+        assert_eq!(mode_at(&s.rules, &seg("/x")), Some(Mode::Write));
         let s = Spec::parse("alice:trailing@").unwrap();
         assert!(user(&s).1.verify(b"trailing@"));
         let s = Spec::parse("carol:x@/a%2Cb%3Ac%40d:rw").unwrap();
