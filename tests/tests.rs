@@ -11,6 +11,7 @@ mod http_archive;
 mod http_archive_stream;
 mod http_auth;
 mod http_auth_login;
+mod http_auth_rules;
 mod http_client;
 mod http_dump;
 mod http_newcomer;
