@@ -10,6 +10,7 @@ mod hostile_receiver;
 mod http_archive;
 mod http_archive_stream;
 mod http_client;
+mod http_conformance;
 mod http_dump;
 mod http_newcomer;
 mod http_serve;

@@ -10,6 +10,7 @@ mod dump_page;
 mod listener;
 mod listing;
 mod qr;
+mod range_request;
 mod ranges;
 pub mod request;
 mod response;

@@ -27,7 +27,7 @@ pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
-use super::{archive, listing, ranges, upload, whole};
+use super::{archive, listing, range_request, ranges, upload, whole};
 use crate::ctx::Ctx;
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
@@ -324,7 +324,11 @@ impl State {
         }
     }
 
-    async fn get(&self, req: Request<Incoming>, files: &Files) -> Result<Response<Body>, Failure> {
+    async fn get(
+        &self,
+        mut req: Request<Incoming>,
+        files: &Files,
+    ) -> Result<Response<Body>, Failure> {
         let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
             Some((path, file)) => {
                 let meta = file.metadata().map_err(Failure::io)?;
@@ -332,6 +336,9 @@ impl State {
                 // never read (`Root::find`).
                 if !meta.is_file() && !meta.is_dir() {
                     return Err(PathError::NotFound.into());
+                }
+                if meta.is_file() {
+                    range_request::settle(&mut req, &meta);
                 }
                 if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, files) {
                     return Ok(r);
@@ -402,9 +409,14 @@ fn body_bytes(r: &Response<Body>) -> u64 {
 /// A file: whole ones by hand, anything with ranges or rarer preconditions by tower-http.
 async fn serve_file(
     path: &std::path::Path,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     files: &Files,
 ) -> Result<Response<Body>, Failure> {
+    let h = req.headers();
+    if h.contains_key(header::RANGE) || h.contains_key(header::IF_RANGE) {
+        let meta = std::fs::metadata(path).map_err(Failure::io)?;
+        range_request::settle(&mut req, &meta);
+    }
     if let Some(r) = whole::try_serve(path, &req, files) {
         return Ok(r);
     }

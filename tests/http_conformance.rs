@@ -1,0 +1,84 @@
+//! `http serve` against the rules REDbot and careful clients check (issue 18, item 6):
+//! `If-Range` and range units. The runs
+//! of REDbot, rclone, wget and aria2c themselves are in `conformance_gated.rs`.
+
+use std::fs;
+
+use crate::harness::*;
+use crate::http_client::*;
+use crate::http_serve::{start, tree, url};
+
+/// A file larger than `whole::CHUNK`, which goes out by sendfile rather than from memory.
+const LARGE: usize = 3 << 20;
+
+#[test]
+fn if_range_naming_another_version_gets_the_whole_file() {
+    let t = tree();
+    fs::write(t.served.join("large.bin"), pattern(LARGE)).unwrap();
+    let server = start(&t, &[]);
+    for (path, size) in [("/a.txt", 12), ("/large.bin", LARGE)] {
+        let first = get(&url(&server, path));
+        let etag = first.header("etag").unwrap().to_owned();
+        let date = first.header("last-modified").unwrap().to_owned();
+        let ranged = |if_range: &str, range: &str| {
+            request(
+                "GET",
+                &url(&server, path),
+                &[("Range", range), ("If-Range", if_range)],
+                b"",
+            )
+        };
+        for current in [etag.as_str(), date.as_str()] {
+            let r = ranged(current, "bytes=2-5");
+            assert_eq!(
+                (r.status, r.body.len()),
+                (206, 4),
+                "{path} If-Range {current}"
+            );
+            assert_eq!(
+                r.header("content-range"),
+                Some(format!("bytes 2-5/{size}").as_str())
+            );
+        }
+        let weak = format!("W/{etag}");
+        for stale in [
+            "\"0.00000000-1\"",
+            weak.as_str(),
+            "Thu, 01 Jan 1970 00:00:01 GMT",
+        ] {
+            for range in ["bytes=2-5", "bytes=0-1,4-5"] {
+                let r = ranged(stale, range);
+                assert_eq!(
+                    (r.status, r.body.len(), r.header("content-range")),
+                    (200, size, None),
+                    "{path} If-Range {stale} Range {range}: the whole file"
+                );
+                assert_eq!(r.body, first.body);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_range_in_a_unit_other_than_bytes_is_ignored() {
+    let t = tree();
+    let server = start(&t, &[]);
+    let r = request(
+        "GET",
+        &url(&server, "/a.txt"),
+        &[("Range", "items=0-3")],
+        b"",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "hello world\n"));
+    let r = request(
+        "GET",
+        &url(&server, "/a.txt"),
+        &[("Range", "Bytes=0-4")],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (206, "hello"),
+        "units are case-insensitive"
+    );
+}
