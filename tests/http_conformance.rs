@@ -1,5 +1,5 @@
 //! `http serve` against the rules REDbot and careful clients check (issue 18, item 6):
-//! `If-Range` and range units. The runs
+//! `If-Range`, range units, `Vary` on folders, `Cache-Control` on every answer. The runs
 //! of REDbot, rclone, wget and aria2c themselves are in `conformance_gated.rs`.
 
 use std::fs;
@@ -80,5 +80,74 @@ fn a_range_in_a_unit_other_than_bytes_is_ignored() {
         (r.status, r.text().as_str()),
         (206, "hello"),
         "units are case-insensitive"
+    );
+}
+
+#[test]
+fn folders_vary_by_accept_and_every_answer_is_revalidated() {
+    let t = tree();
+    fs::create_dir(t.served.join("site")).unwrap();
+    fs::write(t.served.join("site/index.html"), "<p>home</p>").unwrap();
+    fs::write(t.served.join("large.bin"), pattern(LARGE)).unwrap();
+    let server = start(&t, &[]);
+    let json = [("Accept", "application/json")];
+    for (path, headers) in [
+        ("/sub/", &[][..]),
+        ("/sub/", &json[..]),
+        ("/site/", &[][..]),
+        ("/site/", &json[..]),
+    ] {
+        let r = request("GET", &url(&server, path), headers, b"");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("vary"), Some("accept"), "{path} {headers:?}");
+        assert_eq!(r.header("cache-control"), Some("no-cache"));
+    }
+    let index = get(&url(&server, "/site/"));
+    let etag = index.header("etag").unwrap();
+    let not_modified = request(
+        "GET",
+        &url(&server, "/site/"),
+        &[("If-None-Match", etag)],
+        b"",
+    );
+    assert_eq!(not_modified.status, 304);
+    assert_eq!(
+        (
+            not_modified.header("vary"),
+            not_modified.header("cache-control")
+        ),
+        (Some("accept"), Some("no-cache")),
+        "a 304 has the headers its 200 would have"
+    );
+
+    for path in ["/a.txt", "/large.bin"] {
+        let whole = get(&url(&server, path));
+        let etag = whole.header("etag").unwrap();
+        // Each status, by the path that answers it (by hand, or by tower-http when
+        // `If-Match` is present).
+        for (headers, status) in [
+            (vec![], 200),
+            (vec![("Range", "bytes=0-3")], 206),
+            (vec![("Range", "bytes=0-1,3-4")], 206),
+            (vec![("If-None-Match", etag)], 304),
+            (vec![("If-Match", etag), ("If-None-Match", etag)], 304),
+            (vec![("If-Match", "\"other\"")], 412),
+            (vec![("Range", "bytes=99999999-")], 416),
+        ] {
+            let r = request("GET", &url(&server, path), &headers, b"");
+            assert_eq!(r.status, status, "{path} {headers:?}");
+            assert_eq!(
+                r.header("cache-control"),
+                Some("no-cache"),
+                "{path} {headers:?}"
+            );
+            assert_eq!(r.header("vary"), None, "a file does not vary");
+        }
+    }
+    let moved = get(&url(&server, "/sub"));
+    assert_eq!(
+        (moved.status, moved.header("cache-control")),
+        (301, Some("no-cache")),
+        "a folder may become a file: its redirect is not kept forever"
     );
 }

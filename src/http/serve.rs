@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{header, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
@@ -40,6 +40,12 @@ pub const INDEX: &str = "index.html";
 
 /// The size of each read from a file when tower-http serves it (ranges).
 const FILE_CHUNK: usize = 1024 * 1024;
+
+/// The `Cache-Control` of every answer: a cache may keep it but must ask again before
+/// each use (a 304 when nothing changed). The folder is live, files are edited in place,
+/// and without it caches pick a lifetime of their own (RFC 9111 §4.2.2): a browser
+/// would show a stylesheet as it was before an edit.
+const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// What every request handler can see.
 pub struct State {
@@ -244,6 +250,10 @@ impl State {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(REVALIDATE);
         let now = Instant::now();
         slot.waiting(now);
         let event = Event::Request {
@@ -364,20 +374,20 @@ impl State {
             // A folder with an index page is a web site: serve it, as nginx does.
             if !json {
                 if let Ok((index, false)) = self.root.find(&format!("{url_path}{INDEX}")) {
-                    return serve_file(&index, req, files).await;
+                    return Ok(by_accept(serve_file(&index, req, files).await?));
                 }
             }
             let found = listing::read(&self.root, &path)
                 .await
                 .map_err(Failure::io)?;
-            return Ok(if json {
+            return Ok(by_accept(if json {
                 typed(listing::json(url_path, &found), "application/json")
             } else {
                 typed(
                     listing::html(url_path, &found, self),
                     "text/html; charset=utf-8",
                 )
-            });
+            }));
         }
         serve_file(&path, req, files).await
     }
@@ -404,6 +414,14 @@ fn body_bytes(r: &Response<Body>) -> u64 {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or_else(|| r.body().size_hint().exact().unwrap_or(0))
+}
+
+/// A folder's answer, which is its listing as HTML or JSON or its index page, chosen by
+/// the request's `Accept`: a cache must not give the JSON to a browser (RFC 9110 §12.5.5).
+fn by_accept(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
+    r
 }
 
 /// A file: whole ones by hand, anything with ranges or rarer preconditions by tower-http.
