@@ -7,6 +7,7 @@ mod archive_write;
 pub mod chunked;
 pub mod dump;
 mod dump_page;
+mod file;
 mod listener;
 mod listing;
 mod qr;

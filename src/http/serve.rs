@@ -1,6 +1,5 @@
-//! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
-//! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
-//! methods, and `listing`, `archive`, `upload`, `ranges` and `safepath` do the rest.
+//! `http serve`: hyper serves the connections; this module routes methods, and `file`,
+//! `listing`, `archive`, `upload` and `safepath` do the rest.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -11,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -19,15 +17,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use super::request::request_line;
 pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
-use super::{archive, listing, range_request, ranges, upload, whole};
+use super::{archive, file, listing, range_request, upload, whole};
 use crate::ctx::Ctx;
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
@@ -37,9 +33,6 @@ use crate::output::{Event, Printer};
 
 /// The page a folder shows instead of its listing (unless JSON is asked for).
 pub const INDEX: &str = "index.html";
-
-/// The size of each read from a file when tower-http serves it (ranges).
-const FILE_CHUNK: usize = 1024 * 1024;
 
 /// The `Cache-Control` of every answer: a cache may keep it but must ask again before
 /// each use (a 304 when nothing changed). The folder is live, files are edited in place,
@@ -374,7 +367,7 @@ impl State {
             // A folder with an index page is a web site: serve it, as nginx does.
             if !json {
                 if let Ok((index, false)) = self.root.find(&format!("{url_path}{INDEX}")) {
-                    return Ok(by_accept(serve_file(&index, req, files).await?));
+                    return Ok(by_accept(file::serve(&index, req, files).await?));
                 }
             }
             let found = listing::read(&self.root, &path)
@@ -389,7 +382,7 @@ impl State {
                 )
             }));
         }
-        serve_file(&path, req, files).await
+        file::serve(&path, req, files).await
     }
 
     async fn remove(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
@@ -422,44 +415,4 @@ fn by_accept(mut r: Response<Body>) -> Response<Body> {
     r.headers_mut()
         .append(header::VARY, HeaderValue::from_static("accept"));
     r
-}
-
-/// A file: whole ones by hand, anything with ranges or rarer preconditions by tower-http.
-async fn serve_file(
-    path: &std::path::Path,
-    mut req: Request<Incoming>,
-    files: &Files,
-) -> Result<Response<Body>, Failure> {
-    let h = req.headers();
-    if h.contains_key(header::RANGE) || h.contains_key(header::IF_RANGE) {
-        let meta = std::fs::metadata(path).map_err(Failure::io)?;
-        range_request::settle(&mut req, &meta);
-    }
-    if let Some(r) = whole::try_serve(path, &req, files) {
-        return Ok(r);
-    }
-    if ranges::is_multiple(&req) {
-        return ranges::serve(path, req).await;
-    }
-    Ok(file(path, req).await)
-}
-
-/// A file answered by tower-http: Range, conditional requests, content type, HEAD.
-pub async fn file<B: Send + 'static>(path: &std::path::Path, req: Request<B>) -> Response<Body> {
-    match ServeFile::new(path)
-        .with_buf_chunk_size(FILE_CHUNK)
-        .oneshot(req)
-        .await
-    {
-        Ok(mut r) => {
-            // tower-http's type has no charset; text gets the one `whole` gives it.
-            if r.status().is_success() && r.headers().contains_key(header::CONTENT_TYPE) {
-                if let Some(kind) = whole::content_type_at(path) {
-                    r.headers_mut().insert(header::CONTENT_TYPE, kind);
-                }
-            }
-            r.map(|b| b.boxed_unsync())
-        }
-        Err(never) => match never {},
-    }
 }
