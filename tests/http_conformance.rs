@@ -1,6 +1,7 @@
 //! `http serve` against the rules REDbot and careful clients check (issue 18, item 6):
-//! `If-Range`, range units, `Vary` on folders, `Cache-Control` on every answer. The runs
-//! of REDbot, rclone, wget and aria2c themselves are in `conformance_gated.rs`.
+//! `If-Range`, range units, `Vary` and an `ETag` on folders, `Cache-Control` on every
+//! answer. The runs of REDbot, rclone, wget and aria2c themselves are in
+//! `conformance_gated.rs`.
 
 use std::fs;
 
@@ -150,4 +151,45 @@ fn folders_vary_by_accept_and_every_answer_is_revalidated() {
         (301, Some("no-cache")),
         "a folder may become a file: its redirect is not kept forever"
     );
+}
+
+#[test]
+fn a_listing_has_an_etag_and_is_304_until_the_folder_changes() {
+    let t = tree();
+    let server = start(&t, &[]);
+    let json = [("Accept", "application/json")];
+    let page = get(&url(&server, "/sub/"));
+    let listing = request("GET", &url(&server, "/sub/"), &json, b"");
+    let etag = page.header("etag").expect("a listing's ETag").to_owned();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+    assert_ne!(
+        listing.header("etag"),
+        Some(etag.as_str()),
+        "HTML and JSON are different bytes"
+    );
+    let again = request(
+        "GET",
+        &url(&server, "/sub/"),
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!((again.status, again.body.len()), (304, 0));
+    assert_eq!(
+        (
+            again.header("etag"),
+            again.header("vary"),
+            again.header("cache-control")
+        ),
+        (Some(etag.as_str()), Some("accept"), Some("no-cache"))
+    );
+    fs::write(t.served.join("sub/new.txt"), "new").unwrap();
+    let changed = request(
+        "GET",
+        &url(&server, "/sub/"),
+        &[("If-None-Match", &etag)],
+        b"",
+    );
+    assert_eq!(changed.status, 200);
+    assert!(changed.text().contains("new.txt"));
+    assert_ne!(changed.header("etag"), Some(etag.as_str()));
 }

@@ -374,12 +374,10 @@ impl State {
                 .await
                 .map_err(Failure::io)?;
             return Ok(by_accept(if json {
-                typed(listing::json(url_path, &found), "application/json")
+                listing::page(&req, listing::json(url_path, &found), "application/json")
             } else {
-                typed(
-                    listing::html(url_path, &found, self),
-                    "text/html; charset=utf-8",
-                )
+                let html = listing::html(url_path, &found, self);
+                listing::page(&req, html, "text/html; charset=utf-8")
             }));
         }
         file::serve(&path, req, files).await

@@ -300,7 +300,7 @@ fn etag(size: u64, modified: SystemTime) -> Option<String> {
 }
 
 /// `If-None-Match` uses the weak comparison: `W/` is ignored, `*` matches anything.
-fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
+pub fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
     let Ok(list) = header.to_str() else {
         return false;
     };
