@@ -85,7 +85,7 @@ fn a_range_in_a_unit_other_than_bytes_is_ignored() {
 }
 
 #[test]
-fn folders_vary_by_accept_and_every_answer_is_revalidated() {
+fn folders_vary_by_accept_and_caches_revalidate_or_keep_nothing() {
     let t = tree();
     fs::create_dir(t.served.join("site")).unwrap();
     fs::write(t.served.join("site/index.html"), "<p>home</p>").unwrap();
@@ -126,30 +126,41 @@ fn folders_vary_by_accept_and_every_answer_is_revalidated() {
         let etag = whole.header("etag").unwrap();
         // Each status, by the path that answers it (by hand, or by tower-http when
         // `If-Match` is present).
-        for (headers, status) in [
-            (vec![], 200),
-            (vec![("Range", "bytes=0-3")], 206),
-            (vec![("Range", "bytes=0-1,3-4")], 206),
-            (vec![("If-None-Match", etag)], 304),
-            (vec![("If-Match", etag), ("If-None-Match", etag)], 304),
-            (vec![("If-Match", "\"other\"")], 412),
-            (vec![("Range", "bytes=99999999-")], 416),
+        // `no-store` where there is no validator to revalidate with.
+        for (headers, status, keep) in [
+            (vec![], 200, "no-cache"),
+            (vec![("Range", "bytes=0-3")], 206, "no-cache"),
+            (vec![("Range", "bytes=0-1,3-4")], 206, "no-cache"),
+            (vec![("If-None-Match", etag)], 304, "no-cache"),
+            (
+                vec![("If-Match", etag), ("If-None-Match", etag)],
+                304,
+                "no-cache",
+            ),
+            (vec![("Range", "bytes=99999999-")], 416, "no-cache"),
+            (vec![("If-Match", "\"other\"")], 412, "no-store"),
         ] {
             let r = request("GET", &url(&server, path), &headers, b"");
             assert_eq!(r.status, status, "{path} {headers:?}");
-            assert_eq!(
-                r.header("cache-control"),
-                Some("no-cache"),
-                "{path} {headers:?}"
-            );
+            assert_eq!(r.header("cache-control"), Some(keep), "{path} {headers:?}");
             assert_eq!(r.header("vary"), None, "a file does not vary");
         }
     }
     let moved = get(&url(&server, "/sub"));
     assert_eq!(
         (moved.status, moved.header("cache-control")),
-        (301, Some("no-cache")),
-        "a folder may become a file: its redirect is not kept forever"
+        (301, Some("no-store")),
+        "a folder may become a file: its redirect is not kept"
+    );
+    let zip = get(&url(&server, "/sub/?zip"));
+    assert_eq!(
+        (zip.status, zip.header("cache-control")),
+        (200, Some("no-store"))
+    );
+    let missing = get(&url(&server, "/missing"));
+    assert_eq!(
+        (missing.status, missing.header("cache-control")),
+        (404, Some("no-store"))
     );
 }
 

@@ -34,11 +34,16 @@ use crate::output::{Event, Printer};
 /// The page a folder shows instead of its listing (unless JSON is asked for).
 pub const INDEX: &str = "index.html";
 
-/// The `Cache-Control` of every answer: a cache may keep it but must ask again before
-/// each use (a 304 when nothing changed). The folder is live, files are edited in place,
-/// and without it caches pick a lifetime of their own (RFC 9111 §4.2.2): a browser
-/// would show a stylesheet as it was before an edit.
+/// The `Cache-Control` of an answer with a validator (`ETag`): a cache may keep it but
+/// must ask again before each use (a 304 when nothing changed). The folder is live, files
+/// are edited in place, and without it caches pick a lifetime of their own (RFC 9111
+/// §4.2.2): a browser would show a stylesheet as it was before an edit.
 const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// The `Cache-Control` of an answer without one (archives, redirects, errors): a cache
+/// could not revalidate it, so it keeps nothing. (A kept 301 from `/dir` to `/dir/` would
+/// outlive the folder becoming a file.)
+const DO_NOT_KEEP: HeaderValue = HeaderValue::from_static("no-store");
 
 /// What every request handler can see.
 pub struct State {
@@ -243,10 +248,12 @@ impl State {
             Ok(r) => r,
             Err(f) => f.into_response(),
         };
-        response
-            .headers_mut()
-            .entry(header::CACHE_CONTROL)
-            .or_insert(REVALIDATE);
+        let headers = response.headers_mut();
+        let keep = match headers.contains_key(header::ETAG) {
+            true => REVALIDATE,
+            false => DO_NOT_KEEP,
+        };
+        headers.entry(header::CACHE_CONTROL).or_insert(keep);
         let now = Instant::now();
         slot.waiting(now);
         let event = Event::Request {
