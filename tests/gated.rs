@@ -1,6 +1,7 @@
 //! The integration tests that need something a machine may lack: root (network
 //! namespaces, a tmpfs), Chromium with chromedriver, `nc`, iperf3, nftables, IPv6 on
-//! loopback.
+//! loopback, and the HTTP checkers and clients of the conformance tests (REDbot,
+//! rclone, wget, aria2c).
 //!
 //! libtest decides `#[ignore]` when it compiles, so a test that found its tool missing
 //! at run time could only return early and be counted as passed. This binary uses
@@ -9,6 +10,7 @@
 //! with `--include-ignored`, it runs anyway and fails at once, saying what is missing.
 
 mod browser;
+mod conformance_gated;
 mod full_disk;
 mod harness;
 mod impair;
@@ -42,6 +44,11 @@ enum Need {
     NamespacesIperf3,
     /// Namespaces, tc and nft: loss and reordering with the kernel's own counts.
     Impairment,
+    /// A Python that can import REDbot (see `conformance_gated::redbot_python`).
+    Redbot,
+    Rclone,
+    Wget,
+    Aria2c,
 }
 
 impl Need {
@@ -56,6 +63,10 @@ impl Need {
             Need::Iperf3 => "needs iperf3",
             Need::NamespacesIperf3 => "needs root, iperf3",
             Need::Impairment => "needs root, nft",
+            Need::Redbot => "needs redbot",
+            Need::Rclone => "needs rclone",
+            Need::Wget => "needs wget",
+            Need::Aria2c => "needs aria2c",
         }
     }
 
@@ -79,6 +90,13 @@ impl Need {
             Need::Impairment => {
                 "root, iproute2 (ip, tc), unshare, setpriv and nft (apt-get install nftables)"
             }
+            Need::Redbot => {
+                "REDbot in /opt/redbot (python3 -m venv /opt/redbot && /opt/redbot/bin/pip \
+                 install redbot), or SOCKIT_REDBOT_PYTHON naming a python that imports it"
+            }
+            Need::Rclone => "rclone (apt-get install rclone)",
+            Need::Wget => "wget (apt-get install wget)",
+            Need::Aria2c => "aria2c (apt-get install aria2)",
         }
     }
 
@@ -102,6 +120,10 @@ impl Need {
             Need::Impairment => {
                 Need::Namespaces.met() && ["tc", "nft"].into_iter().all(have_program)
             }
+            Need::Redbot => conformance_gated::have_redbot(),
+            Need::Rclone => have_program("rclone"),
+            Need::Wget => have_program("wget"),
+            Need::Aria2c => have_program("aria2c"),
         }
     }
 }
@@ -182,6 +204,13 @@ fn main() {
             udp_bitrate_100m_is_held_over_10_seconds,
             multicast_members_each_report_what_they_received,
         },
+        Need::Redbot => conformance_gated::{
+            redbot_finds_no_error_over_http,
+            redbot_finds_no_error_over_https,
+        },
+        Need::Rclone => conformance_gated::{rclone_lists_and_copies_a_tree_bit_exact},
+        Need::Wget => conformance_gated::{wget_c_resumes_a_partial_download},
+        Need::Aria2c => conformance_gated::{aria2c_splits_a_download_over_http_and_https_bit_exact},
         Need::Ipv6 => ipv6::{
             ipv6_loopback,
             an_ipv6_wildcard_bind_also_serves_ipv4_clients,
@@ -203,6 +232,7 @@ fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
     let mut missing = Vec::new();
     for module in [
         "browser",
+        "conformance_gated",
         "full_disk",
         "ipv6",
         "nc",

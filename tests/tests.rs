@@ -13,6 +13,7 @@ mod http_auth;
 mod http_auth_login;
 mod http_auth_rules;
 mod http_client;
+mod http_conformance;
 mod http_dump;
 mod http_newcomer;
 mod http_serve;

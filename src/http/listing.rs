@@ -7,14 +7,16 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use http::{header, Request};
+use http::{header, Request, Response, StatusCode};
 use indicatif::HumanBytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 
 use super::auth::Access;
+use super::response::{empty, typed, with_header, Body};
 use super::safepath::{Child, Root};
 use super::serve::State;
+use super::whole;
 
 /// Folder entries looked at for one listing (dotfiles included): a folder with more
 /// shows the ones the file system returns first, sorted, and says it is cut short. This
@@ -91,6 +93,25 @@ fn read_blocking(root: &Root, dir: &Path) -> io::Result<Listing> {
             .then(a.name.cmp(&b.name))
     });
     Ok(Listing { entries, truncated })
+}
+
+/// A listing `body` as answered to `req`: with a strong `ETag` made from its bytes, so
+/// that a cache told to revalidate (`no-cache`) gets a 304 while nothing listed has
+/// changed. A folder has no one time of change that a `Last-Modified` could give: its
+/// own changes when names come and go, not when a file in it is rewritten.
+pub fn page<B>(req: &Request<B>, body: String, content_type: &'static str) -> Response<Body> {
+    let hash = blake3::hash(body.as_bytes()).to_hex();
+    let etag = format!("\"{}\"", &hash[..32]);
+    let unchanged = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| whole::etag_matches(v, &etag));
+    let r = if unchanged {
+        empty(StatusCode::NOT_MODIFIED)
+    } else {
+        typed(body, content_type)
+    };
+    with_header(r, header::ETAG, &etag)
 }
 
 /// `?json` in the query, or JSON preferred in `Accept`.

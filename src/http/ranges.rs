@@ -44,7 +44,7 @@ pub async fn serve<B: Send + 'static>(
     let (mut parts, body) = req.into_parts();
     parts.headers.remove(header::RANGE);
     parts.method = Method::HEAD;
-    let probe = super::serve::file(path, Request::from_parts(parts.clone(), ())).await;
+    let probe = super::file::by_tower_http(path, Request::from_parts(parts.clone(), ())).await;
     if probe.status() != StatusCode::OK {
         return Ok(probe);
     }
@@ -55,7 +55,7 @@ pub async fn serve<B: Send + 'static>(
         Ok(_) => {
             // Too many: the whole file instead, as a plain GET.
             parts.method = if is_head { Method::HEAD } else { Method::GET };
-            return Ok(super::serve::file(path, Request::from_parts(parts, body)).await);
+            return Ok(super::file::by_tower_http(path, Request::from_parts(parts, body)).await);
         }
         Err(_) => {
             let mut r = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");

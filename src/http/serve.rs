@@ -1,7 +1,6 @@
-//! `http serve`: hyper serves the connections; tower-http's `ServeFile` answers file
-//! downloads (Range, ETag/Last-Modified, content types, streaming); this module routes
-//! methods after `auth` has let the request through, and `listing`, `archive`, `upload`,
-//! `ranges` and `safepath` do the rest.
+//! `http serve`: hyper serves the connections; this module routes methods after `auth`
+//! has let the request through, and `file`, `listing`, `archive`, `upload` and
+//! `safepath` do the rest.
 
 use std::convert::Infallible;
 use std::future::{poll_fn, Future};
@@ -11,8 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,8 +18,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use super::auth::{Access, AuthConfig, Gate};
 use super::request::request_line;
@@ -29,7 +25,7 @@ pub use super::response::{empty, full, text, typed, with_header, Body, Failure};
 use super::safepath::{PathError, Root};
 use super::sendfile::{self, Files, Stream};
 use super::slow::{limits, Slot};
-use super::{archive, listing, ranges, upload, whole};
+use super::{archive, file, listing, range_request, upload, whole};
 use crate::ctx::{Ctx, UsageError};
 use crate::net::addr::Endpoint;
 use crate::net::shutdown::DRAIN_TIMEOUT;
@@ -40,8 +36,16 @@ use crate::output::{Event, Printer};
 /// The page a folder shows instead of its listing (unless JSON is asked for).
 pub const INDEX: &str = "index.html";
 
-/// The size of each read from a file when tower-http serves it (ranges).
-const FILE_CHUNK: usize = 1024 * 1024;
+/// The `Cache-Control` of an answer with a validator (`ETag`): a cache may keep it but
+/// must ask again before each use (a 304 when nothing changed). The folder is live, files
+/// are edited in place, and without it caches pick a lifetime of their own (RFC 9111
+/// §4.2.2): a browser would show a stylesheet as it was before an edit.
+const REVALIDATE: HeaderValue = HeaderValue::from_static("no-cache");
+
+/// The `Cache-Control` of an answer without one (archives, redirects, errors): a cache
+/// could not revalidate it, so it keeps nothing. (A kept 301 from `/dir` to `/dir/` would
+/// outlive the folder becoming a file.)
+const DO_NOT_KEEP: HeaderValue = HeaderValue::from_static("no-store");
 
 /// What every request handler can see.
 pub struct State {
@@ -268,6 +272,12 @@ impl State {
             // and closes the connection rather than drain the rest.
             Err(refused) => refused,
         };
+        let headers = response.headers_mut();
+        let keep = match headers.contains_key(header::ETAG) {
+            true => REVALIDATE,
+            false => DO_NOT_KEEP,
+        };
+        headers.entry(header::CACHE_CONTROL).or_insert(keep);
         let now = Instant::now();
         slot.waiting(now);
         if let Some(lockout) = checked.lockout {
@@ -359,7 +369,11 @@ impl State {
         }
     }
 
-    async fn get(&self, req: Request<Incoming>, files: &Files) -> Result<Response<Body>, Failure> {
+    async fn get(
+        &self,
+        mut req: Request<Incoming>,
+        files: &Files,
+    ) -> Result<Response<Body>, Failure> {
         let (path, is_dir) = match self.root.open_plain(req.uri().path())? {
             Some((path, file)) => {
                 let meta = file.metadata().map_err(Failure::io)?;
@@ -367,6 +381,9 @@ impl State {
                 // never read (`Root::find`).
                 if !meta.is_file() && !meta.is_dir() {
                     return Err(PathError::NotFound.into());
+                }
+                if meta.is_file() {
+                    range_request::settle(&mut req, &meta);
                 }
                 if let Some(r) = whole::try_serve_open(file, &meta, &path, &req, files) {
                     return Ok(r);
@@ -392,23 +409,21 @@ impl State {
             // A folder with an index page is a web site: serve it, as nginx does.
             if !json {
                 if let Ok((index, false)) = self.root.find(&format!("{url_path}{INDEX}")) {
-                    return serve_file(&index, req, files).await;
+                    return Ok(by_accept(file::serve(&index, req, files).await?));
                 }
             }
             let found = listing::read(&self.root, &path)
                 .await
                 .map_err(Failure::io)?;
-            return Ok(if json {
-                typed(listing::json(url_path, &found), "application/json")
+            return Ok(by_accept(if json {
+                listing::page(&req, listing::json(url_path, &found), "application/json")
             } else {
                 let access = req.extensions().get::<Access>();
-                typed(
-                    listing::html(url_path, &found, self, access),
-                    "text/html; charset=utf-8",
-                )
-            });
+                let html = listing::html(url_path, &found, self, access);
+                listing::page(&req, html, "text/html; charset=utf-8")
+            }));
         }
-        serve_file(&path, req, files).await
+        file::serve(&path, req, files).await
     }
 
     async fn remove(&self, req: Request<Incoming>) -> Result<Response<Body>, Failure> {
@@ -435,37 +450,10 @@ fn body_bytes(r: &Response<Body>) -> u64 {
         .unwrap_or_else(|| r.body().size_hint().exact().unwrap_or(0))
 }
 
-/// A file: whole ones by hand, anything with ranges or rarer preconditions by tower-http.
-async fn serve_file(
-    path: &std::path::Path,
-    req: Request<Incoming>,
-    files: &Files,
-) -> Result<Response<Body>, Failure> {
-    if let Some(r) = whole::try_serve(path, &req, files) {
-        return Ok(r);
-    }
-    if ranges::is_multiple(&req) {
-        return ranges::serve(path, req).await;
-    }
-    Ok(file(path, req).await)
-}
-
-/// A file answered by tower-http: Range, conditional requests, content type, HEAD.
-pub async fn file<B: Send + 'static>(path: &std::path::Path, req: Request<B>) -> Response<Body> {
-    match ServeFile::new(path)
-        .with_buf_chunk_size(FILE_CHUNK)
-        .oneshot(req)
-        .await
-    {
-        Ok(mut r) => {
-            // tower-http's type has no charset; text gets the one `whole` gives it.
-            if r.status().is_success() && r.headers().contains_key(header::CONTENT_TYPE) {
-                if let Some(kind) = whole::content_type_at(path) {
-                    r.headers_mut().insert(header::CONTENT_TYPE, kind);
-                }
-            }
-            r.map(|b| b.boxed_unsync())
-        }
-        Err(never) => match never {},
-    }
+/// A folder's answer, which is its listing as HTML or JSON or its index page, chosen by
+/// the request's `Accept`: a cache must not give the JSON to a browser (RFC 9110 §12.5.5).
+fn by_accept(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut()
+        .append(header::VARY, HeaderValue::from_static("accept"));
+    r
 }

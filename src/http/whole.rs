@@ -148,7 +148,7 @@ const DEFAULT_TYPE: &str = "application/octet-stream";
 pub const SNIFF: usize = 4096;
 
 /// `ETag` and `Last-Modified` for a file of `size` bytes modified at `modified`.
-fn validators(size: u64, modified: SystemTime) -> Option<(HeaderValue, HeaderValue)> {
+pub fn validators(size: u64, modified: SystemTime) -> Option<(HeaderValue, HeaderValue)> {
     VALIDATORS.with_borrow_mut(|last| {
         if let Some((s, m, etag, date)) = last.as_ref() {
             if (*s, *m) == (size, modified) {
@@ -300,7 +300,7 @@ fn etag(size: u64, modified: SystemTime) -> Option<String> {
 }
 
 /// `If-None-Match` uses the weak comparison: `W/` is ignored, `*` matches anything.
-fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
+pub fn etag_matches(header: &HeaderValue, etag: &str) -> bool {
     let Ok(list) = header.to_str() else {
         return false;
     };
