@@ -87,6 +87,13 @@ ratio = lambda kind, i: med("sockit", kind, i) / med("nginx", kind, i)
 print(f"| sockit / nginx | {ratio('small', 0):.2f}× | {ratio('small', 1):.2f}× "
       f"| {ratio('big', 0):.2f}× | {ratio('big', 1):.2f}× "
       f"| {ratio('handshakes', 0):.2f}× | {ratio('handshakes', 1):.2f}× |")
+# Paired: each round's sockit run against the nginx run right after it, so that load
+# from elsewhere, which shifts both, cancels; the median of those ratios.
+paired = lambda kind, i: statistics.median(
+    s[i] / n[i] for s, n in zip(rows[("sockit", kind)], rows[("nginx", kind)]))
+print(f"| paired, median per round | {paired('small', 0):.2f}× | {paired('small', 1):.2f}× "
+      f"| {paired('big', 0):.2f}× | {paired('big', 1):.2f}× "
+      f"| {paired('handshakes', 0):.2f}× | {paired('handshakes', 1):.2f}× |")
 PY
 echo
 echo "sessions: sockit $(session "$SOCKIT_ADDR"), nginx $(session "$NGINX_ADDR")"
