@@ -25,7 +25,7 @@ mod wire;
 mod writer;
 
 pub use code::Code;
-pub use commands::{recv, send};
+pub use commands::{ask_typed, recv, send};
 pub use config::{RecvConfig, SendConfig};
 pub use discover::{parse as parse_announcement, Announcement, DEFAULT_PORT as ANNOUNCE_PORT};
 pub use files::Existing;
