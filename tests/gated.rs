@@ -19,6 +19,7 @@ mod ns;
 mod perf_gated;
 mod perf_netns;
 mod tls_gated;
+mod wormhole_gated;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -42,6 +43,9 @@ enum Need {
     NamespacesIperf3,
     /// Namespaces, tc and nft: loss and reordering with the kernel's own counts.
     Impairment,
+    /// The magic-wormhole CLI, mailbox server and transit relay (PyPI), in
+    /// /opt/wormhole/bin or on PATH.
+    Wormhole,
 }
 
 impl Need {
@@ -56,6 +60,7 @@ impl Need {
             Need::Iperf3 => "needs iperf3",
             Need::NamespacesIperf3 => "needs root, iperf3",
             Need::Impairment => "needs root, nft",
+            Need::Wormhole => "needs magic-wormhole",
         }
     }
 
@@ -78,6 +83,11 @@ impl Need {
             }
             Need::Impairment => {
                 "root, iproute2 (ip, tc), unshare, setpriv and nft (apt-get install nftables)"
+            }
+            Need::Wormhole => {
+                "the wormhole CLI and twist with the mailbox and relay plugins (python3 -m venv \
+                 /opt/wormhole && /opt/wormhole/bin/pip install magic-wormhole \
+                 magic-wormhole-mailbox-server magic-wormhole-transit-relay)"
             }
         }
     }
@@ -102,6 +112,7 @@ impl Need {
             Need::Impairment => {
                 Need::Namespaces.met() && ["tc", "nft"].into_iter().all(have_program)
             }
+            Need::Wormhole => wormhole_gated::tools().is_some(),
         }
     }
 }
@@ -182,6 +193,12 @@ fn main() {
             udp_bitrate_100m_is_held_over_10_seconds,
             multicast_members_each_report_what_they_received,
         },
+        Need::Wormhole => wormhole_gated::{
+            sockit_sends_text_to_wormhole_receive,
+            wormhole_send_text_to_sockit_recv,
+            a_wrong_code_fails_clearly_on_both_sides,
+            recv_without_a_code_and_no_terminal_is_a_usage_error,
+        },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,
             an_ipv6_wildcard_bind_also_serves_ipv4_clients,
@@ -209,6 +226,7 @@ fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
         "netns",
         "perf_gated",
         "perf_netns",
+        "wormhole_gated",
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{module}.rs")))
             .map_err(|e| Failed::from(format!("{module}.rs: {e}")))?;

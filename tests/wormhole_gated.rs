@@ -1,0 +1,320 @@
+//! `send --wormhole` / `recv --wormhole` against the real magic-wormhole CLI (issue
+//! 19), through a mailbox server and a transit relay of their own on loopback.
+//!
+//! Nothing here may reach the public servers: every command, sockit's and the Python
+//! client's, is built by `local`, which passes the local servers both as flags and in
+//! the environment variables the two read, and the Python client never listens
+//! (`--no-listen`), so it offers no direct hint to an address off loopback.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Where the wormhole tools are: the venv `.ci/run` makes, or PATH.
+pub fn tools() -> Option<PathBuf> {
+    let venv = Path::new("/opt/wormhole/bin");
+    if ["wormhole", "twist"].iter().all(|t| venv.join(t).is_file()) {
+        return Some(venv.to_owned());
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v wormhole"])
+        .output()
+        .ok()?;
+    let path = PathBuf::from(String::from_utf8(found.stdout).ok()?.trim());
+    let dir = path.parent()?.to_owned();
+    dir.join("twist").is_file().then_some(dir)
+}
+
+fn tool(name: &str) -> PathBuf {
+    tools().expect("the wormhole tools").join(name)
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `twist PLUGIN --port=tcp:0:interface=127.0.0.1 ARGS`, and the port it listens on,
+/// read from its log line `… starting on PORT` (port 0: no port is guessed).
+fn twist(plugin: &str, args: &[&str], marker: &str) -> (Killed, u16) {
+    let mut child = Command::new(tool("twist"))
+        .arg(plugin)
+        .arg("--port=tcp:0:interface=127.0.0.1")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn twist");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Keep draining so the server never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let child = Killed(child);
+    let deadline = Instant::now() + STEP;
+    let needle = format!("{marker} starting on ");
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("twist {plugin} did not say it listens"));
+        if let Some(at) = line.find(&needle) {
+            let digits: String = line[at + needle.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            return (child, digits.parse().expect("a port"));
+        }
+    }
+}
+
+/// A mailbox server and a transit relay on loopback, stopped when dropped.
+pub struct Servers {
+    _mailbox: Killed,
+    _relay: Killed,
+    pub mailbox: String,
+    pub relay: String,
+}
+
+impl Servers {
+    pub fn start() -> Servers {
+        let (mailbox, mailbox_port) = twist(
+            "wormhole-mailbox",
+            &["--channel-db=:memory:"],
+            "PrivacyEnhancedSite",
+        );
+        let (relay, relay_port) = twist("transitrelay", &[], "ServerFactory");
+        Servers {
+            _mailbox: mailbox,
+            _relay: relay,
+            mailbox: format!("ws://127.0.0.1:{mailbox_port}/v1"),
+            relay: format!("127.0.0.1:{relay_port}"),
+        }
+    }
+
+    /// `cmd` pointed at these servers only, by its environment as well as its flags.
+    fn local(&self, mut cmd: Command) -> Command {
+        cmd.env("WORMHOLE_RELAY_URL", &self.mailbox)
+            .env("WORMHOLE_TRANSIT_HELPER", format!("tcp:{}", self.relay))
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `wormhole --relay-url … --transit-helper … SUBCOMMAND --no-listen ARGS`.
+    pub fn python(&self, subcommand: &str, args: &[&str]) -> Command {
+        let mut cmd = self.local(Command::new(tool("wormhole")));
+        cmd.args(["--relay-url", &self.mailbox])
+            .arg("--transit-helper")
+            .arg(format!("tcp:{}", self.relay))
+            .arg(subcommand)
+            .args(["--no-listen", "--hide-progress"])
+            .args(args);
+        cmd
+    }
+
+    /// `sockit --json COMMAND --wormhole --mailbox … --relay … ARGS`.
+    pub fn sockit(&self, command: &str, args: &[&str]) -> Command {
+        let mut cmd = self.local(sockit(&[command, "--wormhole"]));
+        cmd.args(["--mailbox", &self.mailbox, "--relay", &self.relay])
+            .args(args);
+        cmd
+    }
+}
+
+/// A running command whose stdout lines and stderr are collected.
+struct Running {
+    child: Killed,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+fn lines(from: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+impl Running {
+    fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Running {
+            child: Killed(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The first line of `stream` for which `pick` gives a value, within `STEP`.
+    fn find<T>(stream: &Receiver<String>, what: &str, pick: impl Fn(&str) -> Option<T>) -> T {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match stream.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(v) = pick(&line) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!("no {what} within {STEP:?}"),
+            }
+        }
+    }
+
+    /// sockit's next event named `name` (stdout is NDJSON).
+    fn event(&self, name: &str) -> Value {
+        Running::find(&self.stdout, name, |line| {
+            let ev = documented(serde_json::from_str::<Value>(line).ok()?);
+            (ev["event"] == name).then_some(ev)
+        })
+    }
+
+    /// The code `wormhole send` printed on stderr.
+    fn python_code(&self) -> String {
+        Running::find(&self.stderr, "wormhole code", |line| {
+            line.strip_prefix("Wormhole code is: ")
+                .map(|c| c.trim().to_owned())
+        })
+    }
+
+    /// Waits for the exit (at most `STEP`); returns the exit code, the rest of stdout
+    /// and all of stderr not read yet.
+    fn finish(mut self) -> (i32, String, String) {
+        let status = wait_bounded(&mut self.child.0);
+        let out: Vec<String> = self.stdout.try_iter().collect();
+        let err: Vec<String> = self.stderr.try_iter().collect();
+        (status.code().unwrap_or(-1), out.join("\n"), err.join("\n"))
+    }
+}
+
+/// The events of a finished sockit's stdout.
+fn events(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .map(documented)
+        .collect()
+}
+
+const TEXT: &str = "hello through the wormhole, ünïcödé\nand a second line";
+
+pub fn sockit_sends_text_to_wormhole_receive() {
+    let servers = Servers::start();
+    let sender = Running::spawn(servers.sockit("send", &["--text", TEXT]));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = run_with(servers.python("receive", &[&code]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    // The Python client prints the text as the inside of a Python string literal.
+    assert_eq!(
+        out.stdout_text(),
+        format!("{}\n", TEXT.replace('\n', "\\n"))
+    );
+    let (code, stdout, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let sent = events(&stdout);
+    assert!(
+        sent.iter()
+            .any(|e| e["event"] == "text_sent" && e["bytes"] == TEXT.len()),
+        "{stdout}"
+    );
+}
+
+pub fn wormhole_send_text_to_sockit_recv() {
+    let servers = Servers::start();
+    let sender = Running::spawn(servers.python("send", &["--text", TEXT]));
+    let code = sender.python_code();
+    let out = run_with(servers.sockit("recv", &[&code]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let verified = out.events_named("wormhole_verified");
+    assert_eq!(verified[0]["peer"], "another wormhole client");
+    assert_eq!(verified[0]["verifier"].as_str().unwrap().len(), 64);
+    let text = out.events_named("text");
+    assert_eq!(text[0]["text"], TEXT);
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("text message sent"), "{stderr}");
+}
+
+/// Both sides say the code was wrong, and exit with an error.
+pub fn a_wrong_code_fails_clearly_on_both_sides() {
+    let servers = Servers::start();
+    // wormhole send, sockit recv with the right nameplate and wrong words.
+    let sender = Running::spawn(servers.python("send", &["--text", "secret"]));
+    let code = sender.python_code();
+    let nameplate = code.split('-').next().unwrap();
+    let wrong = format!("{nameplate}-aardvark-adroitness");
+    let out = run_with(servers.sockit("recv", &[&wrong]), b"");
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("the code is wrong"), "{}", out.stderr);
+    assert!(out.events_named("text").is_empty());
+    let (code, _, stderr) = sender.finish();
+    assert_ne!(code, 0);
+    assert!(stderr.contains("Key confirmation failed"), "{stderr}");
+
+    // sockit send, wormhole receive with a wrong code.
+    let sender = Running::spawn(servers.sockit("send", &["--text", "secret"]));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nameplate = code.split('-').next().unwrap();
+    let out = run_with(
+        servers.python("receive", &[&format!("{nameplate}-aardvark-adroitness")]),
+        b"",
+    );
+    assert_ne!(out.code(), 0);
+    assert!(
+        out.stderr.contains("Key confirmation failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout_text().contains("secret"));
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the code is wrong"), "{stderr}");
+}
+
+/// Without a code and with no terminal to ask on, `recv --wormhole` is a usage error,
+/// before any server is contacted.
+pub fn recv_without_a_code_and_no_terminal_is_a_usage_error() {
+    let servers = Servers::start();
+    let out = run_with(servers.sockit("recv", &[]), b"");
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sockit recv --wormhole CODE"),
+        "{}",
+        out.stderr
+    );
+}
