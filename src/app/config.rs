@@ -260,6 +260,7 @@ impl RecvArgs {
             output: self.output,
             timeout: self.timeout,
             bind: self.bind.unwrap_or_else(any_port),
+            relay_only: self.relay_only,
         })
     }
 }
@@ -273,6 +274,7 @@ impl SendArgs {
             text: self.text,
             paths: self.paths,
             code: None,
+            relay_only: self.relay_only,
         })
     }
 }

@@ -70,6 +70,11 @@ pub struct SendArgs {
     )]
     pub text: Option<String>,
 
+    /// With --wormhole: no direct connection either way (nor this machine's addresses
+    /// told to the peer): the file goes through the relay.
+    #[arg(long, requires = "wormhole")]
+    pub relay_only: bool,
+
     #[command(flatten)]
     pub servers: ServerArgs,
 }
@@ -142,6 +147,11 @@ pub struct RecvArgs {
     /// offered to the sender for a direct connection) [default: 0.0.0.0:0].
     #[arg(long, value_name = "ADDR", requires = "wormhole")]
     pub bind: Option<Endpoint>,
+
+    /// With --wormhole: no direct connection either way (nor this machine's addresses
+    /// told to the peer): the file comes through the relay.
+    #[arg(long, requires = "wormhole", conflicts_with = "bind")]
+    pub relay_only: bool,
 
     #[command(flatten)]
     pub servers: ServerArgs,

@@ -28,7 +28,7 @@ pub use code::Code;
 pub use commands::{ask_typed, recv, send};
 pub use config::{RecvConfig, SendConfig};
 pub use discover::{parse as parse_announcement, Announcement, DEFAULT_PORT as ANNOUNCE_PORT};
-pub use files::Existing;
+pub use files::{existing, free_name, Existing, Target};
 pub use files::{part_path, PART_PREFIX};
 pub use gate::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_WRONG_CODES};
 pub use manifest::{

@@ -52,6 +52,8 @@ pub struct WormholeSendConfig {
     pub code: Option<WormholeCode>,
     /// Where the transit listener binds (its addresses are the direct hints).
     pub bind: Endpoint,
+    /// No listener and no direct connections: through the relay only.
+    pub relay_only: bool,
 }
 
 /// What `recv --wormhole` is asked to do.
@@ -67,6 +69,8 @@ pub struct WormholeRecvConfig {
     pub timeout: Duration,
     /// Where the transit listener binds.
     pub bind: Endpoint,
+    /// No listener and no direct connections: through the relay only.
+    pub relay_only: bool,
 }
 
 #[cfg(test)]

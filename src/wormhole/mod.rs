@@ -4,14 +4,20 @@
 //!
 //! `code` (the PGP-word codes), `key` (PAKE, subkeys, secretbox), `mailbox` (the
 //! server's WebSocket protocol), `session` (one wormhole: nameplate, PAKE, versions,
-//! ordered sealed messages), `commands` (what `send` and `recv` do with it).
+//! ordered sealed messages), `hints` (where each side can be reached), `transit` (the
+//! race to one TCP connection), `record` (its encrypted records), `commands` (what
+//! `send` and `recv` do with it).
 
 pub mod code;
 mod commands;
 mod config;
+mod file;
+pub mod hints;
 pub mod key;
 pub mod mailbox;
+pub mod record;
 pub mod session;
+pub mod transit;
 
 pub use code::{BadCode, WormholeCode};
 pub use commands::{recv, send};
