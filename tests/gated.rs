@@ -198,6 +198,11 @@ fn main() {
             wormhole_send_text_to_sockit_recv,
             a_wrong_code_fails_clearly_on_both_sides,
             recv_without_a_code_and_no_terminal_is_a_usage_error,
+            sockit_sends_a_file_to_wormhole_receive_directly,
+            sockit_sends_a_file_to_wormhole_receive_through_the_relay,
+            wormhole_send_sends_a_file_to_sockit_directly,
+            wormhole_send_sends_a_file_to_sockit_through_the_relay,
+            an_existing_file_is_refused_without_overwrite,
         },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,

@@ -318,3 +318,133 @@ pub fn recv_without_a_code_and_no_terminal_is_a_usage_error() {
         out.stderr
     );
 }
+
+/// A file of `size` pattern bytes named `name` in a fresh folder.
+fn a_file(name: &str, size: usize) -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    let data = pattern(size);
+    std::fs::write(&path, &data).unwrap();
+    (dir, path, data)
+}
+
+/// The `transit` event of a finished sockit, checked against the path wanted.
+fn assert_path(stdout: &str, want: &str) -> Value {
+    let all = events(stdout);
+    let transit = all
+        .iter()
+        .find(|e| e["event"] == "transit")
+        .unwrap_or_else(|| panic!("no transit event: {stdout}"))
+        .clone();
+    assert_eq!(transit["path"], want, "{stdout}");
+    transit
+}
+
+/// sockit sends a file to `wormhole receive`, which arrives bit-exact; `args` are
+/// sockit's transit flags, `path` the way the bytes should go.
+fn sockit_sends_a_file(args: &[&str], path: &str) {
+    let servers = Servers::start();
+    let (_src, file, data) = a_file("data.bin", 3 << 20);
+    let file_arg = file.display().to_string();
+    let mut sender_args = args.to_vec();
+    sender_args.push(&file_arg);
+    let sender = Running::spawn(servers.sockit("send", &sender_args));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut receive = servers.python("receive", &["--accept-file", &code]);
+    receive.current_dir(out_dir.path());
+    let out = run_with(receive, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("data.bin")).unwrap() == data);
+    let (code, stdout, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let transit = assert_path(&stdout, path);
+    if path == "relay" {
+        assert_eq!(transit["peer"], servers.relay.as_str());
+    } else {
+        assert!(transit["peer"].as_str().unwrap().starts_with("127.0.0.1:"));
+    }
+    let sent = events(&stdout);
+    let file_event = sent.iter().find(|e| e["event"] == "file").unwrap();
+    assert_eq!(file_event["bytes"], data.len());
+    assert_eq!(file_event["path"], "data.bin");
+}
+
+/// `wormhole send` sends a file to sockit, which writes it bit-exact.
+fn sockit_receives_a_file(args: &[&str], path: &str) {
+    let servers = Servers::start();
+    let (_src, file, data) = a_file("dåta.bin", (3 << 20) + 17);
+    let sender = Running::spawn(servers.python("send", &[file.to_str().unwrap()]));
+    let code = sender.python_code();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let mut recv_args = vec!["-o", &out_arg];
+    recv_args.extend(args);
+    recv_args.push(&code);
+    let out = run_with(servers.sockit("recv", &recv_args), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("dåta.bin")).unwrap() == data);
+    let names: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no partial file is left: {names:?}");
+    assert_path(&out.stdout_text(), path);
+    let file_event = &out.events_named("file")[0];
+    assert_eq!(file_event["bytes"], data.len());
+    let sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&data));
+    assert_eq!(file_event["sha256"], sha);
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("Confirmation received"), "{stderr}");
+}
+
+pub fn sockit_sends_a_file_to_wormhole_receive_directly() {
+    sockit_sends_a_file(&["--bind", "127.0.0.1:0"], "direct");
+}
+
+pub fn sockit_sends_a_file_to_wormhole_receive_through_the_relay() {
+    sockit_sends_a_file(&["--relay-only"], "relay");
+}
+
+pub fn wormhole_send_sends_a_file_to_sockit_directly() {
+    sockit_receives_a_file(&["--bind", "127.0.0.1:0"], "direct");
+}
+
+pub fn wormhole_send_sends_a_file_to_sockit_through_the_relay() {
+    sockit_receives_a_file(&["--relay-only"], "relay");
+}
+
+/// A file already there is not overwritten: sockit refuses before any byte moves, and
+/// the sender is told why.
+pub fn an_existing_file_is_refused_without_overwrite() {
+    let servers = Servers::start();
+    let (_src, file, data) = a_file("taken.txt", 1000);
+    let out_dir = tempfile::tempdir().unwrap();
+    std::fs::write(out_dir.path().join("taken.txt"), "mine").unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let receive = |extra: &[&str]| {
+        let sender = Running::spawn(servers.python("send", &[file.to_str().unwrap()]));
+        let code = sender.python_code();
+        let mut args = vec!["-o", out_arg.as_str(), "--relay-only"];
+        args.extend(extra);
+        args.push(&code);
+        let out = run_with(servers.sockit("recv", &args), b"");
+        (out, sender.finish())
+    };
+    let (out, (code, _, stderr)) = receive(&[]);
+    assert_eq!(out.code(), 1);
+    assert!(out.stderr.contains("--overwrite"), "{}", out.stderr);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("taken.txt is already there"), "{stderr}");
+    assert_eq!(
+        std::fs::read(out_dir.path().join("taken.txt")).unwrap(),
+        b"mine"
+    );
+    let (out, (code, _, stderr)) = receive(&["--overwrite"]);
+    assert_eq!((out.code(), code), (0, 0), "{} {stderr}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("taken.txt")).unwrap() == data);
+}
