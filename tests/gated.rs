@@ -203,6 +203,8 @@ fn main() {
             wormhole_send_sends_a_file_to_sockit_directly,
             wormhole_send_sends_a_file_to_sockit_through_the_relay,
             an_existing_file_is_refused_without_overwrite,
+            sockit_sends_a_folder_to_wormhole_receive,
+            wormhole_send_sends_a_folder_to_sockit,
         },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,

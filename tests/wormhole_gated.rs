@@ -448,3 +448,92 @@ pub fn an_existing_file_is_refused_without_overwrite() {
     assert_eq!((out.code(), code), (0, 0), "{} {stderr}", out.stderr);
     assert!(std::fs::read(out_dir.path().join("taken.txt")).unwrap() == data);
 }
+
+/// A folder with nested folders, an empty one and non-ASCII names.
+fn a_folder() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("álbum");
+    std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(root.join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(root.join("sub/deeper/dåta.bin"), pattern(1 << 20)).unwrap();
+    std::fs::write(root.join("sub/字.txt"), "汉字\n").unwrap();
+    (dir, root)
+}
+
+/// Every file and folder under `a` is under `b` with the same bytes, and no more.
+fn assert_same_tree(a: &Path, b: &Path) {
+    let list = |root: &Path| {
+        let mut all = Vec::new();
+        let mut todo = vec![root.to_owned()];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let rel = path.strip_prefix(root).unwrap().to_owned();
+                if path.is_dir() {
+                    todo.push(path.clone());
+                    all.push((rel, None));
+                } else {
+                    all.push((rel, Some(std::fs::read(&path).unwrap())));
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    assert!(
+        list(a) == list(b),
+        "{} and {} differ",
+        a.display(),
+        b.display()
+    );
+}
+
+pub fn sockit_sends_a_folder_to_wormhole_receive() {
+    let servers = Servers::start();
+    let (_src, root) = a_folder();
+    let root_arg = root.display().to_string();
+    let sender = Running::spawn(servers.sockit("send", &["--relay-only", &root_arg]));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut receive = servers.python("receive", &["--accept-file", &code]);
+    receive.current_dir(out_dir.path());
+    let out = run_with(receive, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_same_tree(&root, &out_dir.path().join("álbum"));
+    let (code, stdout, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    let done = events(&stdout)
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .unwrap();
+    assert_eq!(done["files"], 3, "{stdout}");
+}
+
+pub fn wormhole_send_sends_a_folder_to_sockit() {
+    let servers = Servers::start();
+    let (_src, root) = a_folder();
+    let sender = Running::spawn(servers.python("send", &[root.to_str().unwrap()]));
+    let code = sender.python_code();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let out = run_with(
+        servers.sockit("recv", &["-o", &out_arg, "--relay-only", &code]),
+        b"",
+    );
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_same_tree(&root, &out_dir.path().join("álbum"));
+    let names: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no partial zip is left: {names:?}");
+    let files = out.events_named("file");
+    assert_eq!(files.len(), 3);
+    assert!(files.iter().any(|f| f["path"] == "álbum/sub/字.txt"));
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -3,22 +3,19 @@
 //! files the transit connection.
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use super::code::WormholeCode;
 use super::config::{WormholeRecvConfig, WormholeSendConfig};
-use super::file;
-use super::hints::PeerHints;
-use super::key::{APPID, TRANSIT_PURPOSE};
+use super::key::APPID;
 use super::session::{Bound, Mood, Wormhole};
-use super::transit::{Path, Role, Transit};
-use super::WormholeError;
+use super::transit::Transit;
+use super::{receiving, sending, WormholeError};
 use crate::ctx::{Ctx, Interrupted};
-use crate::output::{Escaped, Event, Payload};
+use crate::output::{Escaped, Event};
 
 /// The longest text `send --wormhole --text` sends: it travels through the mailbox,
 /// sealed and hex-encoded, within `mailbox::MAX_SERVER_MESSAGE`.
@@ -47,7 +44,7 @@ fn peer_name(versions: &Value) -> String {
 }
 
 /// Runs `work` unless Ctrl-C comes first.
-async fn or_interrupted<T>(
+pub(super) async fn or_interrupted<T>(
     ctx: &Ctx,
     what: &str,
     work: impl Future<Output = Result<T, WormholeError>>,
@@ -59,7 +56,7 @@ async fn or_interrupted<T>(
 }
 
 /// Runs `work` unless Ctrl-C comes first (for work with errors of any kind).
-async fn or_stopped<T>(
+pub(super) async fn or_stopped<T>(
     ctx: &Ctx,
     what: &str,
     work: impl Future<Output = anyhow::Result<T>>,
@@ -108,7 +105,7 @@ async fn join(
 }
 
 /// The peer's next message that matters, `error` turned into an error.
-async fn next_message(w: &mut Wormhole, wait: Duration) -> Result<Value, WormholeError> {
+pub(super) async fn next_message(w: &mut Wormhole, wait: Duration) -> Result<Value, WormholeError> {
     let msg = w.recv_json(wait).await?;
     if let Some(error) = msg.get("error") {
         let why = match error {
@@ -129,7 +126,7 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
             text.len()
         ),
         Some(text) => Sending::Text(text.clone()),
-        None => Sending::File(offer_file(&config.paths)?),
+        None => Sending::Offer(sending::prepare(&ctx, &config.paths).await?),
     };
     let mailbox = config.servers.mailbox.as_str();
     let mut bound = bind(&ctx, mailbox).await?;
@@ -148,134 +145,16 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let mut w = join(&ctx, bound, &code, SENDER_WAIT, "no receiver came").await?;
     let result = match what {
         Sending::Text(text) => send_text(&ctx, &mut w, &text).await,
-        Sending::File(file) => {
+        Sending::Offer(offered) => {
             let bind = (!config.relay_only).then_some(&config.bind);
             let transit = Transit::new(bind, &config.servers.relay).await;
             match transit {
-                Ok(transit) => send_one(&ctx, &mut w, transit, &file).await,
+                Ok(transit) => sending::send_offer(&ctx, &mut w, transit, offered).await,
                 Err(e) => Err(e.into()),
             }
         }
     };
     finish(w, result).await
-}
-
-/// What `send --wormhole` sends.
-enum Sending {
-    Text(String),
-    File(Offered),
-}
-
-/// A file to offer: where it is, the name it is offered under, its size.
-struct Offered {
-    path: PathBuf,
-    name: String,
-    size: u64,
-}
-
-/// The one regular file `send --wormhole` offers (folders come later).
-fn offer_file(paths: &[PathBuf]) -> anyhow::Result<Offered> {
-    let [path] = paths else {
-        anyhow::bail!("a wormhole carries one file: give one path (or --text)");
-    };
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if !meta.is_file() {
-        anyhow::bail!(
-            "{}: sending folders through a wormhole is not implemented yet",
-            path.display()
-        );
-    }
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow::anyhow!("{}: the name is not UTF-8", path.display()))?
-        .to_owned();
-    Ok(Offered {
-        path: path.clone(),
-        name,
-        size: meta.len(),
-    })
-}
-
-/// The sender's side of a file: our hints and the offer, then the peer's hints and
-/// answer, then the bytes over transit.
-async fn send_one(
-    ctx: &Ctx,
-    w: &mut Wormhole,
-    transit: Transit,
-    file: &Offered,
-) -> anyhow::Result<()> {
-    w.send_json(&json!({ "transit": transit.message() }))
-        .await?;
-    w.send_json(&json!({"offer": {"file": {"filename": file.name, "filesize": file.size}}}))
-        .await?;
-    let mut peer = PeerHints::default();
-    let mut answered = false;
-    for _ in 0..MAX_APP_MESSAGES {
-        let msg = or_interrupted(ctx, "interrupted", next_message(w, SENDER_WAIT)).await?;
-        if let Some(hints) = msg.get("transit") {
-            peer = PeerHints::parse(hints);
-        }
-        if let Some(answer) = msg.get("answer") {
-            if answer.get("file_ack").and_then(Value::as_str) != Some("ok") {
-                anyhow::bail!("the receiver did not accept the file: {}", clip(answer));
-            }
-            answered = true;
-            break;
-        }
-    }
-    if !answered {
-        anyhow::bail!("the receiver sent {MAX_APP_MESSAGES} messages without an answer");
-    }
-    let key = w.derive(TRANSIT_PURPOSE);
-    let started = Instant::now();
-    let mut conn = or_stopped(ctx, "interrupted", async {
-        Ok(transit.connect(&key, Role::Sender, &peer).await?)
-    })
-    .await?;
-    ctx.out.emit(&transit_event(&conn.path));
-    let moved = or_stopped(
-        ctx,
-        "interrupted while sending",
-        file::send_file(&mut conn, &file.path, file.size),
-    )
-    .await?;
-    report(ctx, &file.name, &moved, started);
-    Ok(())
-}
-
-/// The `transit` event for the connection made.
-fn transit_event(path: &Path) -> Event {
-    match path {
-        Path::Direct(addr) => Event::Transit {
-            path: "direct".into(),
-            peer: addr.to_string(),
-        },
-        Path::Relay(relay) => Event::Transit {
-            path: "relay".into(),
-            peer: relay.clone(),
-        },
-    }
-}
-
-/// The `file` and `done` events of a file that was moved.
-fn report(ctx: &Ctx, name: &str, moved: &file::Moved, started: Instant) {
-    let seconds = started.elapsed().as_secs_f64();
-    ctx.out.emit(&Event::File {
-        path: name.to_owned(),
-        bytes: moved.bytes,
-        blake3: moved.blake3.clone(),
-        resumed: 0,
-        unchanged: false,
-        sha256: Some(moved.sha256.clone()),
-    });
-    ctx.out.emit(&Event::Done {
-        files: 1,
-        bytes: moved.bytes,
-        existing: 0,
-        seconds,
-        rate: moved.bytes as f64 / seconds.max(1e-6),
-    });
 }
 
 async fn send_text(ctx: &Ctx, w: &mut Wormhole, text: &str) -> anyhow::Result<()> {
@@ -320,7 +199,7 @@ async fn finish(w: Wormhole, result: anyhow::Result<()>) -> anyhow::Result<()> {
 
 /// A peer's JSON value for an error message: at most 200 characters, escaped for a
 /// terminal.
-fn clip(value: &Value) -> String {
+pub(super) fn clip(value: &Value) -> String {
     let text: String = value.to_string().chars().take(200).collect();
     Escaped(text.as_bytes()).to_string()
 }
@@ -346,108 +225,12 @@ pub async fn recv(mut config: WormholeRecvConfig, ctx: Ctx) -> anyhow::Result<()
         &format!("no sender with code {}-… came", code.nameplate()),
     )
     .await?;
-    let result = receive(&ctx, &mut w, &config).await;
+    let result = receiving::receive(&ctx, &mut w, &config).await;
     finish(w, result).await
 }
 
-async fn receive(ctx: &Ctx, w: &mut Wormhole, config: &WormholeRecvConfig) -> anyhow::Result<()> {
-    let bind = (!config.relay_only).then_some(&config.bind);
-    let transit = Transit::new(bind, &config.servers.relay).await?;
-    let mut peer: Option<PeerHints> = None;
-    for _ in 0..MAX_APP_MESSAGES {
-        let msg = or_interrupted(ctx, "interrupted", next_message(w, config.timeout)).await?;
-        if let Some(hints) = msg.get("transit") {
-            if peer.is_none() {
-                peer = Some(PeerHints::parse(hints));
-                w.send_json(&json!({ "transit": transit.message() }))
-                    .await?;
-            }
-        }
-        let Some(offer) = msg.get("offer") else {
-            continue;
-        };
-        if let Some(text) = offer.get("message").and_then(Value::as_str) {
-            ctx.out.emit(&Event::Text {
-                bytes: text.len(),
-                payload: Payload::new(text.as_bytes()),
-            });
-            w.send_json(&json!({"answer": {"message_ack": "ok"}}))
-                .await?;
-            return Ok(());
-        }
-        let refusal = match (offer.get("file"), &peer) {
-            (Some(_), None) => "a file offer came before any transit hints".to_owned(),
-            (Some(f), Some(peer)) => match file_offer(f) {
-                Ok((name, size)) => match file::destination(&config.output, &name, config.existing)
-                {
-                    Ok(dest) => {
-                        w.send_json(&json!({"answer": {"file_ack": "ok"}})).await?;
-                        return receive_one(ctx, w, transit, peer, &name, &dest, size).await;
-                    }
-                    Err(why) => why,
-                },
-                Err(why) => why,
-            },
-            (None, _) => format!(
-                "receiving {} through a wormhole is not implemented yet",
-                if offer.get("directory").is_some() {
-                    "folders"
-                } else {
-                    "this offer"
-                }
-            ),
-        };
-        let _ = w.send_json(&json!({ "error": refusal })).await;
-        anyhow::bail!("{refusal}");
-    }
-    anyhow::bail!("the sender sent {MAX_APP_MESSAGES} messages without an offer")
-}
-
-/// A file offer's name and size, checked.
-fn file_offer(offer: &Value) -> Result<(String, u64), String> {
-    let name = offer
-        .get("filename")
-        .and_then(Value::as_str)
-        .ok_or("a file offer without a filename")?;
-    let size = offer
-        .get("filesize")
-        .and_then(Value::as_u64)
-        .ok_or("a file offer without a filesize")?;
-    if size > file::MAX_FILE_SIZE {
-        return Err(format!(
-            "a file of {size} bytes is over the limit of {}",
-            file::MAX_FILE_SIZE
-        ));
-    }
-    Ok((name.to_owned(), size))
-}
-
-/// The receiver's side of a file, once accepted: transit, then the bytes.
-async fn receive_one(
-    ctx: &Ctx,
-    w: &mut Wormhole,
-    transit: Transit,
-    peer: &PeerHints,
-    name: &str,
-    dest: &std::path::Path,
-    size: u64,
-) -> anyhow::Result<()> {
-    let key = w.derive(TRANSIT_PURPOSE);
-    let started = Instant::now();
-    let mut conn = or_stopped(ctx, "interrupted", async {
-        Ok(transit.connect(&key, Role::Receiver, peer).await?)
-    })
-    .await?;
-    ctx.out.emit(&transit_event(&conn.path));
-    let moved = or_stopped(
-        ctx,
-        "interrupted while receiving (the partial file is kept)",
-        file::receive_file(&mut conn, dest, size),
-    )
-    .await?;
-    let shown = dest
-        .file_name()
-        .map_or_else(|| name.to_owned(), |n| n.to_string_lossy().into_owned());
-    report(ctx, &shown, &moved, started);
-    Ok(())
+/// What `send --wormhole` sends.
+enum Sending {
+    Text(String),
+    Offer((sending::Offered, u64)),
 }

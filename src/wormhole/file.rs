@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
+use tokio::io::AsyncReadExt as _;
 
 use super::record::RECORD_PLAIN;
 use super::transit::Connection;
@@ -30,20 +30,28 @@ pub struct Moved {
 
 /// Sends `size` bytes of `path` through `conn`, then checks the receiver's ack.
 pub async fn send_file(conn: &mut Connection, path: &Path, size: u64) -> anyhow::Result<Moved> {
-    let mut file = tokio::fs::File::open(path)
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    send_bytes(conn, file, size, &path.display().to_string()).await
+}
+
+/// Sends exactly `size` bytes of `from` (called `what` in errors), then checks the
+/// receiver's ack.
+pub async fn send_bytes(
+    conn: &mut Connection,
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    size: u64,
+    what: &str,
+) -> anyhow::Result<Moved> {
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
     let mut buf = vec![0u8; RECORD_PLAIN];
     let mut sent = 0u64;
     while sent < size {
         let want = usize::try_from(size - sent).map_or(buf.len(), |left| left.min(buf.len()));
-        let n = file.read(&mut buf[..want]).await?;
+        let n = from.read(&mut buf[..want]).await?;
         if n == 0 {
-            anyhow::bail!(
-                "{} shrank while it was sent ({sent} of {size} bytes)",
-                path.display()
-            );
+            anyhow::bail!("{what} shrank while it was sent ({sent} of {size} bytes)");
         }
         sha.update(&buf[..n]);
         b3.update(&buf[..n]);
@@ -56,7 +64,7 @@ pub async fn send_file(conn: &mut Connection, path: &Path, size: u64) -> anyhow:
         .reader
         .recv()
         .await
-        .map_err(|e| anyhow::anyhow!("the receiver did not acknowledge the file: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the receiver did not acknowledge: {e}"))?;
     check_ack(ack, &sha256)?;
     Ok(Moved {
         bytes: sent,
@@ -121,14 +129,41 @@ pub fn destination(
 /// their SHA-256, then renames the partial file to `dest`.
 pub async fn receive_file(conn: &mut Connection, dest: &Path, size: u64) -> anyhow::Result<Moved> {
     let part = part_path(dest);
-    let mut file = OpenOptions::new()
+    let mut file = create_part(&part)?;
+    let moved = receive_bytes(conn, &mut file, &part, size).await?;
+    acknowledge(conn, &moved.sha256).await?;
+    std::fs::rename(&part, dest).map_err(|e| anyhow::anyhow!("naming {}: {e}", dest.display()))?;
+    Ok(moved)
+}
+
+/// A partial file, created or emptied, never through a symlink.
+pub fn create_part(part: &Path) -> anyhow::Result<std::fs::File> {
+    OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o644)
-        .open(&part)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", part.display()))?;
+        .mode(0o600)
+        .open(part)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", part.display()))
+}
+
+/// The receiver's last word: the SHA-256 of everything it received.
+pub async fn acknowledge(conn: &mut Connection, sha256: &str) -> anyhow::Result<()> {
+    let ack = json!({"ack": "ok", "sha256": sha256}).to_string();
+    conn.writer.send(ack.as_bytes()).await?;
+    conn.writer.flush().await?;
+    Ok(())
+}
+
+/// Receives exactly `size` bytes into `file` (at `path`, for errors) and syncs it.
+pub async fn receive_bytes(
+    conn: &mut Connection,
+    file: &mut std::fs::File,
+    path: &Path,
+    size: u64,
+) -> anyhow::Result<Moved> {
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
     let mut got = 0u64;
     while got < size {
@@ -143,19 +178,14 @@ pub async fn receive_file(conn: &mut Connection, dest: &Path, size: u64) -> anyh
         // One record at a time (64 KiB from sockit, 16 KiB from Python): the disk
         // write is short, and the runtime is told this thread blocks meanwhile.
         tokio::task::block_in_place(|| file.write_all(record))
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", part.display()))?;
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         got += record.len() as u64;
     }
     tokio::task::block_in_place(|| file.sync_all())
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", part.display()))?;
-    let sha256 = hex::encode(sha.finalize());
-    let ack = json!({"ack": "ok", "sha256": sha256}).to_string();
-    conn.writer.send(ack.as_bytes()).await?;
-    conn.writer.flush().await?;
-    std::fs::rename(&part, dest).map_err(|e| anyhow::anyhow!("naming {}: {e}", dest.display()))?;
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     Ok(Moved {
         bytes: got,
-        sha256,
+        sha256: hex::encode(sha.finalize()),
         blake3: b3.finalize().to_hex().to_string(),
     })
 }

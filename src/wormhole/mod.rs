@@ -12,10 +12,13 @@ pub mod code;
 mod commands;
 mod config;
 mod file;
+mod folder;
 pub mod hints;
 pub mod key;
 pub mod mailbox;
+mod receiving;
 pub mod record;
+mod sending;
 pub mod session;
 pub mod transit;
 
