@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt as _;
 
-use super::record::RECORD_PLAIN;
+use std::time::Duration;
+
+use super::record::{RecordError, RECORD_PLAIN};
 use super::transit::Connection;
 use crate::transfer::{check_path, existing, free_name, part_path, Existing, Target};
 
@@ -20,6 +22,22 @@ use crate::transfer::{check_path, existing, free_name, part_path, Existing, Targ
 /// can say, bounded so that sizes stay exact in the JSON numbers the other clients
 /// use (2^53, where doubles stop counting every integer).
 pub const MAX_FILE_SIZE: u64 = 1 << 53;
+
+/// How long a transfer waits for the peer to take or give the next record before it
+/// gives up (as `recv`'s own protocol does): a connection that went silent never
+/// leaves a side waiting for ever.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// `io`, unless the peer stays silent for `SILENCE_LIMIT`.
+async fn within<T>(
+    what: &str,
+    io: impl std::future::Future<Output = Result<T, RecordError>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(SILENCE_LIMIT, io).await {
+        Ok(result) => Ok(result?),
+        Err(_) => anyhow::bail!("{what}: nothing moved for {} s", SILENCE_LIMIT.as_secs()),
+    }
+}
 
 /// What a file transfer moved: the numbers of the `file` event.
 pub struct Moved {
@@ -55,16 +73,17 @@ pub async fn send_bytes(
         }
         sha.update(&buf[..n]);
         b3.update(&buf[..n]);
-        conn.writer.send(&buf[..n]).await?;
+        within("sending", conn.writer.send(&buf[..n])).await?;
         sent += n as u64;
     }
     conn.writer.flush().await?;
     let sha256 = hex::encode(sha.finalize());
-    let ack = conn
-        .reader
-        .recv()
-        .await
-        .map_err(|e| anyhow::anyhow!("the receiver did not acknowledge: {e}"))?;
+    let ack = within(
+        "waiting for the receiver's acknowledgement",
+        conn.reader.recv(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the receiver did not acknowledge: {e}"))?;
     check_ack(ack, &sha256)?;
     Ok(Moved {
         bytes: sent,
@@ -130,7 +149,14 @@ pub fn destination(
 pub async fn receive_file(conn: &mut Connection, dest: &Path, size: u64) -> anyhow::Result<Moved> {
     let part = part_path(dest);
     let mut file = create_part(&part)?;
-    let moved = receive_bytes(conn, &mut file, &part, size).await?;
+    // The v1 transfer cannot resume: a partial file that failed is of no further use.
+    let moved = match receive_bytes(conn, &mut file, &part, size).await {
+        Ok(moved) => moved,
+        Err(e) => {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
+        }
+    };
     acknowledge(conn, &moved.sha256).await?;
     std::fs::rename(&part, dest).map_err(|e| anyhow::anyhow!("naming {}: {e}", dest.display()))?;
     Ok(moved)
@@ -167,9 +193,9 @@ pub async fn receive_bytes(
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
     let mut got = 0u64;
     while got < size {
-        let record = conn.reader.recv().await.map_err(|e| {
-            anyhow::anyhow!("after {got} of {size} bytes: {e} (the partial file is kept)")
-        })?;
+        let record = within("receiving", conn.reader.recv())
+            .await
+            .map_err(|e| anyhow::anyhow!("after {got} of {size} bytes: {e}"))?;
         if record.len() as u64 > size - got {
             anyhow::bail!("the sender sent more than the {size} bytes it offered");
         }

@@ -164,7 +164,7 @@ async fn take(
         Accepted::File { dest, size } => {
             let moved = or_stopped(
                 ctx,
-                "interrupted while receiving (the partial file is kept)",
+                "interrupted while receiving",
                 file::receive_file(&mut conn, &dest, size),
             )
             .await?;
