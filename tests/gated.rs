@@ -205,6 +205,8 @@ fn main() {
             an_existing_file_is_refused_without_overwrite,
             sockit_sends_a_folder_to_wormhole_receive,
             wormhole_send_sends_a_folder_to_sockit,
+            sockit_to_sockit_knows_its_peer,
+            a_hostile_zip_from_a_scripted_sender_writes_nothing,
         },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,

@@ -537,3 +537,124 @@ pub fn wormhole_send_sends_a_folder_to_sockit() {
     let (code, _, stderr) = sender.finish();
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// Two sockits recognise each other (their `version` messages name sockit) and move a
+/// text and a file.
+pub fn sockit_to_sockit_knows_its_peer() {
+    let servers = Servers::start();
+    let sender = Running::spawn(servers.sockit("send", &["--text", "hi sockit"]));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = run_with(servers.sockit("recv", &[&code]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        out.events_named("wormhole_verified")[0]["peer"],
+        format!("sockit {version}")
+    );
+    assert_eq!(out.events_named("text")[0]["text"], "hi sockit");
+    let (code, stdout, _) = sender.finish();
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&format!("\"peer\":\"sockit {version}\"")),
+        "{stdout}"
+    );
+
+    let (_src, file, data) = a_file("x.bin", 200_000);
+    let sender = Running::spawn(servers.sockit("send", &["--relay-only", file.to_str().unwrap()]));
+    let code = sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let out = run_with(servers.sockit("recv", &["-o", &out_arg, &code]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("x.bin")).unwrap() == data);
+    assert_eq!(sender.finish().0, 0);
+}
+
+/// A zip whose entries climb out of the folder (`../`), from a scripted sender that
+/// speaks the protocol itself (sockit's library, relay only): sockit refuses it, writes
+/// nothing anywhere, never acknowledges it, and says why.
+pub fn a_hostile_zip_from_a_scripted_sender_writes_nothing() {
+    use sockit::wormhole::hints::PeerHints;
+    use sockit::wormhole::key::{APPID, TRANSIT_PURPOSE};
+    use sockit::wormhole::session::{Bound, Mood};
+    use sockit::wormhole::transit::{Role, Transit};
+    use sockit::wormhole::WormholeCode;
+    use std::io::Write as _;
+
+    let servers = Servers::start();
+    let zip = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("fine.txt", options).unwrap();
+        zip.write_all(b"fine").unwrap();
+        zip.start_file("../escape.txt", options).unwrap();
+        zip.write_all(b"escaped").unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let base = tempfile::tempdir().unwrap();
+    let out_dir = base.path().join("out");
+    let out_arg = out_dir.display().to_string();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let receiver = runtime.block_on(async {
+        let mut bound = Bound::connect(&servers.mailbox, APPID).await.unwrap();
+        let nameplate = bound.allocate().await.unwrap();
+        let code = WormholeCode::new_random(&nameplate).unwrap();
+        let receiver = Running::spawn(
+            servers.sockit("recv", &["-o", &out_arg, "--relay-only", code.as_str()]),
+        );
+        let versions = serde_json::json!({"app_versions": {}});
+        let mut w = bound.join(&code, APPID, versions, STEP).await.unwrap();
+        let transit = Transit::new(None, &servers.relay).await.unwrap();
+        w.send_json(&serde_json::json!({ "transit": transit.message() }))
+            .await
+            .unwrap();
+        let offer = serde_json::json!({"offer": {"directory": {
+            "mode": "zipfile/deflated", "dirname": "evil", "zipsize": zip.len(),
+            "numbytes": 11, "numfiles": 2}}});
+        w.send_json(&offer).await.unwrap();
+        let mut peer = PeerHints::default();
+        for _ in 0..4 {
+            let msg = w.recv_json(STEP).await.unwrap();
+            if let Some(h) = msg.get("transit") {
+                peer = PeerHints::parse(h);
+            }
+            if msg.get("answer").is_some() {
+                break;
+            }
+        }
+        let key = w.derive(TRANSIT_PURPOSE);
+        let mut conn = transit.connect(&key, Role::Sender, &peer).await.unwrap();
+        conn.writer.send(&zip).await.unwrap();
+        assert!(
+            conn.reader.recv().await.is_err(),
+            "a refused zip is never acknowledged"
+        );
+        w.close(Mood::Errory).await;
+        receiver
+    });
+    let (code, _, stderr) = receiver.finish();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("refusing the folder"), "{stderr}");
+    assert!(stderr.contains("escape.txt"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(base.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("out")],
+        "nothing beside -o"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out_dir).unwrap().count(),
+        0,
+        "nothing in -o either, not even the zip"
+    );
+}
