@@ -36,6 +36,7 @@ pub use manifest::{
 };
 pub use mapped::install_fault_handler;
 pub use pake::{as_receiver, as_sender, HandshakeError, Session};
+pub use progress::Progress;
 pub use wire::{
     Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, MAX_PEER_TEXT, VERSION,
 };

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::record::{RecordError, RECORD_PLAIN};
 use super::transit::Connection;
-use crate::transfer::{check_path, existing, free_name, part_path, Existing, Target};
+use crate::transfer::{check_path, existing, free_name, part_path, Existing, Progress, Target};
 
 /// The largest file offered that `recv --wormhole` accepts: what the wire's size field
 /// can say, bounded so that sizes stay exact in the JSON numbers the other clients
@@ -47,11 +47,16 @@ pub struct Moved {
 }
 
 /// Sends `size` bytes of `path` through `conn`, then checks the receiver's ack.
-pub async fn send_file(conn: &mut Connection, path: &Path, size: u64) -> anyhow::Result<Moved> {
+pub async fn send_file(
+    conn: &mut Connection,
+    path: &Path,
+    size: u64,
+    progress: &mut Progress,
+) -> anyhow::Result<Moved> {
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    send_bytes(conn, file, size, &path.display().to_string()).await
+    send_bytes(conn, file, size, &path.display().to_string(), progress).await
 }
 
 /// Sends exactly `size` bytes of `from` (called `what` in errors), then checks the
@@ -61,6 +66,7 @@ pub async fn send_bytes(
     mut from: impl tokio::io::AsyncRead + Unpin,
     size: u64,
     what: &str,
+    progress: &mut Progress,
 ) -> anyhow::Result<Moved> {
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
     let mut buf = vec![0u8; RECORD_PLAIN];
@@ -75,6 +81,7 @@ pub async fn send_bytes(
         b3.update(&buf[..n]);
         within("sending", conn.writer.send(&buf[..n])).await?;
         sent += n as u64;
+        progress.add(n as u64);
     }
     conn.writer.flush().await?;
     let sha256 = hex::encode(sha.finalize());
@@ -146,11 +153,16 @@ pub fn destination(
 
 /// Receives `size` bytes into the partial file of `dest`, acknowledges them with
 /// their SHA-256, then renames the partial file to `dest`.
-pub async fn receive_file(conn: &mut Connection, dest: &Path, size: u64) -> anyhow::Result<Moved> {
+pub async fn receive_file(
+    conn: &mut Connection,
+    dest: &Path,
+    size: u64,
+    progress: &mut Progress,
+) -> anyhow::Result<Moved> {
     let part = part_path(dest);
     let mut file = create_part(&part)?;
     // The v1 transfer cannot resume: a partial file that failed is of no further use.
-    let moved = match receive_bytes(conn, &mut file, &part, size).await {
+    let moved = match receive_bytes(conn, &mut file, &part, size, progress).await {
         Ok(moved) => moved,
         Err(e) => {
             let _ = std::fs::remove_file(&part);
@@ -189,6 +201,7 @@ pub async fn receive_bytes(
     file: &mut std::fs::File,
     path: &Path,
     size: u64,
+    progress: &mut Progress,
 ) -> anyhow::Result<Moved> {
     let (mut sha, mut b3) = (Sha256::new(), blake3::Hasher::new());
     let mut got = 0u64;
@@ -206,6 +219,7 @@ pub async fn receive_bytes(
         tokio::task::block_in_place(|| file.write_all(record))
             .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         got += record.len() as u64;
+        progress.add(record.len() as u64);
     }
     tokio::task::block_in_place(|| file.sync_all())
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;

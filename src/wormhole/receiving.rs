@@ -3,7 +3,6 @@
 //! checking it, or refuse it and say why.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -13,11 +12,12 @@ use super::file::{self, MAX_FILE_SIZE};
 use super::folder;
 use super::hints::PeerHints;
 use super::key::TRANSIT_PURPOSE;
-use super::sending::{done, report, transit_event};
+use super::sending::{file_event, transit_event};
 use super::session::Wormhole;
 use super::transit::{Connection, Role, Transit};
 use crate::ctx::Ctx;
 use crate::output::{Event, Payload};
+use crate::transfer::Progress;
 
 /// What was offered, checked and accepted.
 enum Accepted {
@@ -154,7 +154,6 @@ async fn take(
     config: &WormholeRecvConfig,
 ) -> anyhow::Result<()> {
     let key = w.derive(TRANSIT_PURPOSE);
-    let started = Instant::now();
     let mut conn = or_stopped(ctx, "interrupted", async {
         Ok(transit.connect(&key, Role::Receiver, peer).await?)
     })
@@ -162,23 +161,26 @@ async fn take(
     ctx.out.emit(&transit_event(&conn.path));
     match accepted {
         Accepted::File { dest, size } => {
-            let moved = or_stopped(
-                ctx,
-                "interrupted while receiving",
-                file::receive_file(&mut conn, &dest, size),
-            )
-            .await?;
             let shown = dest
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            report(ctx, &shown, &moved, 1, started);
+            let mut progress = Progress::new(ctx.out.clone(), Some(size), 1);
+            progress.start_file(&shown);
+            let moved = or_stopped(
+                ctx,
+                "interrupted while receiving",
+                file::receive_file(&mut conn, &dest, size, &mut progress),
+            )
+            .await?;
+            progress.file(file_event(&shown, &moved));
+            ctx.out.emit(&progress.done());
         }
         Accepted::Folder {
             dest,
             zipsize,
             numbytes,
         } => {
-            let receiving = take_folder(ctx, &mut conn, config, dest, zipsize, numbytes, started);
+            let receiving = take_folder(ctx, &mut conn, config, dest, zipsize, numbytes);
             or_stopped(ctx, "interrupted while receiving", receiving).await?;
         }
     }
@@ -194,11 +196,15 @@ async fn take_folder(
     dest: PathBuf,
     zipsize: u64,
     numbytes: u64,
-    started: Instant,
 ) -> anyhow::Result<()> {
     let part = crate::transfer::part_path(&dest);
     let mut zip = file::create_part(&part)?;
-    let moved = file::receive_bytes(conn, &mut zip, &part, zipsize).await;
+    let shown = dest
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let mut progress = Progress::new(ctx.out.clone(), Some(zipsize), 1);
+    progress.start_file(&format!("{shown}/ (zip)"));
+    let moved = file::receive_bytes(conn, &mut zip, &part, zipsize, &mut progress).await;
     let moved = match moved {
         Ok(m) => m,
         Err(e) => {
@@ -216,9 +222,9 @@ async fn take_folder(
     let _ = std::fs::remove_file(&part);
     let files = extracted??;
     file::acknowledge(conn, &moved.sha256).await?;
-    let mut bytes = 0;
+    // The bar and the rate are of the zip that travelled; the events, of each file.
+    let done = progress.done();
     for f in &files {
-        bytes += f.bytes;
         ctx.out.emit(&Event::File {
             path: f.path.clone(),
             bytes: f.bytes,
@@ -228,6 +234,14 @@ async fn take_folder(
             sha256: None,
         });
     }
-    done(ctx, files.len() as u64, bytes, started);
+    if let Event::Done { seconds, rate, .. } = done {
+        ctx.out.emit(&Event::Done {
+            files: files.len() as u64,
+            bytes: files.iter().map(|f| f.bytes).sum(),
+            existing: 0,
+            seconds,
+            rate,
+        });
+    }
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! and the receiver's SHA-256 checked.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
@@ -19,6 +18,7 @@ use super::session::Wormhole;
 use super::transit::{Path, Role, Transit};
 use crate::ctx::Ctx;
 use crate::output::Event;
+use crate::transfer::Progress;
 
 /// What is offered, and where its bytes come from.
 pub struct Offered {
@@ -120,23 +120,32 @@ pub async fn send_offer(
         anyhow::bail!("the receiver sent {MAX_APP_MESSAGES} messages without an answer");
     }
     let key = w.derive(TRANSIT_PURPOSE);
-    let started = Instant::now();
     let mut conn = or_stopped(ctx, "interrupted", async {
         Ok(transit.connect(&key, Role::Sender, &peer).await?)
     })
     .await?;
     ctx.out.emit(&transit_event(&conn.path));
+    let mut progress = Progress::new(ctx.out.clone(), Some(offered.size), 1);
+    progress.start_file(&offered.name);
     let sending = async {
         match offered.source {
-            Source::File(path) => file::send_file(&mut conn, &path, offered.size).await,
+            Source::File(path) => {
+                file::send_file(&mut conn, &path, offered.size, &mut progress).await
+            }
             Source::Zip(zip) => {
                 let zip = tokio::fs::File::from_std(zip);
-                file::send_bytes(&mut conn, zip, offered.size, "the zip").await
+                file::send_bytes(&mut conn, zip, offered.size, "the zip", &mut progress).await
             }
         }
     };
     let moved = or_stopped(ctx, "interrupted while sending", sending).await?;
-    report(ctx, &offered.name, &moved, offered.files, started);
+    progress.file(file_event(&offered.name, &moved));
+    // For a folder, the one `file` event is its zip; `done` counts the files in it.
+    let mut done = progress.done();
+    if let Event::Done { files, .. } = &mut done {
+        *files = offered.files;
+    }
+    ctx.out.emit(&done);
     Ok(())
 }
 
@@ -154,28 +163,14 @@ pub fn transit_event(path: &Path) -> Event {
     }
 }
 
-/// The `file` event of what travelled (a file, or a folder's zip) and the `done`
-/// event with `files` in all.
-pub fn report(ctx: &Ctx, name: &str, moved: &Moved, files: u64, started: Instant) {
-    ctx.out.emit(&Event::File {
+/// The `file` event of what travelled (a file, or a folder's zip).
+pub fn file_event(name: &str, moved: &Moved) -> Event {
+    Event::File {
         path: name.to_owned(),
         bytes: moved.bytes,
         blake3: moved.blake3.clone(),
         resumed: 0,
         unchanged: false,
         sha256: Some(moved.sha256.clone()),
-    });
-    done(ctx, files, moved.bytes, started);
-}
-
-/// The `done` event.
-pub fn done(ctx: &Ctx, files: u64, bytes: u64, started: Instant) {
-    let seconds = started.elapsed().as_secs_f64();
-    ctx.out.emit(&Event::Done {
-        files,
-        bytes,
-        existing: 0,
-        seconds,
-        rate: bytes as f64 / seconds.max(1e-6),
-    });
+    }
 }
