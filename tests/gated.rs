@@ -207,6 +207,7 @@ fn main() {
             wormhole_send_sends_a_folder_to_sockit,
             sockit_to_sockit_knows_its_peer,
             a_hostile_zip_from_a_scripted_sender_writes_nothing,
+            the_environment_chooses_the_servers,
         },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,

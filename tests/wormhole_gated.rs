@@ -570,7 +570,10 @@ pub fn sockit_to_sockit_knows_its_peer() {
         .to_owned();
     let out_dir = tempfile::tempdir().unwrap();
     let out_arg = out_dir.path().display().to_string();
-    let out = run_with(servers.sockit("recv", &["-o", &out_arg, &code]), b"");
+    let out = run_with(
+        servers.sockit("recv", &["-o", &out_arg, "--relay-only", &code]),
+        b"",
+    );
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert!(std::fs::read(out_dir.path().join("x.bin")).unwrap() == data);
     assert_eq!(sender.finish().0, 0);
@@ -657,4 +660,24 @@ pub fn a_hostile_zip_from_a_scripted_sender_writes_nothing() {
         0,
         "nothing in -o either, not even the zip"
     );
+}
+
+/// Without `--mailbox` and `--relay`, the environment variables the Python client reads
+/// choose the servers (here a closed port on loopback: refused, said, exit 1), and a
+/// malformed one is a usage error before anything is contacted.
+pub fn the_environment_chooses_the_servers() {
+    let closed = closed_tcp_port();
+    let url = format!("ws://127.0.0.1:{}/v1", closed.port);
+    let mut cmd = sockit(&["send", "--wormhole", "--text", "x"]);
+    cmd.env("WORMHOLE_RELAY_URL", &url)
+        .env("WORMHOLE_TRANSIT_HELPER", "tcp:127.0.0.1:9");
+    let out = run_with(cmd, b"");
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    let mut cmd = sockit(&["recv", "--wormhole", "7-guitarist-revenge"]);
+    cmd.env("WORMHOLE_RELAY_URL", &url)
+        .env("WORMHOLE_TRANSIT_HELPER", "tcp:nowhere");
+    let out = run_with(cmd, b"");
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert!(out.stderr.contains("HOST:PORT"), "{}", out.stderr);
 }

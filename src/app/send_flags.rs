@@ -58,7 +58,7 @@ pub struct SendArgs {
 
     /// Send through a magic-wormhole mailbox, to `sockit recv --wormhole` or any
     /// wormhole client (`wormhole receive`), across the internet.
-    #[arg(long, conflicts_with_all = ["raw", "keep", "plain", "no_announce", "to"])]
+    #[arg(long, conflicts_with_all = ["raw", "keep", "plain", "no_announce", "to", "name"])]
     pub wormhole: bool,
 
     /// With --wormhole: send this text message instead of files.
