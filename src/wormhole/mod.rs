@@ -55,6 +55,9 @@ pub enum WormholeError {
     /// The peer's messages broke the protocol.
     #[error("the peer broke the protocol: {0}")]
     Peer(String),
+    /// A message after the key was confirmed did not decrypt: not from the peer.
+    #[error("a mailbox message did not decrypt ({0}): altered, or not from the peer")]
+    Tampered(String),
     /// The peer gave up and said why.
     #[error("the peer gave up: {0}")]
     Remote(String),
@@ -64,7 +67,7 @@ impl WormholeError {
     /// The mood to close the mailbox with after this error.
     pub fn mood(&self) -> Mood {
         match self {
-            WormholeError::WrongCode => Mood::Scary,
+            WormholeError::WrongCode | WormholeError::Tampered(_) => Mood::Scary,
             WormholeError::Timeout => Mood::Lonely,
             _ => Mood::Errory,
         }

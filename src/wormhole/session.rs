@@ -299,9 +299,8 @@ impl Wormhole {
                 let phase = self.next_in.to_string();
                 self.next_in += 1;
                 let theirs = key::phase_key(&self.key, &self.peer, &phase);
-                let plain = key::open(&theirs, &sealed).map_err(|_| {
-                    WormholeError::Peer(format!("message {phase} does not decrypt"))
-                })?;
+                let plain = key::open(&theirs, &sealed)
+                    .map_err(|_| WormholeError::Tampered(format!("phase {phase}")))?;
                 return serde_json::from_slice(&plain)
                     .ok()
                     .filter(Value::is_object)
@@ -380,3 +379,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod flow_tests;
