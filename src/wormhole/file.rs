@@ -160,7 +160,8 @@ pub async fn receive_file(
     progress: &mut Progress,
 ) -> anyhow::Result<Moved> {
     let part = part_path(dest);
-    let mut file = create_part(&part)?;
+    // A received file gets the mode a new file gets here (the v1 offer has none).
+    let mut file = create_part(&part, 0o644)?;
     // The v1 transfer cannot resume: a partial file that failed is of no further use.
     let moved = match receive_bytes(conn, &mut file, &part, size, progress).await {
         Ok(moved) => moved,
@@ -174,15 +175,16 @@ pub async fn receive_file(
     Ok(moved)
 }
 
-/// A partial file, created or emptied, never through a symlink.
-pub fn create_part(part: &Path) -> anyhow::Result<std::fs::File> {
+/// A partial file, created (with `mode`, less the umask) or emptied, never through a
+/// symlink.
+pub fn create_part(part: &Path, mode: u32) -> anyhow::Result<std::fs::File> {
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .mode(0o600)
+        .mode(mode)
         .open(part)
         .map_err(|e| anyhow::anyhow!("creating {}: {e}", part.display()))
 }

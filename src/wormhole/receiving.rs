@@ -198,7 +198,7 @@ async fn take_folder(
     numbytes: u64,
 ) -> anyhow::Result<()> {
     let part = crate::transfer::part_path(&dest);
-    let mut zip = file::create_part(&part)?;
+    let mut zip = file::create_part(&part, 0o600)?;
     let shown = dest
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
