@@ -17,3 +17,4 @@ pub mod tcp; // `tcp serve` and `tcp connect`
 pub mod tour; // `tour`: every lesson of the notes, live on loopback and explained
 pub mod transfer; // `send` and `recv`: verified, resumable, encrypted file transfer
 pub mod udp; // `udp serve` and `udp send`
+pub mod wormhole; // `send --wormhole`, `recv --wormhole`: the magic-wormhole protocol

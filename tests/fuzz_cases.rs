@@ -23,6 +23,8 @@ mod perf;
 mod safepath;
 #[path = "../fuzz/props/wire.rs"]
 mod wire;
+#[path = "../fuzz/props/wormhole.rs"]
+mod wormhole;
 
 /// Runs `check` on every file kept for `target`; says how many there were.
 fn replay(target: &str, check: fn(&[u8]) -> arbitrary::Result<()>) -> usize {
@@ -62,5 +64,6 @@ replays!(
     manifest,
     perf,
     safepath,
-    wire
+    wire,
+    wormhole
 );

@@ -21,6 +21,7 @@ mod ns;
 mod perf_gated;
 mod perf_netns;
 mod tls_gated;
+mod wormhole_gated;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -49,6 +50,9 @@ enum Need {
     Rclone,
     Wget,
     Aria2c,
+    /// The magic-wormhole CLI, mailbox server and transit relay (PyPI), in
+    /// /opt/wormhole/bin or on PATH.
+    Wormhole,
 }
 
 impl Need {
@@ -67,6 +71,7 @@ impl Need {
             Need::Rclone => "needs rclone",
             Need::Wget => "needs wget",
             Need::Aria2c => "needs aria2c",
+            Need::Wormhole => "needs magic-wormhole",
         }
     }
 
@@ -97,6 +102,11 @@ impl Need {
             Need::Rclone => "rclone (apt-get install rclone)",
             Need::Wget => "wget (apt-get install wget)",
             Need::Aria2c => "aria2c (apt-get install aria2)",
+            Need::Wormhole => {
+                "the wormhole CLI and twist with the mailbox and relay plugins (python3 -m venv \
+                 /opt/wormhole && /opt/wormhole/bin/pip install magic-wormhole \
+                 magic-wormhole-mailbox-server magic-wormhole-transit-relay)"
+            }
         }
     }
 
@@ -124,6 +134,7 @@ impl Need {
             Need::Rclone => have_program("rclone"),
             Need::Wget => have_program("wget"),
             Need::Aria2c => have_program("aria2c"),
+            Need::Wormhole => wormhole_gated::tools().is_some(),
         }
     }
 }
@@ -211,6 +222,22 @@ fn main() {
         Need::Rclone => conformance_gated::{rclone_lists_and_copies_a_tree_bit_exact},
         Need::Wget => conformance_gated::{wget_c_resumes_a_partial_download},
         Need::Aria2c => conformance_gated::{aria2c_splits_a_download_over_http_and_https_bit_exact},
+        Need::Wormhole => wormhole_gated::{
+            sockit_sends_text_to_wormhole_receive,
+            wormhole_send_text_to_sockit_recv,
+            a_wrong_code_fails_clearly_on_both_sides,
+            recv_without_a_code_and_no_terminal_is_a_usage_error,
+            sockit_sends_a_file_to_wormhole_receive_directly,
+            sockit_sends_a_file_to_wormhole_receive_through_the_relay,
+            wormhole_send_sends_a_file_to_sockit_directly,
+            wormhole_send_sends_a_file_to_sockit_through_the_relay,
+            an_existing_file_is_refused_without_overwrite,
+            sockit_sends_a_folder_to_wormhole_receive,
+            wormhole_send_sends_a_folder_to_sockit,
+            sockit_to_sockit_knows_its_peer,
+            a_hostile_zip_from_a_scripted_sender_writes_nothing,
+            the_environment_chooses_the_servers,
+        },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,
             an_ipv6_wildcard_bind_also_serves_ipv4_clients,
@@ -239,6 +266,7 @@ fn every_test_is_listed(listed: &[String]) -> Result<(), Failed> {
         "netns",
         "perf_gated",
         "perf_netns",
+        "wormhole_gated",
     ] {
         let text = std::fs::read_to_string(dir.join(format!("{module}.rs")))
             .map_err(|e| Failed::from(format!("{module}.rs: {e}")))?;

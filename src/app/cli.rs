@@ -35,12 +35,13 @@ pub enum Command {
     Tcp(TcpCommand),
     /// Send files or folders to another machine: verified, resumable, encrypted.
     #[command(
-        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  sockit send notes.txt --qr              # the recv command as a QR code too\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)"
+        after_help = "Examples:\n  sockit send photo.jpg                   # prints a code; run `sockit recv --code CODE` elsewhere\n  sockit send ./album notes.txt --keep    # any number of receivers\n  sockit send notes.txt --qr              # the recv command as a QR code too\n  tar c dir | sockit send - --name dir.tar\n  sockit send --raw photo.jpg             # the notes' homework protocol on port 8888 (nc-compatible)\n  sockit send --wormhole photo.jpg        # beyond the LAN: to `sockit recv --wormhole` or `wormhole receive`\n  sockit send --wormhole --text hello"
     )]
     Send(SendArgs),
-    /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT).
+    /// Receive what `sockit send` offers (found by its code on the LAN, or at HOST:PORT),
+    /// or with --wormhole what any magic-wormhole client sends.
     #[command(
-        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server\n  sockit recv --raw 127.0.0.1:8888                # writes ./received (or received (1), …)"
+        after_help = "Examples:\n  sockit recv --code 7-amber-lantern\n  sockit recv 192.168.1.20:40111 --code 7-amber-lantern -o downloads\n  sockit recv --raw 127.0.0.1:8888 -o photo.jpg   # from `send --raw`, nc or the notes' server\n  sockit recv --raw 127.0.0.1:8888                # writes ./received (or received (1), …)\n  sockit recv --wormhole 7-guitarist-revenge      # from `sockit send --wormhole` or `wormhole send`"
     )]
     Recv(RecvArgs),
     /// UDP datagrams: a server for many peers and a sender.

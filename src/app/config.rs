@@ -6,11 +6,12 @@ use bytes::Bytes;
 
 use super::cli::{
     BroadcastListen, BroadcastSend, FramingArgs, HttpDump, HttpServe, Info, RecvArgs, ReplyArgs,
-    SendArgs, TcpConnect, TcpServe, Tour, UdpReplyArgs, UdpSend, UdpServe,
+    SendArgs, ServerArgs, TcpConnect, TcpServe, Tour, UdpReplyArgs, UdpSend, UdpServe,
 };
 use crate::ctx::UsageError;
 use crate::framing::FrameCodec;
-use crate::{broadcast, http, info, tcp, tour, transfer, udp};
+use crate::net::addr::Endpoint;
+use crate::{broadcast, http, info, tcp, tour, transfer, udp, wormhole};
 
 /// The codec `--framing`, `--delimiter` and `--max-frame` ask for.
 fn codec(f: &FramingArgs) -> Result<FrameCodec, UsageError> {
@@ -206,25 +207,105 @@ impl From<SendArgs> for transfer::SendConfig {
     }
 }
 
-impl From<RecvArgs> for transfer::RecvConfig {
-    fn from(a: RecvArgs) -> Self {
-        let existing = match (a.overwrite, a.rename) {
+impl RecvArgs {
+    fn existing(&self) -> transfer::Existing {
+        match (self.overwrite, self.rename) {
             (true, _) => transfer::Existing::Overwrite,
             (_, true) => transfer::Existing::Rename,
             _ => transfer::Existing::Refuse,
-        };
-        transfer::RecvConfig {
-            target: a.target,
-            code: a.code,
-            output: a.output,
-            existing,
-            stdout: a.stdout,
-            raw: a.raw,
-            plain: a.plain,
-            timeout: a.timeout,
-            port: a.port,
         }
     }
+
+    /// The configuration of `recv` (not `--wormhole`): the target is an address and the
+    /// code one of sockit's.
+    pub fn config(self) -> Result<transfer::RecvConfig, UsageError> {
+        let target = self
+            .target
+            .as_deref()
+            .map(str::parse::<Endpoint>)
+            .transpose()
+            .map_err(|e| UsageError(format!("invalid address: {e}")))?;
+        let code = self
+            .code
+            .as_deref()
+            .map(str::parse::<transfer::Code>)
+            .transpose()
+            .map_err(|e| UsageError(e.to_string()))?;
+        Ok(transfer::RecvConfig {
+            target,
+            code,
+            existing: self.existing(),
+            output: self.output,
+            stdout: self.stdout,
+            raw: self.raw,
+            plain: self.plain,
+            timeout: self.timeout,
+            port: self.port,
+        })
+    }
+
+    /// The configuration of `recv --wormhole`: the code is the target (or `--code`).
+    pub fn wormhole_config(self) -> Result<wormhole::WormholeRecvConfig, UsageError> {
+        let code = match (&self.target, &self.code) {
+            (Some(_), Some(_)) => {
+                return Err(UsageError(
+                    "give the wormhole code once: as CODE or as --code".into(),
+                ))
+            }
+            (Some(c), None) | (None, Some(c)) => Some(
+                c.parse::<wormhole::WormholeCode>()
+                    .map_err(|e| UsageError(format!("invalid wormhole code: {e}")))?,
+            ),
+            (None, None) => None,
+        };
+        Ok(wormhole::WormholeRecvConfig {
+            servers: self.servers.servers()?,
+            code,
+            existing: self.existing(),
+            output: self.output,
+            timeout: self.timeout,
+            bind: self.bind.unwrap_or_else(any_port),
+            relay_only: self.relay_only,
+        })
+    }
+}
+
+impl SendArgs {
+    /// The configuration of `send --wormhole`.
+    pub fn wormhole_config(self) -> Result<wormhole::WormholeSendConfig, UsageError> {
+        Ok(wormhole::WormholeSendConfig {
+            servers: self.servers.servers()?,
+            bind: self.bind_addr(),
+            text: self.text,
+            paths: self.paths,
+            code: None,
+            relay_only: self.relay_only,
+        })
+    }
+}
+
+impl ServerArgs {
+    /// The servers chosen, or the public ones.
+    fn servers(&self) -> Result<wormhole::Servers, UsageError> {
+        let mailbox = self
+            .mailbox
+            .clone()
+            .unwrap_or_else(|| wormhole::DEFAULT_MAILBOX.to_owned());
+        if !mailbox.starts_with("ws://") && !mailbox.starts_with("wss://") {
+            return Err(UsageError(format!(
+                "--mailbox {mailbox:?}: expected a ws:// URL, like ws://relay.example:4000/v1"
+            )));
+        }
+        let relay = match &self.relay {
+            Some(r) => wormhole::parse_relay(r).map_err(UsageError)?,
+            None => wormhole::DEFAULT_RELAY.to_owned(),
+        };
+        Ok(wormhole::Servers { mailbox, relay })
+    }
+}
+
+fn any_port() -> Endpoint {
+    "0.0.0.0:0".parse().expect("a valid address")
 }
 
 #[cfg(test)]

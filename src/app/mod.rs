@@ -48,8 +48,14 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         Command::Tcp(TcpCommand::Connect(args)) => crate::tcp::connect(args.config()?, ctx).await,
         Command::Http(HttpCommand::Dump(args)) => crate::http::dump(args.into(), ctx).await,
         Command::Http(HttpCommand::Serve(args)) => crate::http::serve(args.into(), ctx).await,
+        Command::Send(args) if args.wormhole => {
+            crate::wormhole::send(args.wormhole_config()?, ctx).await
+        }
         Command::Send(args) => crate::transfer::send(args.into(), ctx).await,
-        Command::Recv(args) => crate::transfer::recv(args.into(), ctx).await,
+        Command::Recv(args) if args.wormhole => {
+            crate::wormhole::recv(args.wormhole_config()?, ctx).await
+        }
+        Command::Recv(args) => crate::transfer::recv(args.config()?, ctx).await,
         Command::Udp(UdpCommand::Serve(args)) => crate::udp::serve(args.config()?, ctx).await,
         Command::Udp(UdpCommand::Send(args)) => crate::udp::send(args.into(), ctx).await,
         Command::Broadcast(BroadcastCommand::Send(args)) => {

@@ -11,7 +11,7 @@ use crate::transfer::Code;
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
     /// Files and folders to send, or `-` for stdin (with --name).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "text", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// The name stdin's data is received under.
@@ -24,7 +24,7 @@ pub struct SendArgs {
     pub bind: Option<Endpoint>,
 
     /// Use this code instead of a random one (NUMBER-secret-words).
-    #[arg(long, value_name = "CODE")]
+    #[arg(long, value_name = "CODE", conflicts_with = "wormhole")]
     pub code: Option<Code>,
 
     /// Serve any number of receivers, at the same time too, until Ctrl-C.
@@ -53,19 +53,57 @@ pub struct SendArgs {
     pub plain: bool,
 
     /// On a terminal, show the `sockit recv` command to run elsewhere as a QR code.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "wormhole")]
     pub qr: bool,
+
+    /// Send through a magic-wormhole mailbox, to `sockit recv --wormhole` or any
+    /// wormhole client (`wormhole receive`), across the internet.
+    #[arg(long, conflicts_with_all = ["raw", "keep", "plain", "no_announce", "to", "name"])]
+    pub wormhole: bool,
+
+    /// With --wormhole: send this text message instead of files.
+    #[arg(
+        long,
+        value_name = "MSG",
+        requires = "wormhole",
+        conflicts_with = "paths"
+    )]
+    pub text: Option<String>,
+
+    /// With --wormhole: no direct connection either way (nor this machine's addresses
+    /// told to the peer): the file goes through the relay.
+    #[arg(long, requires = "wormhole")]
+    pub relay_only: bool,
+
+    #[command(flatten)]
+    pub servers: ServerArgs,
+}
+
+/// The servers of `--wormhole` (ignored without it, so that the environment variables
+/// may stay set).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// With --wormhole: the mailbox server's URL [default: the public one,
+    /// ws://relay.magic-wormhole.io:4000/v1].
+    #[arg(long, value_name = "URL", env = "WORMHOLE_RELAY_URL")]
+    pub mailbox: Option<String>,
+
+    /// With --wormhole: the transit relay, HOST:PORT or tcp:HOST:PORT [default: the
+    /// public one, transit.magic-wormhole.io:4001].
+    #[arg(long, value_name = "HOST:PORT", env = "WORMHOLE_TRANSIT_HELPER")]
+    pub relay: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RecvArgs {
-    /// The sender's address; without it, the sender is found by its announcements.
-    #[arg(value_name = "HOST:PORT")]
-    pub target: Option<Endpoint>,
+    /// The sender's address (without it, the sender is found by its announcements);
+    /// with --wormhole, the wormhole code.
+    #[arg(value_name = "HOST:PORT|CODE")]
+    pub target: Option<String>,
 
-    /// The code `sockit send` printed (asked for on the terminal when missing).
+    /// The code the sender printed (asked for on the terminal when missing).
     #[arg(long, value_name = "CODE")]
-    pub code: Option<Code>,
+    pub code: Option<String>,
 
     /// The folder to write into (with --raw: the file to write, or a folder to write
     /// `received` into).
@@ -99,6 +137,24 @@ pub struct RecvArgs {
     /// The UDP port to listen for announcements on.
     #[arg(long, default_value_t = crate::transfer::ANNOUNCE_PORT)]
     pub port: u16,
+
+    /// Receive through a magic-wormhole mailbox, from `sockit send --wormhole` or any
+    /// wormhole client (`wormhole send`).
+    #[arg(long, conflicts_with_all = ["raw", "plain", "stdout"])]
+    pub wormhole: bool,
+
+    /// With --wormhole: the address the transit listener binds (its addresses are
+    /// offered to the sender for a direct connection) [default: 0.0.0.0:0].
+    #[arg(long, value_name = "ADDR", requires = "wormhole")]
+    pub bind: Option<Endpoint>,
+
+    /// With --wormhole: no direct connection either way (nor this machine's addresses
+    /// told to the peer): the file comes through the relay.
+    #[arg(long, requires = "wormhole", conflicts_with = "bind")]
+    pub relay_only: bool,
+
+    #[command(flatten)]
+    pub servers: ServerArgs,
 }
 
 impl SendArgs {

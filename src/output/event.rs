@@ -255,6 +255,24 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         sha256: Option<String>,
     },
+    /// `send --wormhole`: the code to give the receiver; `mailbox` is the server it is
+    /// valid on.
+    WormholeCode { code: String, mailbox: String },
+    /// Both wormhole sides hold the same key. `verifier` is the same on both sides
+    /// unless someone in the middle guessed the code; `peer` is the other client
+    /// (`sockit 0.1.0`, or `another wormhole client`).
+    WormholeVerified { verifier: String, peer: String },
+    /// `recv --wormhole`: the text message received.
+    Text {
+        bytes: usize,
+        #[serde(flatten)]
+        payload: Payload,
+    },
+    /// `send --wormhole --text`: the receiver acknowledged the text.
+    TextSent { bytes: usize },
+    /// The wormhole's transit connection: `path` is `direct` or `relay`; `peer` is
+    /// the peer's address (direct) or the relay's (relay).
+    Transit { path: String, peer: String },
     /// A transfer's progress, about once a second (`--json`).
     Progress {
         bytes: u64,

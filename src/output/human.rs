@@ -111,6 +111,30 @@ impl fmt::Display for Event {
                     Plural(*clients, "client")
                 )
             }
+            Event::WormholeCode { code, mailbox } => write!(f,
+                "wormhole code: {code}\n  on the other machine: sockit recv --wormhole {code}\n  (or: wormhole receive {code}) — mailbox {}",
+                Escaped(mailbox.as_bytes())
+            ),
+            Event::WormholeVerified { verifier, peer } => write!(f,
+                "code verified with {} (verifier {})",
+                Escaped(peer.as_bytes()),
+                &verifier[..verifier.len().min(16)]
+            ),
+            Event::Text { payload, .. } => {
+                for (i, line) in payload.raw().split(|&b| b == b'\n').enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{}", Escaped(line))?;
+                }
+                Ok(())
+            }
+            Event::TextSent { bytes } => write!(f, "text of {bytes} {} sent and acknowledged", Plural(*bytes, "byte")),
+            Event::Transit { path, peer } => write!(f,
+                "transit: {} via {}",
+                if path == "direct" { "direct connection" } else { "relayed" },
+                Escaped(peer.as_bytes())
+            ),
             Event::Warning { message } => write!(f, "warning: {}", Escaped(message.as_bytes())),
             Event::Ready { addr, addrs, code } => ready(f, *addr, addrs, code.as_deref()),
             Event::Looking { nameplate, port, timeout_s } => write!(f,
@@ -275,9 +299,14 @@ impl Event {
             Event::Looking { .. } => DIM,
             Event::Ready { .. }
             | Event::Verified { .. }
+            | Event::WormholeCode { .. }
+            | Event::WormholeVerified { .. }
+            | Event::TextSent { .. }
             | Event::File { .. }
             | Event::Done { .. } => GREEN,
             Event::Message { .. }
+            | Event::Text { .. }
+            | Event::Transit { .. }
             | Event::Datagram {
                 truncated: false, ..
             } => PLAIN,

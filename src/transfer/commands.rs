@@ -358,11 +358,27 @@ async fn discover_and_meet(
 }
 
 /// Asks for the code on the terminal (never from a pipe: a script must pass --code),
-/// again after an empty or malformed line. Ctrl-C ends it at once: the line is read on
-/// a thread of its own, which the process leaves behind.
+/// again after an empty or malformed line.
 async fn ask_code(ctx: &Ctx) -> anyhow::Result<Code> {
+    ask_typed(
+        ctx,
+        "--code is required when stdin is not a terminal",
+        "the code is what `sockit send` printed, like 7-amber-lantern",
+    )
+    .await
+}
+
+/// Asks for a code (anything parsed from one typed line) on the terminal, again after
+/// an empty or malformed line; `missing` is the usage error when stdin is not a
+/// terminal, `hint` what an empty line is answered with. Ctrl-C ends it at once: the
+/// line is read on a thread of its own, which the process leaves behind.
+pub async fn ask_typed<T>(ctx: &Ctx, missing: &str, hint: &str) -> anyhow::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
     if !std::io::stdin().is_terminal() {
-        return Err(UsageError("--code is required when stdin is not a terminal".into()).into());
+        return Err(UsageError(missing.into()).into());
     }
     // One line read per request: once the code is taken, nothing more of the terminal's
     // input is consumed.
@@ -396,8 +412,8 @@ async fn ask_code(ctx: &Ctx) -> anyhow::Result<Code> {
             }
         };
         match line.trim() {
-            "" => eprintln!("the code is what `sockit send` printed, like 7-amber-lantern"),
-            typed => match typed.parse::<Code>() {
+            "" => eprintln!("{hint}"),
+            typed => match typed.parse::<T>() {
                 Ok(code) => return Ok(code),
                 Err(e) => eprintln!("{e}"),
             },

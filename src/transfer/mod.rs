@@ -25,10 +25,10 @@ mod wire;
 mod writer;
 
 pub use code::Code;
-pub use commands::{recv, send};
+pub use commands::{ask_typed, recv, send};
 pub use config::{RecvConfig, SendConfig};
 pub use discover::{parse as parse_announcement, Announcement, DEFAULT_PORT as ANNOUNCE_PORT};
-pub use files::Existing;
+pub use files::{existing, free_name, Existing, Target};
 pub use files::{part_path, PART_PREFIX};
 pub use gate::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_WRONG_CODES};
 pub use manifest::{
@@ -36,6 +36,7 @@ pub use manifest::{
 };
 pub use mapped::install_fault_handler;
 pub use pake::{as_receiver, as_sender, HandshakeError, Session};
+pub use progress::Progress;
 pub use wire::{
     Conn, Have, Msg, Record, Role, WireError, CHUNK, MAX_CONTROL, MAX_FRAME, MAX_PEER_TEXT, VERSION,
 };
