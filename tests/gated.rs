@@ -237,6 +237,7 @@ fn main() {
             sockit_to_sockit_knows_its_peer,
             a_hostile_zip_from_a_scripted_sender_writes_nothing,
             the_environment_chooses_the_servers,
+            ctrl_c_while_waiting_for_the_receiver_ends_with_130,
         },
         Need::Ipv6 => ipv6::{
             ipv6_loopback,

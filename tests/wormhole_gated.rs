@@ -613,7 +613,11 @@ pub fn a_hostile_zip_from_a_scripted_sender_writes_nothing() {
             servers.sockit("recv", &["-o", &out_arg, "--relay-only", code.as_str()]),
         );
         let versions = serde_json::json!({"app_versions": {}});
-        let mut w = bound.join(&code, APPID, versions, STEP).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut w = bound
+            .join(&code, APPID, versions, STEP, &stop)
+            .await
+            .unwrap();
         let transit = Transit::new(None, &servers.relay).await.unwrap();
         w.send_json(&serde_json::json!({ "transit": transit.message() }))
             .await
@@ -680,4 +684,19 @@ pub fn the_environment_chooses_the_servers() {
     let out = run_with(cmd, b"");
     assert_eq!(out.code(), 2, "{}", out.stderr);
     assert!(out.stderr.contains("HOST:PORT"), "{}", out.stderr);
+}
+
+/// Ctrl-C while `send --wormhole` waits for its receiver: the mailbox is closed
+/// politely (the nameplate released), and the exit is 130 with what was waited for.
+pub fn ctrl_c_while_waiting_for_the_receiver_ends_with_130() {
+    let servers = Servers::start();
+    let sender = Running::spawn(servers.sockit("send", &["--text", "never read"]));
+    sender.event("wormhole_code");
+    signal(&sender.child.0, libc::SIGINT);
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("no receiver came before Ctrl-C"),
+        "{stderr}"
+    );
 }

@@ -85,15 +85,17 @@ async fn join(
     wait: Duration,
     nobody: &str,
 ) -> anyhow::Result<Wormhole> {
-    let joined = or_interrupted(
-        ctx,
-        "interrupted",
-        bound.join(code, APPID, versions(), wait),
-    )
-    .await;
+    // Ctrl-C while waiting for the peer lets the session release its nameplate and
+    // close the mailbox before the command ends.
+    let joined = bound
+        .join(code, APPID, versions(), wait, &ctx.shutdown)
+        .await;
     let w = match joined {
-        Err(e) if matches!(e.downcast_ref(), Some(WormholeError::Timeout)) => {
+        Err(WormholeError::Timeout) => {
             anyhow::bail!("{nobody} within {}", humantime::format_duration(wait))
+        }
+        Err(WormholeError::Cancelled) => {
+            return Err(Interrupted(format!("{nobody} before Ctrl-C")).into())
         }
         other => other?,
     };

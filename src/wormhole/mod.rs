@@ -49,6 +49,9 @@ pub enum WormholeError {
     Lost,
     #[error("mailbox connection: {0}")]
     WebSocket(String),
+    /// Stopped by the user (Ctrl-C) while waiting for the peer.
+    #[error("interrupted")]
+    Cancelled,
     /// A wait ran out; the caller says what for.
     #[error("timed out")]
     Timeout,
@@ -68,7 +71,7 @@ impl WormholeError {
     pub fn mood(&self) -> Mood {
         match self {
             WormholeError::WrongCode | WormholeError::Tampered(_) => Mood::Scary,
-            WormholeError::Timeout => Mood::Lonely,
+            WormholeError::Timeout | WormholeError::Cancelled => Mood::Lonely,
             _ => Mood::Errory,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::code::WormholeCode;
 use super::key::{self, Key, Pake};
@@ -99,12 +100,16 @@ impl Bound {
 
     /// Claims the code's nameplate, opens its mailbox and runs the PAKE and the version
     /// exchange with whoever has the same code, waiting for them at most `wait`.
+    ///
+    /// Once the nameplate is claimed, `stop` ends the wait politely: the nameplate is
+    /// released and the mailbox closed (mood `lonely`) before `Cancelled` is returned.
     pub async fn join(
         mut self,
         code: &WormholeCode,
         appid: &str,
         versions: Value,
         wait: Duration,
+        stop: &CancellationToken,
     ) -> Result<Wormhole, WormholeError> {
         let nameplate = code.nameplate().to_owned();
         self.mailbox
@@ -135,7 +140,11 @@ impl Bound {
             pending: BTreeMap::new(),
             peer_versions: Value::Null,
         };
-        match w.handshake(pake, versions, wait).await {
+        let handshake = tokio::select! {
+            done = w.handshake(pake, versions, wait) => done,
+            _ = stop.cancelled() => Err(WormholeError::Cancelled),
+        };
+        match handshake {
             Ok(()) => Ok(w),
             Err(e) => {
                 w.close(e.mood()).await;

@@ -96,9 +96,10 @@ async fn pair(
     let (a_code, b_code): (WormholeCode, WormholeCode) =
         (a_code.parse().unwrap(), b_code.parse().unwrap());
     let versions = json!({"app_versions": {"test": {}}});
+    let stop = tokio_util::sync::CancellationToken::new();
     tokio::join!(
-        a.join(&a_code, APPID, versions.clone(), WAIT),
-        b.join(&b_code, APPID, versions.clone(), WAIT)
+        a.join(&a_code, APPID, versions.clone(), WAIT, &stop),
+        b.join(&b_code, APPID, versions.clone(), WAIT, &stop)
     )
 }
 
