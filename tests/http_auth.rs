@@ -56,6 +56,18 @@ pub fn send(
     request(method, &format!("http://{}{path}", server.addr), &all, body)
 }
 
+/// One request as `who` (None: no credentials) and the status it must get:
+/// `(who, method, path, body, status)`.
+pub type Case<'a> = (Option<&'a str>, &'a str, &'a str, &'a [u8], u16);
+
+/// Sends each case in order and checks its status.
+pub fn expect(server: &Server, cases: &[Case<'_>]) {
+    for &(who, method, path, body, status) in cases {
+        let got = send(server, who, method, path, &[], body).status;
+        assert_eq!(got, status, "{method} {path} as {who:?}");
+    }
+}
+
 /// The events up to the first that `last` matches, read as they come (a request's event
 /// is printed as it is answered, so it may reach the test after the response).
 pub fn events_until(server: &Server, last: impl Fn(&Value) -> bool) -> Vec<Value> {

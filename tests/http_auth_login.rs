@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::http_auth::{basic, events_until, folder, send, serve};
+use crate::http_auth::{basic, events_until, expect, folder, send, serve};
 use crate::http_client::*;
 
 #[test]
@@ -240,34 +240,23 @@ fn issue18_an_auth_file_with_comments() {
     let server = serve(&f, &["--upload", "--auth-over-http", "--auth-file", path]);
     let alice = basic("alice", "secret");
     let bob = basic("bob", "bob-pw");
-    assert_eq!(
-        send(&server, Some(&alice), "PUT", "/in.txt", &[], b"in").status,
-        201
-    );
-    assert_eq!(
-        send(&server, Some(&bob), "GET", "/photos/p.txt", &[], b"").status,
-        200
-    );
-    assert_eq!(
-        send(&server, Some(&bob), "GET", "/a.txt", &[], b"").status,
-        403
-    );
-    assert_eq!(
-        send(&server, Some(&bob), "PUT", "/photos/b.txt", &[], b"b").status,
-        403
-    );
-    assert_eq!(
-        send(&server, None, "GET", "/public/pub.txt", &[], b"").status,
-        200
-    );
     let carol = basic("carol", "carol-pw");
-    assert_eq!(
-        send(&server, Some(&carol), "PUT", "/public/c.txt", &[], b"c").status,
-        201
+    let (alice, bob, carol) = (
+        Some(alice.as_str()),
+        Some(bob.as_str()),
+        Some(carol.as_str()),
     );
-    assert_eq!(
-        send(&server, Some(&carol), "PUT", "/photos/c.txt", &[], b"c").status,
-        403
+    expect(
+        &server,
+        &[
+            (alice, "PUT", "/in.txt", b"in", 201),
+            (bob, "GET", "/photos/p.txt", b"", 200),
+            (bob, "GET", "/a.txt", b"", 403),
+            (bob, "PUT", "/photos/b.txt", b"b", 403),
+            (None, "GET", "/public/pub.txt", b"", 200),
+            (carol, "PUT", "/public/c.txt", b"c", 201),
+            (carol, "PUT", "/photos/c.txt", b"c", 403),
+        ],
     );
     let events = events_until(&server, |e| e["user"] == "carol" && e["status"] == 403);
     let warnings: Vec<_> = events
