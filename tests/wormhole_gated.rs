@@ -132,8 +132,13 @@ impl Servers {
 
     /// `sockit --json COMMAND --wormhole --mailbox … --relay … ARGS`.
     pub fn sockit(&self, command: &str, args: &[&str]) -> Command {
+        self.sockit_via(&self.relay, command, args)
+    }
+
+    /// `sockit`, as `sockit` does, with `relay` as its relay.
+    pub fn sockit_via(&self, relay: &str, command: &str, args: &[&str]) -> Command {
         let mut cmd = self.local(sockit(&[command, "--wormhole"]));
-        cmd.args(["--mailbox", &self.mailbox, "--relay", &self.relay])
+        cmd.args(["--mailbox", &self.mailbox, "--relay", relay])
             .args(args);
         cmd
     }
@@ -343,8 +348,12 @@ fn assert_path(stdout: &str, want: &str) -> Value {
 /// sockit sends a file to `wormhole receive`, which arrives bit-exact; `args` are
 /// sockit's transit flags, `path` the way the bytes should go.
 fn sockit_sends_a_file(args: &[&str], path: &str) {
+    sockit_sends_a_file_of(args, path, 3 << 20);
+}
+
+fn sockit_sends_a_file_of(args: &[&str], path: &str, size: usize) {
     let servers = Servers::start();
-    let (_src, file, data) = a_file("data.bin", 3 << 20);
+    let (_src, file, data) = a_file("data.bin", size);
     let file_arg = file.display().to_string();
     let mut sender_args = args.to_vec();
     sender_args.push(&file_arg);
@@ -375,8 +384,12 @@ fn sockit_sends_a_file(args: &[&str], path: &str) {
 
 /// `wormhole send` sends a file to sockit, which writes it bit-exact.
 fn sockit_receives_a_file(args: &[&str], path: &str) {
+    sockit_receives_a_file_of(args, path, (3 << 20) + 17);
+}
+
+fn sockit_receives_a_file_of(args: &[&str], path: &str, size: usize) {
     let servers = Servers::start();
-    let (_src, file, data) = a_file("dåta.bin", (3 << 20) + 17);
+    let (_src, file, data) = a_file("dåta.bin", size);
     let sender = Running::spawn(servers.python("send", &[file.to_str().unwrap()]));
     let code = sender.python_code();
     let out_dir = tempfile::tempdir().unwrap();
@@ -699,4 +712,164 @@ pub fn ctrl_c_while_waiting_for_the_receiver_ends_with_130() {
         stderr.contains("no receiver came before Ctrl-C"),
         "{stderr}"
     );
+}
+
+/// The code of a sockit sender's `wormhole_code` event.
+fn sockit_code(sender: &Running) -> String {
+    sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Two sockits send a folder with sockit's own protocol, directly: no zip, each file
+/// verified by BLAKE3, the empty folder and the files' modes kept.
+pub fn sockit_to_sockit_sends_a_folder_with_its_own_protocol() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let servers = Servers::start();
+    let (_src, root) = a_folder();
+    let script = root.join("sub/run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let direct = ["--bind", "127.0.0.1:0"];
+    let root_arg = root.display().to_string();
+    let sender = Running::spawn(servers.sockit("send", &[&direct[..], &[&root_arg]].concat()));
+    let code = sockit_code(&sender);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let out = run_with(
+        servers.sockit("recv", &[&direct[..], &["-o", &out_arg, &code]].concat()),
+        b"",
+    );
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_path(&out.stdout_text(), "direct");
+    let got = out_dir.path().join("álbum");
+    assert_same_tree(&root, &got);
+    let mode = std::fs::metadata(got.join("sub/run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o750);
+    let files = out.events_named("file");
+    assert_eq!(files.len(), 4, "{}", out.stdout_text());
+    for f in &files {
+        assert!(f["blake3"].is_string() && f["sha256"].is_null(), "{f}");
+    }
+    let (code, stdout, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    assert_path(&stdout, "direct");
+}
+
+/// A TCP proxy on loopback in front of `upstream` (the relay). While `cut` is set,
+/// once that many bytes in all have gone from its clients upstream, it closes every
+/// connection both ways: a relayed transfer that breaks mid-file.
+struct Proxy {
+    addr: String,
+}
+
+impl Proxy {
+    fn start(upstream: &str, cut: Option<u64>) -> Proxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let upstream = upstream.to_owned();
+        let sent = Arc::new(AtomicU64::new(0));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        std::thread::spawn(move || {
+            // A relayed transfer is two connections; a few more are room to spare.
+            for client in listener.incoming().take(8) {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                for s in [&client, &server] {
+                    open.lock().unwrap().push(s.try_clone().unwrap());
+                }
+                let pipe = |from: &TcpStream, to: &TcpStream, count: bool| {
+                    let (mut from, mut to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    let (sent, open) = (sent.clone(), open.clone());
+                    std::thread::spawn(move || {
+                        use std::io::Write as _;
+                        let mut buf = vec![0u8; 64 << 10];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            let total = if count {
+                                sent.fetch_add(n as u64, Ordering::AcqRel) + n as u64
+                            } else {
+                                0
+                            };
+                            if cut.is_some_and(|cut| total >= cut) {
+                                for s in open.lock().unwrap().iter() {
+                                    let _ = s.shutdown(Shutdown::Both);
+                                }
+                                return;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                };
+                pipe(&client, &server, true);
+                pipe(&server, &client, false);
+            }
+        });
+        Proxy { addr }
+    }
+}
+
+/// sockit to sockit through the relay, cut off mid-file: the receiver keeps what it
+/// verified, and a second wormhole (a new code) resumes from there, bit-exact.
+pub fn sockit_to_sockit_over_the_relay_resumes_after_a_cut() {
+    let servers = Servers::start();
+    let (_src, file, data) = a_file("big.bin", 48 << 20);
+    let file_arg = file.display().to_string();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let transfer = |relay: &str| {
+        let sender =
+            Running::spawn(servers.sockit_via(relay, "send", &["--relay-only", &file_arg]));
+        let code = sockit_code(&sender);
+        let recv = ["-o", &out_arg, "--relay-only", &code];
+        let out = run_with(servers.sockit_via(relay, "recv", &recv), b"");
+        (out, sender.finish())
+    };
+
+    let cutting = Proxy::start(&servers.relay, Some(16 << 20));
+    let (out, (sent, _, send_err)) = transfer(&cutting.addr);
+    assert_ne!(
+        out.code(),
+        0,
+        "the cut ends the receiver: {}",
+        out.stdout_text()
+    );
+    assert_ne!(sent, 0, "and the sender: {send_err}");
+    let kept: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.len() == 1 && kept[0].starts_with(sockit::transfer::PART_PREFIX),
+        "what arrived is kept, hidden: {kept:?}"
+    );
+
+    let (out, (sent, _, send_err)) = transfer(&Proxy::start(&servers.relay, None).addr);
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(sent, 0, "{send_err}");
+    assert_path(&out.stdout_text(), "relay");
+    let file_event = &out.events_named("file")[0];
+    let resumed = file_event["resumed"].as_u64().unwrap();
+    assert!(
+        resumed > 0 && resumed < data.len() as u64,
+        "resumed from the verified prefix: {file_event}"
+    );
+    assert!(std::fs::read(out_dir.path().join("big.bin")).unwrap() == data);
+}
+
+/// A 200 MiB file both ways between sockit and the Python client, bit-exact.
+pub fn a_200_mib_file_both_ways_with_wormhole() {
+    sockit_sends_a_file_of(&["--relay-only"], "relay", 200 << 20);
+    sockit_receives_a_file_of(&["--relay-only"], "relay", 200 << 20);
 }

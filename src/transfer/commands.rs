@@ -31,9 +31,9 @@ use crate::output::{Event, Proto};
 /// Socket buffers in user space, large enough for whole chunks.
 const IO_BUF: usize = 256 << 10;
 
-type StdConn = Conn<BufReader<TcpStream>, BufWriter<TcpStream>>;
+pub(super) type StdConn = Conn<BufReader<TcpStream>, BufWriter<TcpStream>>;
 
-fn conn(stream: &TcpStream) -> std::io::Result<StdConn> {
+pub(super) fn conn(stream: &TcpStream) -> std::io::Result<StdConn> {
     Ok(Conn::new(
         BufReader::with_capacity(IO_BUF, stream.try_clone()?),
         BufWriter::with_capacity(IO_BUF, stream.try_clone()?),
@@ -41,7 +41,7 @@ fn conn(stream: &TcpStream) -> std::io::Result<StdConn> {
 }
 
 /// A tokio stream as a blocking one, for the sessions' sequential code.
-fn blocking(stream: tokio::net::TcpStream) -> std::io::Result<TcpStream> {
+pub(super) fn blocking(stream: tokio::net::TcpStream) -> std::io::Result<TcpStream> {
     let s = stream.into_std()?;
     s.set_nonblocking(false)?;
     s.set_nodelay(true)?;
@@ -130,11 +130,12 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
             (stream, peer) = backoff.accept(&listener, &ctx.out) => {
                 ctx.out.emit(&Event::Connect { peer, clients: sessions.len() + 1 });
                 let slot = gate.admit();
-                let job = SendJob { offer: offer.clone(), code: code.clone(), encrypt: !args.plain, out: ctx.out.clone(), peer };
+                let job = SendJob { offer: offer.clone(), out: ctx.out.clone() };
+                let proof = Proof { code: code.clone(), encrypt: !args.plain };
                 let live = live.clone();
                 sessions.spawn(async move {
                     let mut wrong_codes = 0;
-                    let outcome = serve_one(stream, slot, job, &live, &mut wrong_codes).await;
+                    let outcome = serve_one(stream, peer, slot, (proof, job), &live, &mut wrong_codes).await;
                     live.lock().expect("not poisoned").remove(&peer);
                     (peer, outcome, wrong_codes)
                 });
@@ -175,12 +176,14 @@ pub async fn send(args: SendConfig, ctx: Ctx) -> anyhow::Result<()> {
 /// how many there have been so far.
 async fn serve_one(
     mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
     slot: Slot,
-    job: SendJob,
+    (proof, job): (Proof, SendJob),
     live: &Mutex<HashMap<SocketAddr, TcpStream>>,
     wrong_codes: &mut u32,
 ) -> Result<Event, TransferError> {
-    let confirmed = gate::handshake(&mut stream, slot, &job.code, job.encrypt, wrong_codes).await?;
+    let confirmed =
+        gate::handshake(&mut stream, slot, &proof.code, proof.encrypt, wrong_codes).await?;
     let io = |e: std::io::Error| TransferError::Wire(e.into());
     let stream = blocking(stream).map_err(io)?;
     stream.set_read_timeout(Some(silence_limit())).map_err(io)?;
@@ -189,12 +192,12 @@ async fn serve_one(
         .map_err(io)?;
     live.lock()
         .expect("not poisoned")
-        .insert(job.peer, stream.try_clone().map_err(io)?);
+        .insert(peer, stream.try_clone().map_err(io)?);
     tokio::task::spawn_blocking(move || {
         let mut conn = conn(&stream).map_err(io)?;
         let Session { encrypted, verify } = confirmed.apply(&mut conn);
         job.out.emit(&Event::Verified {
-            peer: job.peer,
+            peer,
             encrypted,
             verify,
         });
@@ -225,42 +228,59 @@ pub async fn recv(args: RecvConfig, ctx: Ctx) -> anyhow::Result<()> {
         Some(code) => code.clone(),
         None => ask_code(&ctx).await?,
     };
-    let job = RecvJob {
+    let proof = Proof {
         code,
         encrypt: !args.plain,
-        root: args.output.clone(),
-        policy: args.existing,
-        to_stdout: args.stdout,
-        out: ctx.out.clone(),
-        peer: SocketAddr::from(([0, 0, 0, 0], 0)),
     };
-    let (session, job) = match &args.target {
+    let met = match &args.target {
         Some(target) => {
             let addrs = target
                 .resolve(LOCAL_HOST)
                 .await
                 .map_err(|e| NetError::new(format!("resolve {target}"), e))?;
-            meet(&addrs, job, &ctx).await?
+            meet(&addrs, &proof, &ctx).await?
         }
-        None => discover_and_meet(job, args.port, args.timeout, &ctx).await?,
+        None => discover_and_meet(&proof, args.port, args.timeout, &ctx).await?,
     };
-    let Met { conn, stream, peer } = session;
-    let handle = stream.try_clone()?;
-    let mut session = tokio::task::spawn_blocking(move || {
-        let mut conn = conn;
-        receiver::receive(&mut conn, &job)
-    });
+    let job = RecvJob {
+        root: args.output.clone(),
+        policy: args.existing,
+        to_stdout: args.stdout,
+        out: ctx.out.clone(),
+    };
+    let peer = met.peer;
+    let done = receive(met.conn, met.stream, job, &ctx)
+        .await
+        .with_context(|| format!("receive from {peer}"))?;
+    ctx.out.emit(&done);
+    Ok(())
+}
+
+/// Runs the receiver's session on a blocking thread; Ctrl-C closes the connection and
+/// keeps what arrived.
+pub(super) async fn receive(
+    mut conn: StdConn,
+    stream: TcpStream,
+    job: RecvJob,
+    ctx: &Ctx,
+) -> anyhow::Result<Event> {
+    let mut session = tokio::task::spawn_blocking(move || receiver::receive(&mut conn, &job));
     let outcome = tokio::select! {
         joined = &mut session => joined?,
         _ = ctx.shutdown.cancelled() => {
-            let _ = handle.shutdown(std::net::Shutdown::Both);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
             let _ = session.await;
             return Err(Interrupted("what arrived is kept (hidden, beside each file): run the same command again to resume".into()).into());
         }
     };
-    let done = outcome.with_context(|| format!("receive from {peer}"))?;
-    ctx.out.emit(&done);
-    Ok(())
+    Ok(outcome?)
+}
+
+/// What a receiver proves to a sender: the code, and whether it encrypts.
+#[derive(Clone)]
+struct Proof {
+    code: Code,
+    encrypt: bool,
 }
 
 /// A sender met: the handshake is done and the transfer can start.
@@ -271,7 +291,7 @@ struct Met {
 }
 
 /// Connects to one of `addrs` and runs the handshake.
-async fn meet(addrs: &[SocketAddr], mut job: RecvJob, ctx: &Ctx) -> anyhow::Result<(Met, RecvJob)> {
+async fn meet(addrs: &[SocketAddr], proof: &Proof, ctx: &Ctx) -> anyhow::Result<Met> {
     let stream = tokio::select! {
         stream = sock::tcp_connect(addrs, Duration::from_secs(10)) => stream?,
         _ = ctx.shutdown.cancelled() => return Err(Interrupted("not connected yet".into()).into()),
@@ -287,14 +307,14 @@ async fn meet(addrs: &[SocketAddr], mut job: RecvJob, ctx: &Ctx) -> anyhow::Resu
     let stream = blocking(stream)?;
     stream.set_read_timeout(Some(silence_limit()))?;
     stream.set_write_timeout(Some(silence_limit()))?;
-    job.peer = peer;
     let handle = stream.try_clone()?;
+    let (proof, out) = (proof.clone(), ctx.out.clone());
     let mut shaking = tokio::task::spawn_blocking(move || {
         let mut conn = conn(&stream).map_err(|e| TransferError::Wire(e.into()))?;
-        receiver::handshake(&mut conn, &job)?;
-        Ok::<_, TransferError>((conn, stream, job))
+        receiver::handshake(&mut conn, &proof.code, proof.encrypt, peer, &out)?;
+        Ok::<_, TransferError>((conn, stream))
     });
-    let (conn, stream, job) = tokio::select! {
+    let (conn, stream) = tokio::select! {
         joined = &mut shaking => joined?.with_context(|| format!("receive from {peer}"))?,
         _ = ctx.shutdown.cancelled() => {
             let _ = handle.shutdown(std::net::Shutdown::Both);
@@ -302,19 +322,19 @@ async fn meet(addrs: &[SocketAddr], mut job: RecvJob, ctx: &Ctx) -> anyhow::Resu
             return Err(Interrupted("nothing was received yet".into()).into());
         }
     };
-    Ok((Met { conn, stream, peer }, job))
+    Ok(Met { conn, stream, peer })
 }
 
 /// Listens for announcements of the code's number until `timeout` and tries each
 /// announcer once, in the order heard, until one passes the handshake: a spoofed
 /// announcement or an impostor costs one failed attempt, not the transfer.
 async fn discover_and_meet(
-    job: RecvJob,
+    proof: &Proof,
     port: u16,
     timeout: Duration,
     ctx: &Ctx,
-) -> anyhow::Result<(Met, RecvJob)> {
-    let nameplate = job.code.nameplate;
+) -> anyhow::Result<Met> {
+    let nameplate = proof.code.nameplate;
     let mut finder = discover::Finder::bind(nameplate, port)?;
     ctx.out.emit(&Event::Looking {
         nameplate,
@@ -342,9 +362,7 @@ async fn discover_and_meet(
             );
         };
         let candidate = candidate?;
-        let mut attempt = job.clone();
-        attempt.peer = candidate;
-        match meet(&[candidate], attempt, ctx).await {
+        match meet(&[candidate], proof, ctx).await {
             Ok(met) => return Ok(met),
             Err(e) if e.is::<Interrupted>() => return Err(e),
             Err(e) => {

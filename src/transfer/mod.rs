@@ -10,6 +10,7 @@ mod crypto;
 mod discover;
 mod files;
 mod gate;
+pub mod keyed;
 mod manifest;
 mod mapped;
 mod messages;

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::code::Code;
 use super::files::{self, Existing, Target};
 use super::manifest::{check_manifest, Entry, Kind, MAX_ENTRIES};
 use super::pake::{self, Session};
@@ -19,24 +20,25 @@ use crate::output::{Event, Printer};
 /// What a receiver needs for one session.
 #[derive(Clone)]
 pub struct RecvJob {
-    pub code: super::code::Code,
-    pub encrypt: bool,
     pub root: PathBuf,
     pub policy: Existing,
     /// Write the single file to stdout instead of `root`.
     pub to_stdout: bool,
     pub out: Printer,
-    pub peer: SocketAddr,
 }
 
-/// Proves the code to the sender on `conn` and checks its proof (one online guess).
+/// Proves `code` to the sender `peer` on `conn` and checks its proof (one online
+/// guess).
 pub fn handshake<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
-    job: &RecvJob,
+    code: &Code,
+    encrypt: bool,
+    peer: SocketAddr,
+    out: &Printer,
 ) -> Result<(), TransferError> {
-    let Session { encrypted, verify } = pake::as_receiver(conn, &job.code, job.encrypt)?;
-    job.out.emit(&Event::Verified {
-        peer: job.peer,
+    let Session { encrypted, verify } = pake::as_receiver(conn, code, encrypt)?;
+    out.emit(&Event::Verified {
+        peer,
         encrypted,
         verify,
     });

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 
 use super::body::{changed, disk, open_at, send_body, Input, Stamp};
 use super::manifest::{Kind, Offer, Source};
@@ -16,13 +15,11 @@ use crate::output::{Event, Printer};
 /// What a sender needs to serve a receiver.
 pub struct SendJob {
     pub offer: std::sync::Arc<Offer>,
-    pub code: super::code::Code,
-    pub encrypt: bool,
     pub out: Printer,
-    pub peer: SocketAddr,
 }
 
-/// Sends the offer to a receiver that passed the handshake (`gate::handshake`); returns the `done` event.
+/// Sends the offer to a receiver that passed the handshake (`gate::handshake`, or
+/// another protocol's: `keyed`); returns the `done` event.
 pub fn serve<R: Read, W: Write>(
     conn: &mut Conn<R, W>,
     job: &SendJob,

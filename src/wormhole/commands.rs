@@ -13,7 +13,7 @@ use super::config::{WormholeRecvConfig, WormholeSendConfig};
 use super::key::APPID;
 use super::session::{Bound, Mood, Wormhole};
 use super::transit::Transit;
-use super::{receiving, sending, WormholeError};
+use super::{native, receiving, sending, WormholeError};
 use crate::ctx::{Ctx, Interrupted};
 use crate::output::{Escaped, Event};
 
@@ -31,7 +31,7 @@ pub const MAX_APP_MESSAGES: usize = 16;
 /// The `version` message: `app_versions` names sockit, so that two sockits can tell
 /// each other apart from other clients (and later speak sockit's own protocol).
 fn versions() -> Value {
-    json!({"app_versions": {"sockit": {"version": env!("CARGO_PKG_VERSION")}}})
+    json!({"app_versions": {"sockit": native::versions()}})
 }
 
 /// Who the peer is, from its `app_versions`.
@@ -128,11 +128,14 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
             text.len()
         ),
         Some(text) => Sending::Text(text.clone()),
-        None => Sending::Offer(sending::prepare(&ctx, &config.paths).await?),
+        None => {
+            sending::check(&config.paths)?;
+            Sending::Paths
+        }
     };
     let mailbox = config.servers.mailbox.as_str();
     let mut bound = bind(&ctx, mailbox).await?;
-    let code = match config.code {
+    let code = match config.code.clone() {
         Some(code) => code,
         None => {
             let nameplate = or_interrupted(&ctx, "interrupted", bound.allocate()).await?;
@@ -147,16 +150,24 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let mut w = join(&ctx, bound, &code, SENDER_WAIT, "no receiver came").await?;
     let result = match what {
         Sending::Text(text) => send_text(&ctx, &mut w, &text).await,
-        Sending::Offer(offered) => {
-            let bind = (!config.relay_only).then_some(&config.bind);
-            let transit = Transit::new(bind, &config.servers.relay).await;
-            match transit {
-                Ok(transit) => sending::send_offer(&ctx, &mut w, transit, offered).await,
-                Err(e) => Err(e.into()),
-            }
-        }
+        Sending::Paths => send_paths(&ctx, &mut w, &config).await,
     };
     finish(w, result).await
+}
+
+/// The paths, with sockit's protocol to a sockit, else as the file transfer's offer.
+async fn send_paths(
+    ctx: &Ctx,
+    w: &mut Wormhole,
+    config: &WormholeSendConfig,
+) -> anyhow::Result<()> {
+    let bind = (!config.relay_only).then_some(&config.bind);
+    let transit = Transit::new(bind, &config.servers.relay).await?;
+    if native::speaks(&w.peer_versions) {
+        return native::send(ctx, w, transit, &config.paths).await;
+    }
+    let offered = sending::prepare(ctx, &config.paths).await?;
+    sending::send_offer(ctx, w, transit, offered).await
 }
 
 async fn send_text(ctx: &Ctx, w: &mut Wormhole, text: &str) -> anyhow::Result<()> {
@@ -234,5 +245,6 @@ pub async fn recv(mut config: WormholeRecvConfig, ctx: Ctx) -> anyhow::Result<()
 /// What `send --wormhole` sends.
 enum Sending {
     Text(String),
-    Offer((sending::Offered, u64)),
+    /// `config.paths`, checked.
+    Paths,
 }

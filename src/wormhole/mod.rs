@@ -16,6 +16,7 @@ mod folder;
 pub mod hints;
 pub mod key;
 pub mod mailbox;
+mod native;
 mod receiving;
 pub mod record;
 mod sending;

@@ -12,6 +12,7 @@ use super::file::{self, MAX_FILE_SIZE};
 use super::folder;
 use super::hints::PeerHints;
 use super::key::TRANSIT_PURPOSE;
+use super::native;
 use super::sending::{file_event, transit_event};
 use super::session::Wormhole;
 use super::transit::{Connection, Role, Transit};
@@ -61,6 +62,14 @@ pub async fn receive(
             w.send_json(&json!({"answer": {"message_ack": "ok"}}))
                 .await?;
             return Ok(());
+        }
+        if native::is_offer(offer) {
+            let Some(peer) = &peer else {
+                let refusal = "an offer of files came before any transit hints";
+                let _ = w.send_json(&json!({ "error": refusal })).await;
+                anyhow::bail!("{refusal}");
+            };
+            return native::receive(ctx, w, transit, peer, config).await;
         }
         let checked = match &peer {
             None => Err("an offer of bytes came before any transit hints".to_owned()),

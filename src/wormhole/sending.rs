@@ -49,9 +49,9 @@ impl Offered {
     }
 }
 
-/// The one file or folder to send (a folder zipped now: the offer must say the zip's
-/// size). Entries left out of a folder are warned about.
-pub async fn prepare(ctx: &Ctx, paths: &[PathBuf]) -> anyhow::Result<(Offered, u64)> {
+/// The one path a wormhole carries, checked before any code is made: it is a file or
+/// a folder, with a name in UTF-8 (the name it is offered under).
+pub fn check(paths: &[PathBuf]) -> anyhow::Result<(&PathBuf, std::fs::Metadata, String)> {
     let [path] = paths else {
         anyhow::bail!("a wormhole carries one file or folder: give one path (or --text)");
     };
@@ -60,6 +60,16 @@ pub async fn prepare(ctx: &Ctx, paths: &[PathBuf]) -> anyhow::Result<(Offered, u
         .ok()
         .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
         .ok_or_else(|| anyhow::anyhow!("{}: no name that is UTF-8", path.display()))?;
+    if !meta.is_file() && !meta.is_dir() {
+        anyhow::bail!("{}: not a file or a folder", path.display());
+    }
+    Ok((path, meta, name))
+}
+
+/// The one file or folder to send to another client (a folder zipped now: the offer
+/// must say the zip's size). Entries left out of a folder are warned about.
+pub async fn prepare(ctx: &Ctx, paths: &[PathBuf]) -> anyhow::Result<(Offered, u64)> {
+    let (path, meta, name) = check(paths)?;
     if meta.is_file() {
         return Ok((
             Offered {
@@ -70,9 +80,6 @@ pub async fn prepare(ctx: &Ctx, paths: &[PathBuf]) -> anyhow::Result<(Offered, u
             },
             meta.len(),
         ));
-    }
-    if !meta.is_dir() {
-        anyhow::bail!("{}: not a file or a folder", path.display());
     }
     let dir = path.clone();
     let zipped = tokio::task::spawn_blocking(move || folder::zip_folder(&dir)).await??;
@@ -101,24 +108,7 @@ pub async fn send_offer(
         .await?;
     w.send_json(&json!({ "offer": offered.offer(numbytes) }))
         .await?;
-    let mut peer = PeerHints::default();
-    let mut answered = false;
-    for _ in 0..MAX_APP_MESSAGES {
-        let msg = or_interrupted(ctx, "interrupted", next_message(w, SENDER_WAIT)).await?;
-        if let Some(hints) = msg.get("transit") {
-            peer = PeerHints::parse(hints);
-        }
-        if let Some(answer) = msg.get("answer") {
-            if answer.get("file_ack").and_then(Value::as_str) != Some("ok") {
-                anyhow::bail!("the receiver did not accept: {}", clip(answer));
-            }
-            answered = true;
-            break;
-        }
-    }
-    if !answered {
-        anyhow::bail!("the receiver sent {MAX_APP_MESSAGES} messages without an answer");
-    }
+    let peer = answer_and_hints(ctx, w, "file_ack").await?;
     let key = w.derive(TRANSIT_PURPOSE);
     let mut conn = or_stopped(ctx, "interrupted", async {
         Ok(transit.connect(&key, Role::Sender, &peer).await?)
@@ -147,6 +137,25 @@ pub async fn send_offer(
     }
     ctx.out.emit(&done);
     Ok(())
+}
+
+/// Reads the receiver's messages until its answer, which must say `ACK: ok`; returns
+/// the transit hints it sent on the way.
+pub async fn answer_and_hints(ctx: &Ctx, w: &mut Wormhole, ack: &str) -> anyhow::Result<PeerHints> {
+    let mut peer = PeerHints::default();
+    for _ in 0..MAX_APP_MESSAGES {
+        let msg = or_interrupted(ctx, "interrupted", next_message(w, SENDER_WAIT)).await?;
+        if let Some(hints) = msg.get("transit") {
+            peer = PeerHints::parse(hints);
+        }
+        if let Some(answer) = msg.get("answer") {
+            if answer.get(ack).and_then(Value::as_str) != Some("ok") {
+                anyhow::bail!("the receiver did not accept: {}", clip(answer));
+            }
+            return Ok(peer);
+        }
+    }
+    anyhow::bail!("the receiver sent {MAX_APP_MESSAGES} messages without an answer")
 }
 
 /// The `transit` event for the connection made.

@@ -111,12 +111,31 @@ impl Transit {
     }
 
     /// Races every way to the peer; the first connection through the handshake wins.
+    /// The bytes after it are the file transfer's records.
     pub async fn connect(
         self,
         transit_key: &Key,
         role: Role,
         peer: &PeerHints,
     ) -> Result<Connection, TransitError> {
+        let (stream, path) = self.link(transit_key, role, peer).await?;
+        let (read, write) = stream.into_split();
+        let (send_key, recv_key) = Handshakes::new(transit_key, role, "").record_keys();
+        Ok(Connection {
+            reader: RecordReader::new(read, &recv_key),
+            writer: RecordWriter::new(write, &send_key),
+            path,
+        })
+    }
+
+    /// Races every way to the peer, as `connect` does, and gives the winning
+    /// connection as it is past the handshake, for a protocol of the caller's.
+    pub async fn link(
+        self,
+        transit_key: &Key,
+        role: Role,
+        peer: &PeerHints,
+    ) -> Result<(TcpStream, Path), TransitError> {
         let hs = Handshakes::new(transit_key, role, &self.side);
         let (tx, mut rx) = mpsc::channel::<Attempt>(MAX_INBOUND);
         let mut tasks = JoinSet::new();
@@ -183,13 +202,7 @@ impl Transit {
             }
             tasks.abort_all();
             let _ = stream.set_nodelay(true);
-            let (read, write) = stream.into_split();
-            let (send_key, recv_key) = hs.record_keys();
-            return Ok(Connection {
-                reader: RecordReader::new(read, &recv_key),
-                writer: RecordWriter::new(write, &send_key),
-                path,
-            });
+            return Ok((stream, path));
         }
     }
 }
