@@ -53,6 +53,8 @@ enum Need {
     /// The magic-wormhole CLI, mailbox server and transit relay (PyPI), in
     /// /opt/wormhole/bin or on PATH.
     Wormhole,
+    /// Namespaces, and the wormhole tools to run in one.
+    NamespacesWormhole,
 }
 
 impl Need {
@@ -72,6 +74,7 @@ impl Need {
             Need::Wget => "needs wget",
             Need::Aria2c => "needs aria2c",
             Need::Wormhole => "needs magic-wormhole",
+            Need::NamespacesWormhole => "needs root, magic-wormhole",
         }
     }
 
@@ -107,6 +110,9 @@ impl Need {
                  /opt/wormhole && /opt/wormhole/bin/pip install magic-wormhole \
                  magic-wormhole-mailbox-server magic-wormhole-transit-relay)"
             }
+            Need::NamespacesWormhole => {
+                "root and iproute2 (network namespaces), and the wormhole tools in /opt/wormhole"
+            }
         }
     }
 
@@ -135,6 +141,7 @@ impl Need {
             Need::Wget => have_program("wget"),
             Need::Aria2c => have_program("aria2c"),
             Need::Wormhole => wormhole_gated::tools().is_some(),
+            Need::NamespacesWormhole => Need::Namespaces.met() && Need::Wormhole.met(),
         }
     }
 }
@@ -222,6 +229,9 @@ fn main() {
         Need::Rclone => conformance_gated::{rclone_lists_and_copies_a_tree_bit_exact},
         Need::Wget => conformance_gated::{wget_c_resumes_a_partial_download},
         Need::Aria2c => conformance_gated::{aria2c_splits_a_download_over_http_and_https_bit_exact},
+        Need::NamespacesWormhole => wormhole_gated::{
+            sockit_and_the_python_client_connect_directly_to_each_others_hints,
+        },
         Need::Wormhole => wormhole_gated::{
             sockit_sends_text_to_wormhole_receive,
             wormhole_send_text_to_sockit_recv,
@@ -237,6 +247,7 @@ fn main() {
             sockit_to_sockit_sends_a_folder_with_its_own_protocol,
             sockit_to_sockit_over_the_relay_resumes_after_a_cut,
             a_200_mib_file_both_ways_with_wormhole,
+            send_uses_the_code_it_is_given,
             sockit_to_sockit_knows_its_peer,
             a_hostile_zip_from_a_scripted_sender_writes_nothing,
             the_environment_chooses_the_servers,

@@ -45,10 +45,23 @@ impl Drop for Killed {
     }
 }
 
-/// `twist PLUGIN --port=tcp:0:interface=127.0.0.1 ARGS`, and the port it listens on,
-/// read from its log line `… starting on PORT` (port 0: no port is guessed).
-fn twist(plugin: &str, args: &[&str], marker: &str) -> (Killed, u16) {
-    let mut child = Command::new(tool("twist"))
+/// `program` as a command, inside network namespace `ns` when there is one.
+fn inside(ns: Option<&str>, program: &Path) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// `twist PLUGIN --port=tcp:0:interface=127.0.0.1 ARGS` (in `ns`, if given), and the
+/// port it listens on, read from its log line `… starting on PORT` (port 0: no port is
+/// guessed).
+fn twist(ns: Option<&str>, plugin: &str, args: &[&str], marker: &str) -> (Killed, u16) {
+    let mut child = inside(ns, &tool("twist"))
         .arg(plugin)
         .arg("--port=tcp:0:interface=127.0.0.1")
         .args(args)
@@ -86,27 +99,35 @@ fn twist(plugin: &str, args: &[&str], marker: &str) -> (Killed, u16) {
     }
 }
 
-/// A mailbox server and a transit relay on loopback, stopped when dropped.
+/// A mailbox server and a transit relay on loopback, stopped when dropped; the
+/// commands made for them run in the same namespace (`None`: this machine's).
 pub struct Servers {
     _mailbox: Killed,
     _relay: Killed,
     pub mailbox: String,
     pub relay: String,
+    ns: Option<String>,
 }
 
 impl Servers {
     pub fn start() -> Servers {
+        Servers::start_in(None)
+    }
+
+    pub fn start_in(ns: Option<&str>) -> Servers {
         let (mailbox, mailbox_port) = twist(
+            ns,
             "wormhole-mailbox",
             &["--channel-db=:memory:"],
             "PrivacyEnhancedSite",
         );
-        let (relay, relay_port) = twist("transitrelay", &[], "ServerFactory");
+        let (relay, relay_port) = twist(ns, "transitrelay", &[], "ServerFactory");
         Servers {
             _mailbox: mailbox,
             _relay: relay,
             mailbox: format!("ws://127.0.0.1:{mailbox_port}/v1"),
             relay: format!("127.0.0.1:{relay_port}"),
+            ns: ns.map(str::to_owned),
         }
     }
 
@@ -118,15 +139,20 @@ impl Servers {
         cmd
     }
 
-    /// `wormhole --relay-url … --transit-helper … SUBCOMMAND --no-listen ARGS`.
+    /// `wormhole --relay-url … --transit-helper … SUBCOMMAND --no-listen ARGS`; in a
+    /// namespace of the test's own, without `--no-listen`: its direct hints cannot lead
+    /// out of it.
     pub fn python(&self, subcommand: &str, args: &[&str]) -> Command {
-        let mut cmd = self.local(Command::new(tool("wormhole")));
+        let mut cmd = self.local(inside(self.ns.as_deref(), &tool("wormhole")));
         cmd.args(["--relay-url", &self.mailbox])
             .arg("--transit-helper")
             .arg(format!("tcp:{}", self.relay))
             .arg(subcommand)
-            .args(["--no-listen", "--hide-progress"])
-            .args(args);
+            .arg("--hide-progress");
+        if self.ns.is_none() {
+            cmd.arg("--no-listen");
+        }
+        cmd.args(args);
         cmd
     }
 
@@ -137,8 +163,9 @@ impl Servers {
 
     /// `sockit`, as `sockit` does, with `relay` as its relay.
     pub fn sockit_via(&self, relay: &str, command: &str, args: &[&str]) -> Command {
-        let mut cmd = self.local(sockit(&[command, "--wormhole"]));
-        cmd.args(["--mailbox", &self.mailbox, "--relay", relay])
+        let mut cmd = self.local(inside(self.ns.as_deref(), &bin()));
+        cmd.args(["--json", command, "--wormhole"])
+            .args(["--mailbox", &self.mailbox, "--relay", relay])
             .args(args);
         cmd
     }
@@ -872,4 +899,95 @@ pub fn sockit_to_sockit_over_the_relay_resumes_after_a_cut() {
 pub fn a_200_mib_file_both_ways_with_wormhole() {
     sockit_sends_a_file_of(&["--relay-only"], "relay", 200 << 20);
     sockit_receives_a_file_of(&["--relay-only"], "relay", 200 << 20);
+}
+
+/// A network namespace with loopback and one interface, 10.213.0.1/24: a host
+/// whose "LAN address" leads nowhere but back into itself. Deleted when dropped.
+struct Island {
+    ns: String,
+}
+
+impl Island {
+    fn new() -> Island {
+        let ns = format!("sockit-{}-wormhole", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("run ip");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &ns]);
+        let island = Island { ns: ns.clone() };
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        // A veth pair with both ends inside (this kernel may lack the dummy device).
+        ip(&[
+            "-n", &ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+        ]);
+        ip(&["-n", &ns, "addr", "add", "10.213.0.1/24", "dev", "v0"]);
+        ip(&["-n", &ns, "link", "set", "v0", "up"]);
+        ip(&["-n", &ns, "link", "set", "v1", "up"]);
+        island
+    }
+}
+
+impl Drop for Island {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+/// With direct hints on both sides (a namespace where the Python client may listen),
+/// sockit and the Python client connect directly to each other's hints, both ways.
+pub fn sockit_and_the_python_client_connect_directly_to_each_others_hints() {
+    let island = Island::new();
+    let servers = Servers::start_in(Some(&island.ns));
+    let direct_to = |stdout: &str| {
+        let transit = assert_path(stdout, "direct");
+        assert!(
+            transit["peer"].as_str().unwrap().starts_with("10.213.0.1:"),
+            "by the interface's address, not loopback: {transit}"
+        );
+    };
+
+    let (_src, file, data) = a_file("one.bin", 1 << 20);
+    let sender = Running::spawn(servers.sockit("send", &[file.to_str().unwrap()]));
+    let code = sockit_code(&sender);
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut receive = servers.python("receive", &["--accept-file", &code]);
+    receive.current_dir(out_dir.path());
+    let out = run_with(receive, b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("one.bin")).unwrap() == data);
+    let (code, stdout, stderr) = sender.finish();
+    assert_eq!(code, 0, "{stderr}");
+    direct_to(&stdout);
+
+    let sender = Running::spawn(servers.python("send", &[file.to_str().unwrap()]));
+    let code = sender.python_code();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().display().to_string();
+    let out = run_with(servers.sockit("recv", &["-o", &out_arg, &code]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert!(std::fs::read(out_dir.path().join("one.bin")).unwrap() == data);
+    direct_to(&out.stdout_text());
+    assert_eq!(sender.finish().0, 0);
+}
+
+/// `send --wormhole --code` uses the code given, as `wormhole send --code` does.
+pub fn send_uses_the_code_it_is_given() {
+    let servers = Servers::start();
+    let sender =
+        Running::spawn(servers.sockit("send", &["--code", "4-purple-sausages", "--text", "given"]));
+    assert_eq!(sockit_code(&sender), "4-purple-sausages");
+    let out = run_with(servers.python("receive", &["4-purple-sausages"]), b"");
+    assert_eq!(out.code(), 0, "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "given\n");
+    assert_eq!(sender.finish().0, 0);
+    let bad = run_with(
+        servers.sockit("send", &["--code", "purple", "--text", "x"]),
+        b"",
+    );
+    assert_eq!(bad.code(), 2, "{}", bad.stderr);
 }

@@ -189,13 +189,22 @@ impl From<HttpServe> for http::ServeConfig {
     }
 }
 
-impl From<SendArgs> for transfer::SendConfig {
-    fn from(a: SendArgs) -> Self {
-        transfer::SendConfig {
+impl SendArgs {
+    /// The configuration of `send` (not `--wormhole`).
+    pub fn lan_config(self) -> Result<transfer::SendConfig, UsageError> {
+        let code = match &self.code {
+            Some(c) => Some(
+                c.parse::<transfer::Code>()
+                    .map_err(|e| UsageError(format!("invalid value {c:?} for --code: {e}")))?,
+            ),
+            None => None,
+        };
+        let a = self;
+        Ok(transfer::SendConfig {
             bind: a.bind_addr(),
             paths: a.paths,
             name: a.name,
-            code: a.code,
+            code,
             keep: a.keep,
             announce: !a.no_announce,
             to: a.to,
@@ -203,7 +212,7 @@ impl From<SendArgs> for transfer::SendConfig {
             raw: a.raw,
             plain: a.plain,
             qr: a.qr,
-        }
+        })
     }
 }
 
@@ -273,12 +282,19 @@ impl RecvArgs {
 impl SendArgs {
     /// The configuration of `send --wormhole`.
     pub fn wormhole_config(self) -> Result<wormhole::WormholeSendConfig, UsageError> {
+        let code = match &self.code {
+            Some(c) => Some(
+                c.parse::<wormhole::WormholeCode>()
+                    .map_err(|e| UsageError(format!("invalid wormhole code {c:?}: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(wormhole::WormholeSendConfig {
             servers: self.servers.servers()?,
             bind: self.bind_addr(),
             text: self.text,
             paths: self.paths,
-            code: None,
+            code,
             relay_only: self.relay_only,
         })
     }

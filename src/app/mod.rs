@@ -51,7 +51,7 @@ async fn dispatch(command: Command, ctx: Ctx) -> anyhow::Result<()> {
         Command::Send(args) if args.wormhole => {
             crate::wormhole::send(args.wormhole_config()?, ctx).await
         }
-        Command::Send(args) => crate::transfer::send(args.into(), ctx).await,
+        Command::Send(args) => crate::transfer::send(args.lan_config()?, ctx).await,
         Command::Recv(args) if args.wormhole => {
             crate::wormhole::recv(args.wormhole_config()?, ctx).await
         }

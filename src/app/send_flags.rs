@@ -6,7 +6,6 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::net::addr::{parse_duration, Endpoint};
-use crate::transfer::Code;
 
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
@@ -23,9 +22,10 @@ pub struct SendArgs {
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<Endpoint>,
 
-    /// Use this code instead of a random one (NUMBER-secret-words).
-    #[arg(long, value_name = "CODE", conflicts_with = "wormhole")]
-    pub code: Option<Code>,
+    /// Use this code instead of a random one (NUMBER-secret-words; with --wormhole,
+    /// NAMEPLATE-WORD-WORD, as `wormhole send --code`).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
 
     /// Serve any number of receivers, at the same time too, until Ctrl-C.
     #[arg(long)]
