@@ -26,8 +26,11 @@
 # the mailbox, the key exchange, zipping a folder (the v1 file transfer sends folders as
 # a zip) and the final acknowledgement included. Each output is compared with its source
 # and the path taken (direct or relay) with the row's, so a failed run stops the script
-# instead of being timed. Prints one line per measurement, then medians and ratios
-# (markdown). Every process it starts is bounded by `timeout` and killed on exit.
+# instead of being timed. The CPU time (user + system) of each client, and of the relay
+# for a relayed run, is taken too: with two cores and three busy processes on a relayed
+# run, it shows which one sets the pace. Prints one line per measurement, then medians
+# and ratios (markdown). Every process it starts is bounded by `timeout` and killed on
+# exit, and whatever would still run in the namespace then is killed by its id.
 set -euo pipefail
 [ -z "${SOCKIT:-}" ] || SOCKIT=$(realpath "$SOCKIT")
 cd "$(dirname "$0")/.."
@@ -42,9 +45,17 @@ LIMIT=${LIMIT:-300}          # seconds any single transfer may take
 TOTAL_LIMIT=${TOTAL_LIMIT:-3600} # seconds the whole benchmark may take
 case $ONLY in all | big | many) ;; *) die "ONLY is all, big or many, not $ONLY" ;; esac
 
+# On exit (outside): stops, by id, anything still running in the namespace, deletes it.
+ns_cleanup() {
+    local left=()
+    mapfile -t left < <(ip netns pids "$NS" 2>/dev/null)
+    [ ${#left[@]} -eq 0 ] || kill "${left[@]}" 2>/dev/null || true
+    ip netns delete "$NS" 2>/dev/null || true
+}
+
 # Outside the namespace: build, make the namespace, run this script again inside it.
 if [ -z "${WBENCH_NS:-}" ]; then
-    require ip:iproute2 python3 tar timeout:coreutils
+    require ip:iproute2 python3 tar timeout:coreutils /usr/bin/time:time
     [ "$(id -u)" = 0 ] || die "needs root (it creates a network namespace); nothing was changed"
     for tool in wormhole twist python; do
         [ -x "$VENV/$tool" ] || die "no $tool in $VENV (.ci/run makes it; or set WORMHOLE_VENV); nothing was changed"
@@ -55,7 +66,7 @@ if [ -z "${WBENCH_NS:-}" ]; then
     fi
     NS=sockit-wbench-$$
     ip netns add "$NS" || die "could not create the network namespace $NS"
-    trap 'bench_cleanup; ip netns delete "$NS" 2>/dev/null || true' EXIT
+    trap 'bench_cleanup; ns_cleanup' EXIT
     ip -n "$NS" link set lo up
     # A dummy interface where the kernel has them; else a veth pair, both ends inside.
     if ! ip -n "$NS" link add d0 type dummy 2>/dev/null; then
@@ -85,7 +96,26 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 
 RESULTS=$WORK/results
 : >"$RESULTS"
-record() { echo "$1 $2" | tee -a "$RESULTS"; }
+# record LABEL T0 T1 [RELAY_TICKS]: the seconds from T0 to T1, and the CPU seconds of the
+# sender and the receiver (from $WORK/send.cpu and recv.cpu) and of the relay (TICKS).
+record() {
+    local send recv relay=
+    send=$(cpu_seconds "$WORK/send.cpu") recv=$(cpu_seconds "$WORK/recv.cpu")
+    [ -z "${4:-}" ] || relay=$(python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.2f}')" "$4" "$(getconf CLK_TCK)")
+    {
+        echo "$1 $(elapsed "$2" "$3")"
+        echo "$1/send $send"
+        echo "$1/recv $recv"
+        [ -z "$relay" ] || echo "$1/relay $relay"
+    } >>"$RESULTS"
+    echo "$1 $(elapsed "$2" "$3") s; CPU s: sender $send, receiver $recv${relay:+, relay $relay}"
+}
+
+# Before a command: its CPU time is written to $WORK/send.cpu or recv.cpu. (Arrays, not
+# a function: a job started with them is the process itself, which the trap can stop.)
+SEND_CPU=(/usr/bin/time -f '%U %S' -o "$WORK/send.cpu")
+RECV_CPU=(/usr/bin/time -f '%U %S' -o "$WORK/recv.cpu")
+cpu_seconds() { awk 'END { printf "%.2f", $1 + $2 }' "$1"; }
 
 # Stops the script, with the last lines of each log named.
 fail() {
@@ -97,18 +127,25 @@ fail() {
     die "$what"
 }
 
-# twist PLUGIN MARKER ARGS...: starts a server on a port of its own choosing on loopback
-# and prints that port, read from its log line `MARKER starting on PORT`.
+# twist PLUGIN ARGS...: starts a server, on a port of its own choosing on loopback, as a
+# job of this shell (so that the exit trap stops it), logging to $WORK/PLUGIN.log.
 twist() {
-    local plugin=$1 marker=$2 log=$WORK/$1.log
-    shift 2
+    local plugin=$1
+    shift
     # exec: the job is then timeout itself, which the exit trap's kill reaches.
     (cd "$WORK" && exec timeout "$TOTAL_LIMIT" "$VENV/twist" "$plugin" \
-        --port=tcp:0:interface=127.0.0.1 "$@" >"$log" 2>&1) &
-    wait_line "$log" "$marker starting on [0-9]+" 30 | grep -oE "$marker starting on [0-9]+" | head -n 1 | grep -oE '[0-9]+$'
+        --port=tcp:0:interface=127.0.0.1 "$@" >"$WORK/$plugin.log" 2>&1) &
 }
-MAILBOX=ws://127.0.0.1:$(twist wormhole-mailbox PrivacyEnhancedSite --channel-db=:memory:)/v1
-RELAY=127.0.0.1:$(twist transitrelay ServerFactory)
+# The port of a server started by `twist`, from its log line `MARKER starting on PORT`.
+port_in_log() { # PLUGIN MARKER
+    wait_line "$WORK/$1.log" "$2 starting on [0-9]+" 30 | grep -oE "$2 starting on [0-9]+" | head -n 1 |
+        grep -oE '[0-9]+$'
+}
+twist wormhole-mailbox --channel-db=:memory:
+twist transitrelay
+RELAY_JOB=$! # its CPU time is read from /proc
+MAILBOX=ws://127.0.0.1:$(port_in_log wormhole-mailbox PrivacyEnhancedSite)/v1
+RELAY=127.0.0.1:$(port_in_log transitrelay ServerFactory)
 export WORMHOLE_RELAY_URL=$MAILBOX WORMHOLE_TRANSIT_HELPER=tcp:$RELAY NO_COLOR=1
 PY=("$VENV/wormhole" --relay-url "$MAILBOX" --transit-helper "tcp:$RELAY")
 SERVERS=(--mailbox "$MAILBOX" --relay "$RELAY")
@@ -127,13 +164,16 @@ path_flags() { # PATH
 # The path a finished client says its transfer took: sockit's `transit` event, or the
 # Python client's `Sending (…)` / `Receiving (…)` line (`relay:` in it when relayed).
 path_taken() { # sockit|python STDOUT STDERR
+    local line
     if [ "$1" = sockit ]; then
         grep -m1 '"event":"transit"' "$2" | sed -n 's/.*"path":"\([a-z]*\)".*/\1/p'
-    elif cat "$2" "$3" | grep -m1 -E '^(Sending|Receiving) \(' | grep -q 'relay:'; then
-        echo relay
-    else
-        echo direct
+        return
     fi
+    line=$(cat "$2" "$3" | grep -m1 -E '^(Sending|Receiving) \(') || return 0
+    case $line in
+        *relay:*) echo relay ;;
+        *) echo direct ;;
+    esac
 }
 
 # Waits until FILE has a line matching REGEX and prints it; stops the script if PID ends
@@ -162,41 +202,43 @@ check_output() { # NAME LABEL LOGS...
 # wormhole_run FROM TO PATH NAME: FROM and TO are sockit or python, PATH direct or relay;
 # sends $WORK/src/NAME into a fresh $WORK/out and records the seconds as NAME-PATH-FROM-TO.
 wormhole_run() {
-    local from=$1 to=$2 path=$3 name=$4 code sender t0 t1
+    local from=$1 to=$2 path=$3 name=$4 code sender t0 t1 ticks
     local label=$name-$path-$from-$to
     local logs=("$WORK/send.out" "$WORK/send.err" "$WORK/recv.out" "$WORK/recv.err")
     rm -rf "$WORK/out" && mkdir -p "$WORK/out"
     : >"$WORK/send.out" && : >"$WORK/send.err"
     path_flags "$path"
+    ticks=$(cpu_ticks "$RELAY_JOB")
     t0=$(now)
     if [ "$from" = sockit ]; then
-        timeout "$LIMIT" "$BIN" --json send --wormhole "${SERVERS[@]}" "${SOCKIT_FLAGS[@]}" \
+        "${SEND_CPU[@]}" timeout "$LIMIT" "$BIN" --json send --wormhole "${SERVERS[@]}" "${SOCKIT_FLAGS[@]}" \
             "$WORK/src/$name" >"$WORK/send.out" 2>"$WORK/send.err" &
         sender=$!
         code=$(wait_for "$sender" "$WORK/send.out" '"event":"wormhole_code"' "$label" |
             sed 's/.*"code":"\([^"]*\)".*/\1/')
     else
-        timeout "$LIMIT" "${PY[@]}" send --hide-progress --no-qr "${PYTHON_FLAGS[@]}" \
+        "${SEND_CPU[@]}" timeout "$LIMIT" "${PY[@]}" send --hide-progress --no-qr "${PYTHON_FLAGS[@]}" \
             "$WORK/src/$name" >"$WORK/send.out" 2>"$WORK/send.err" &
         sender=$!
         code=$(wait_for "$sender" "$WORK/send.err" '^Wormhole code is: ' "$label" | sed 's/^Wormhole code is: //')
     fi
     if [ "$to" = sockit ]; then
-        timeout "$LIMIT" "$BIN" --json recv --wormhole "${SERVERS[@]}" "${SOCKIT_FLAGS[@]}" \
+        "${RECV_CPU[@]}" timeout "$LIMIT" "$BIN" --json recv --wormhole "${SERVERS[@]}" "${SOCKIT_FLAGS[@]}" \
             -o "$WORK/out" "$code" >"$WORK/recv.out" 2>"$WORK/recv.err" || fail "$label: the receiver failed" "${logs[@]}"
     else
-        timeout "$LIMIT" "${PY[@]}" receive --accept-file --hide-progress "${PYTHON_FLAGS[@]}" \
+        "${RECV_CPU[@]}" timeout "$LIMIT" "${PY[@]}" receive --accept-file --hide-progress "${PYTHON_FLAGS[@]}" \
             -o "$WORK/out" "$code" >"$WORK/recv.out" 2>"$WORK/recv.err" || fail "$label: the receiver failed" "${logs[@]}"
     fi
     wait "$sender" || fail "$label: the sender failed" "${logs[@]}"
     t1=$(now)
+    ticks=$(($(cpu_ticks "$RELAY_JOB") - ticks))
     local took
     took=$(path_taken "$from" "$WORK/send.out" "$WORK/send.err")
     [ "$took" = "$path" ] || fail "$label: the sender went ${took:-nowhere}, not $path" "${logs[@]}"
     took=$(path_taken "$to" "$WORK/recv.out" "$WORK/recv.err")
     [ "$took" = "$path" ] || fail "$label: the receiver went ${took:-nowhere}, not $path" "${logs[@]}"
     check_output "$name" "$label" "${logs[@]}"
-    record "$label" "$(elapsed "$t0" "$t1")"
+    if [ "$path" = relay ]; then record "$label" "$t0" "$t1" "$ticks"; else record "$label" "$t0" "$t1"; fi
 }
 
 # lan_run NAME: `sockit send` → `sockit recv` on the LAN protocol (encrypted), on loopback.
@@ -206,44 +248,46 @@ lan_run() {
     rm -rf "$WORK/out" && mkdir -p "$WORK/out"
     : >"$WORK/send.out" && : >"$WORK/send.err"
     t0=$(now)
-    timeout "$LIMIT" "$BIN" --json send "$WORK/src/$name" --no-announce --bind 127.0.0.1:0 --code $CODE \
+    "${SEND_CPU[@]}" timeout "$LIMIT" "$BIN" --json send "$WORK/src/$name" --no-announce --bind 127.0.0.1:0 --code $CODE \
         >"$WORK/send.out" 2>"$WORK/send.err" &
     sender=$!
     port=$(listening_addr "$WORK/send.out" 60)
     port=${port##*:}
-    timeout "$LIMIT" "$BIN" --json recv "127.0.0.1:$port" --code $CODE -o "$WORK/out" \
+    "${RECV_CPU[@]}" timeout "$LIMIT" "$BIN" --json recv "127.0.0.1:$port" --code $CODE -o "$WORK/out" \
         >/dev/null 2>"$WORK/recv.err" || fail "$name-lan: the receiver failed" "${logs[@]}"
     wait "$sender" || fail "$name-lan: the sender failed" "${logs[@]}"
     t1=$(now)
     check_output "$name" "$name-lan" "${logs[@]}"
-    record "$name-direct-lan" "$(elapsed "$t0" "$t1")"
+    record "$name-direct-lan" "$t0" "$t1"
 }
 
 # pipe_run NAME: the bare pipe through the relay (tar around it for a folder).
 pipe_run() {
-    local name=$1 token receiver t0 t1
+    local name=$1 token receiver t0 t1 ticks
     local logs=("$WORK/pipe-send.err" "$WORK/pipe-recv.err")
     rm -rf "$WORK/out" && mkdir -p "$WORK/out"
     token=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+    ticks=$(cpu_ticks "$RELAY_JOB")
     t0=$(now)
     if [ -d "$WORK/src/$name" ]; then
-        timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000b0 recv 2>"$WORK/pipe-recv.err" |
+        "${RECV_CPU[@]}" timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000b0 recv 2>"$WORK/pipe-recv.err" |
             timeout "$LIMIT" tar x -C "$WORK/out" &
         receiver=$!
         tar c -C "$WORK/src" "$name" |
-            timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000a0 send 2>"$WORK/pipe-send.err" ||
+            "${SEND_CPU[@]}" timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000a0 send 2>"$WORK/pipe-send.err" ||
             fail "$name-relay-pipe: the sending end failed" "${logs[@]}"
     else
-        timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000b0 recv \
+        "${RECV_CPU[@]}" timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000b0 recv \
             >"$WORK/out/$name" 2>"$WORK/pipe-recv.err" &
         receiver=$!
-        timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000a0 send \
+        "${SEND_CPU[@]}" timeout "$LIMIT" python3 "$PIPE" "$RELAY" "$token" 00000000000000a0 send \
             <"$WORK/src/$name" 2>"$WORK/pipe-send.err" || fail "$name-relay-pipe: the sending end failed" "${logs[@]}"
     fi
     wait "$receiver" || fail "$name-relay-pipe: the receiving end failed" "${logs[@]}"
     t1=$(now)
+    ticks=$(($(cpu_ticks "$RELAY_JOB") - ticks))
     check_output "$name" "$name-relay-pipe" "${logs[@]}"
-    record "$name-relay-pipe" "$(elapsed "$t0" "$t1")"
+    record "$name-relay-pipe" "$t0" "$t1" "$ticks"
 }
 
 # Every row for one source, direct then relayed.
