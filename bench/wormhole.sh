@@ -188,6 +188,13 @@ wait_for() { # PID FILE REGEX LABEL
     fail "$4: no code from the sender in 60 s" "$WORK/send.out" "$WORK/send.err"
 }
 
+# Empties $WORK/out and the files each run writes.
+fresh() {
+    rm -rf "$WORK/out" && mkdir -p "$WORK/out"
+    rm -f "$WORK"/*.cpu "$WORK"/*.out "$WORK"/*.err
+    : >"$WORK/send.out" && : >"$WORK/send.err"
+}
+
 # The source is at $WORK/src/NAME; whatever arrived must be at $WORK/out/NAME, the same.
 check_output() { # NAME LABEL LOGS...
     local name=$1 label=$2
@@ -205,8 +212,7 @@ wormhole_run() {
     local from=$1 to=$2 path=$3 name=$4 code sender t0 t1 ticks
     local label=$name-$path-$from-$to
     local logs=("$WORK/send.out" "$WORK/send.err" "$WORK/recv.out" "$WORK/recv.err")
-    rm -rf "$WORK/out" && mkdir -p "$WORK/out"
-    : >"$WORK/send.out" && : >"$WORK/send.err"
+    fresh
     path_flags "$path"
     ticks=$(cpu_ticks "$RELAY_JOB")
     t0=$(now)
@@ -245,8 +251,7 @@ wormhole_run() {
 lan_run() {
     local name=$1 sender port t0 t1
     local logs=("$WORK/send.out" "$WORK/send.err" "$WORK/recv.err")
-    rm -rf "$WORK/out" && mkdir -p "$WORK/out"
-    : >"$WORK/send.out" && : >"$WORK/send.err"
+    fresh
     t0=$(now)
     "${SEND_CPU[@]}" timeout "$LIMIT" "$BIN" --json send "$WORK/src/$name" --no-announce --bind 127.0.0.1:0 --code $CODE \
         >"$WORK/send.out" 2>"$WORK/send.err" &
@@ -265,7 +270,7 @@ lan_run() {
 pipe_run() {
     local name=$1 token receiver t0 t1 ticks
     local logs=("$WORK/pipe-send.err" "$WORK/pipe-recv.err")
-    rm -rf "$WORK/out" && mkdir -p "$WORK/out"
+    fresh
     token=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
     ticks=$(cpu_ticks "$RELAY_JOB")
     t0=$(now)
@@ -336,9 +341,12 @@ for line in open(sys.argv[1]):
     name, value = line.split()
     rows.setdefault(name, []).append(float(value))
 size_mib, files = int(sys.argv[2]), int(sys.argv[3])
+labels = [("direct-lan", "relay-none", "sockit send → recv, LAN protocol (encrypted)"),
+          ("direct-none", "relay-pipe", "bare pipe through the relay")]
 med = {k: statistics.median(v) for k, v in rows.items()}
 names = {"python": "wormhole", "sockit": "sockit"}
-pairs = [("python", "python"), ("sockit", "python"), ("python", "sockit"), ("sockit", "sockit")]
+for a, b in [("python", "python"), ("sockit", "python"), ("python", "sockit"), ("sockit", "sockit")]:
+    labels.append((f"direct-{a}-{b}", f"relay-{a}-{b}", f"{names[a]} → {names[b]}"))
 
 def cell(key, unit):
     if key not in med:
@@ -351,11 +359,16 @@ for what, title, unit, per in [("big", f"{size_mib} MiB file", size_mib, "MiB/s"
         continue
     print(f"\n| {title} | direct: median s (range) | {per} | relayed: median s (range) | {per} |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| sockit send → recv, LAN protocol (encrypted) {cell(what + '-direct-lan', unit)}| – | – |")
-    print(f"| bare pipe through the relay | – | – {cell(what + '-relay-pipe', unit)}|")
-    for a, b in pairs:
-        label = f"{names[a]} → {names[b]}"
-        print(f"| {label} {cell(f'{what}-direct-{a}-{b}', unit)}{cell(f'{what}-relay-{a}-{b}', unit)}|")
+    for direct, relay, label in labels:
+        print(f"| {label} {cell(f'{what}-{direct}', unit)}{cell(f'{what}-{relay}', unit)}|")
+
+    def cpu(key, sides):
+        return "".join(f"| {med[f'{key}/{s}']:.2f} " if f"{key}/{s}" in med else "| – " for s in sides)
+    print(f"\n| {title}: CPU s (median) | direct: sender | receiver | relayed: sender | receiver | relay |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for direct, relay, label in labels:
+        print(f"| {label} {cpu(f'{what}-{direct}', ('send', 'recv'))}"
+              f"{cpu(f'{what}-{relay}', ('send', 'recv', 'relay'))}|")
 
     # Ratios of speed (the reference's time over the row's), against each target.
     targets = [("sockit → sockit direct vs the LAN protocol", "direct-sockit-sockit", "direct-lan", 0.9),
