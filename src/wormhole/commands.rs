@@ -130,7 +130,7 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
         Some(text) => Sending::Text(text.clone()),
         None => {
             sending::check(&config.paths)?;
-            Sending::Paths
+            Sending::Paths(native::list(&config.paths))
         }
     };
     let mailbox = config.servers.mailbox.as_str();
@@ -150,7 +150,7 @@ pub async fn send(config: WormholeSendConfig, ctx: Ctx) -> anyhow::Result<()> {
     let mut w = join(&ctx, bound, &code, SENDER_WAIT, "no receiver came").await?;
     let result = match what {
         Sending::Text(text) => send_text(&ctx, &mut w, &text).await,
-        Sending::Paths => send_paths(&ctx, &mut w, &config).await,
+        Sending::Paths(listing) => send_paths(&ctx, &mut w, &config, listing).await,
     };
     finish(w, result).await
 }
@@ -160,11 +160,12 @@ async fn send_paths(
     ctx: &Ctx,
     w: &mut Wormhole,
     config: &WormholeSendConfig,
+    listing: native::Listing,
 ) -> anyhow::Result<()> {
     let bind = (!config.relay_only).then_some(&config.bind);
     let transit = Transit::new(bind, &config.servers.relay).await?;
     if native::speaks(&w.peer_versions) {
-        return native::send(ctx, w, transit, &config.paths).await;
+        return native::send(ctx, w, transit, listing).await;
     }
     let offered = sending::prepare(ctx, &config.paths).await?;
     sending::send_offer(ctx, w, transit, offered).await
@@ -245,6 +246,6 @@ pub async fn recv(mut config: WormholeRecvConfig, ctx: Ctx) -> anyhow::Result<()
 /// What `send --wormhole` sends.
 enum Sending {
     Text(String),
-    /// `config.paths`, checked.
-    Paths,
+    /// `config.paths`, checked, and their listing for a sockit peer.
+    Paths(native::Listing),
 }

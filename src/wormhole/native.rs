@@ -42,20 +42,29 @@ fn keys(w: &Wormhole) -> keyed::SharedKeys {
     keyed::SharedKeys::from_secret(&w.derive(PURPOSE))
 }
 
-/// Offers `paths` to a sockit receiver and sends them with sockit's protocol.
+/// The offer of `paths`, being listed meanwhile: started before the peer is known, it
+/// is ready by the time a sockit peer answers (a walk of the folders' metadata; unused
+/// when the peer is another client).
+pub type Listing = tokio::task::JoinHandle<std::io::Result<Offer>>;
+
+/// Starts listing `paths` for sockit's protocol.
+pub fn list(paths: &[PathBuf]) -> Listing {
+    let paths = paths.to_vec();
+    tokio::task::spawn_blocking(move || {
+        Offer::from_paths(&paths).inspect(|offer| {
+            offer.encoded_manifest();
+        })
+    })
+}
+
+/// Offers what `listing` lists to a sockit receiver and sends it with sockit's protocol.
 pub async fn send(
     ctx: &Ctx,
     w: &mut Wormhole,
     transit: Transit,
-    paths: &[PathBuf],
+    listing: Listing,
 ) -> anyhow::Result<()> {
-    let listed = paths.to_vec();
-    let offer = tokio::task::spawn_blocking(move || {
-        Offer::from_paths(&listed).inspect(|offer| {
-            offer.encoded_manifest();
-        })
-    })
-    .await??;
+    let offer = listing.await??;
     for skipped in &offer.skipped {
         ctx.out
             .emit(&Event::warning(format!("not sent: {skipped}")));
