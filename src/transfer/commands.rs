@@ -249,19 +249,23 @@ pub async fn recv(args: RecvConfig, ctx: Ctx) -> anyhow::Result<()> {
         out: ctx.out.clone(),
     };
     let peer = met.peer;
-    let done = receive(met.conn, met.stream, job, &ctx)
+    let done = receive(met.conn, met.stream, job, RESUME, &ctx)
         .await
         .with_context(|| format!("receive from {peer}"))?;
     ctx.out.emit(&done);
     Ok(())
 }
 
+/// How `recv` resumes an interrupted transfer.
+const RESUME: &str = "run the same command again to resume";
+
 /// Runs the receiver's session on a blocking thread; Ctrl-C closes the connection and
-/// keeps what arrived.
+/// keeps what arrived (`resume` says how to go on).
 pub(super) async fn receive(
     mut conn: StdConn,
     stream: TcpStream,
     job: RecvJob,
+    resume: &str,
     ctx: &Ctx,
 ) -> anyhow::Result<Event> {
     let mut session = tokio::task::spawn_blocking(move || receiver::receive(&mut conn, &job));
@@ -270,7 +274,7 @@ pub(super) async fn receive(
         _ = ctx.shutdown.cancelled() => {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             let _ = session.await;
-            return Err(Interrupted("what arrived is kept (hidden, beside each file): run the same command again to resume".into()).into());
+            return Err(Interrupted(format!("what arrived is kept (hidden, beside each file): {resume}")).into());
         }
     };
     Ok(outcome?)

@@ -97,5 +97,7 @@ pub async fn receive(
         to_stdout: false,
         out: ctx.out.clone(),
     };
-    run_receiver(conn, stream, job, ctx).await
+    let resume = "receive the same files again into the same folder (through a new \
+                  wormhole) to resume";
+    run_receiver(conn, stream, job, resume, ctx).await
 }
