@@ -5,8 +5,8 @@
 //! `code` (the PGP-word codes), `key` (PAKE, subkeys, secretbox), `mailbox` (the
 //! server's WebSocket protocol), `session` (one wormhole: nameplate, PAKE, versions,
 //! ordered sealed messages), `hints` (where each side can be reached), `transit` (the
-//! race to one TCP connection), `record` (its encrypted records), `commands` (what
-//! `send` and `recv` do with it).
+//! race to one TCP connection), `record` (its encrypted records, sealed by `secretbox`),
+//! `commands` (what `send` and `recv` do with it).
 
 pub mod code;
 mod commands;
@@ -19,6 +19,7 @@ pub mod mailbox;
 mod native;
 mod receiving;
 pub mod record;
+mod secretbox;
 mod sending;
 pub mod session;
 pub mod transit;
