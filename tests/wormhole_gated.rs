@@ -830,7 +830,10 @@ impl Proxy {
                                 0
                             };
                             if cut.is_some_and(|cut| total >= cut) {
-                                for s in open.lock().unwrap().iter() {
+                                // Shut down and closed, as a relay that dies: a side
+                                // still writing gets a reset, not a socket that takes
+                                // its bytes and never answers.
+                                for s in open.lock().unwrap().drain(..) {
                                     let _ = s.shutdown(Shutdown::Both);
                                 }
                                 return;
