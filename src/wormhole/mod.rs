@@ -19,7 +19,7 @@ pub mod mailbox;
 mod native;
 mod receiving;
 pub mod record;
-mod secretbox;
+pub mod secretbox;
 mod sending;
 pub mod session;
 pub mod transit;
