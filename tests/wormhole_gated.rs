@@ -876,6 +876,13 @@ pub fn sockit_to_sockit_over_the_relay_resumes_after_a_cut() {
         out.stdout_text()
     );
     assert_ne!(sent, 0, "and the sender: {send_err}");
+    let warned = out.events_named("warning");
+    assert!(
+        warned
+            .iter()
+            .any(|w| w["message"].as_str().unwrap().contains("new wormhole")),
+        "it says how to resume: {warned:?}"
+    );
     let kept: Vec<_> = std::fs::read_dir(out_dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

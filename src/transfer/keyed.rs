@@ -17,6 +17,7 @@ use super::manifest::Offer;
 use super::receiver::RecvJob;
 use super::sender::{self, SendJob};
 use super::wire::silence_limit;
+use super::TransferError;
 use crate::ctx::{Ctx, Interrupted};
 use crate::output::Event;
 
@@ -99,5 +100,15 @@ pub async fn receive(
     };
     let resume = "receive the same files again into the same folder (through a new \
                   wormhole) to resume";
-    run_receiver(conn, stream, job, resume, ctx).await
+    let received = run_receiver(conn, stream, job, resume, ctx).await;
+    if let Err(e) = &received {
+        // The connection broke (not a refusal, not Ctrl-C, which says it itself): the
+        // way on is not the command run again, as on a LAN, but a new wormhole.
+        if let Some(TransferError::Wire(_)) = e.downcast_ref::<TransferError>() {
+            ctx.out.emit(&Event::warning(format!(
+                "what arrived is kept (hidden, beside each file): {resume}"
+            )));
+        }
+    }
+    received
 }
