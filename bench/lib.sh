@@ -12,6 +12,7 @@
 #                               --json, or echo_min's) in FILE and prints its address
 #   cpu_ticks PID               CPU time (user + system) of PID and its children, in ticks
 #   median                      the median of the numbers on stdin, one per line
+#   small_files DIR COUNT       COUNT files of 4 KiB of random bytes in DIR (made)
 #   machine, commit             what a report's header says about the run
 
 BENCH=bench/$(basename "$0")
@@ -91,4 +92,15 @@ machine() {
 
 commit() {
     echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' + changes')"
+}
+
+small_files() {
+    mkdir -p "$1"
+    python3 - "$1" "$2" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(root, f"{i:05}.bin"), "wb") as f:
+        f.write(os.urandom(4096))
+EOF
 }

@@ -91,14 +91,7 @@ record() { echo "$1 $2" | tee -a "$RESULTS"; }
 
 echo "# $(date -u +%FT%TZ) $(machine); commit $(commit); RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY ON=$ON ($(df --output=fstype "$ON" | tail -1))"
 [ "$ONLY" = many ] || head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/big"
-mkdir -p "$WORK/many/small"
-python3 - "$WORK/many/small" "$FILES" <<'EOF'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(root, f"{i:05}.bin"), "wb") as f:
-        f.write(os.urandom(4096))
-EOF
+small_files "$WORK/many/small" "$FILES"
 
 for run in $(seq 1 "$RUNS"); do
     if [ "$ONLY" = many ]; then

@@ -321,14 +321,7 @@ echo "# RUNS=$RUNS SIZE_MIB=$SIZE_MIB FILES=$FILES ONLY=$ONLY; namespace $WBENCH
 mkdir -p "$WORK/src"
 [ "$ONLY" = many ] || head -c "${SIZE_MIB}M" /dev/urandom >"$WORK/src/big"
 if [ "$ONLY" != big ]; then
-    mkdir -p "$WORK/src/small"
-    python3 - "$WORK/src/small" "$FILES" <<'EOF'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    with open(os.path.join(root, f"{i:05}.bin"), "wb") as f:
-        f.write(os.urandom(4096))
-EOF
+    small_files "$WORK/src/small" "$FILES"
 fi
 
 for run in $(seq 1 "$RUNS"); do

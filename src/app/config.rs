@@ -189,16 +189,23 @@ impl From<HttpServe> for http::ServeConfig {
     }
 }
 
+/// `send --code`, read as the kind of code the mode uses (`what`, for the error).
+fn parse_code<T>(code: Option<&str>, what: &str) -> Result<Option<T>, UsageError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    code.map(|c| {
+        c.parse::<T>()
+            .map_err(|e| UsageError(format!("invalid {what} {c:?} for --code: {e}")))
+    })
+    .transpose()
+}
+
 impl SendArgs {
     /// The configuration of `send` (not `--wormhole`).
     pub fn lan_config(self) -> Result<transfer::SendConfig, UsageError> {
-        let code = match &self.code {
-            Some(c) => Some(
-                c.parse::<transfer::Code>()
-                    .map_err(|e| UsageError(format!("invalid value {c:?} for --code: {e}")))?,
-            ),
-            None => None,
-        };
+        let code = parse_code::<transfer::Code>(self.code.as_deref(), "code")?;
         let a = self;
         Ok(transfer::SendConfig {
             bind: a.bind_addr(),
@@ -282,13 +289,7 @@ impl RecvArgs {
 impl SendArgs {
     /// The configuration of `send --wormhole`.
     pub fn wormhole_config(self) -> Result<wormhole::WormholeSendConfig, UsageError> {
-        let code = match &self.code {
-            Some(c) => Some(
-                c.parse::<wormhole::WormholeCode>()
-                    .map_err(|e| UsageError(format!("invalid wormhole code {c:?}: {e}")))?,
-            ),
-            None => None,
-        };
+        let code = parse_code::<wormhole::WormholeCode>(self.code.as_deref(), "wormhole code")?;
         Ok(wormhole::WormholeSendConfig {
             servers: self.servers.servers()?,
             bind: self.bind_addr(),

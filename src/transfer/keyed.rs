@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::commands::{blocking, conn, receive as run_receiver};
+use super::commands::{blocking, conn, receive as run_receiver, StdConn};
 use super::files::Existing;
 use super::manifest::Offer;
 use super::receiver::RecvJob;
@@ -45,12 +45,20 @@ impl SharedKeys {
     }
 }
 
-/// A tokio stream as the blocking one the sessions use, with the silence limit.
-fn session_stream(stream: tokio::net::TcpStream) -> std::io::Result<TcpStream> {
+/// A tokio stream as the blocking one the sessions use, with the silence limit, and
+/// the record layer on it, sealed from the first record: `send_key` for what this side
+/// writes, `recv_key` for what it reads.
+fn sealed(
+    stream: tokio::net::TcpStream,
+    send_key: &[u8; 32],
+    recv_key: &[u8; 32],
+) -> std::io::Result<(TcpStream, StdConn)> {
     let stream = blocking(stream)?;
     stream.set_read_timeout(Some(silence_limit()))?;
     stream.set_write_timeout(Some(silence_limit()))?;
-    Ok(stream)
+    let mut conn = conn(&stream)?;
+    conn.encrypt(send_key, recv_key);
+    Ok((stream, conn))
 }
 
 /// Sends `offer` to the receiver at the other end of `stream`; returns the `done`
@@ -61,9 +69,7 @@ pub async fn send(
     offer: Arc<Offer>,
     ctx: &Ctx,
 ) -> anyhow::Result<Event> {
-    let stream = session_stream(stream)?;
-    let mut conn = conn(&stream)?;
-    conn.encrypt(&keys.to_receiver, &keys.to_sender);
+    let (stream, mut conn) = sealed(stream, &keys.to_receiver, &keys.to_sender)?;
     let job = SendJob {
         offer,
         out: ctx.out.clone(),
@@ -89,9 +95,7 @@ pub async fn receive(
     policy: Existing,
     ctx: &Ctx,
 ) -> anyhow::Result<Event> {
-    let stream = session_stream(stream)?;
-    let mut conn = conn(&stream)?;
-    conn.encrypt(&keys.to_sender, &keys.to_receiver);
+    let (stream, conn) = sealed(stream, &keys.to_sender, &keys.to_receiver)?;
     let job = RecvJob {
         root: root.to_owned(),
         policy,

@@ -1,8 +1,6 @@
 //! The secretbox against `crypto_secretbox`, the reference: the same ciphertext and
 //! tag, each opening the other's, and nothing altered opening at all.
 
-use std::time::{Duration, Instant};
-
 use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use rand::Rng;
@@ -143,75 +141,4 @@ fn every_lane_width_makes_the_same_keystream() {
             }
         }
     }
-}
-
-/// The transfer the speed is measured over, in records of transit's size.
-const SPEED_TOTAL: usize = 1 << 30;
-const SPEED_RECORD: usize = 64 << 10;
-const SPEED_RUNS: usize = 5;
-
-/// MB/s (10^6 bytes) of `run` over `SPEED_TOTAL`, the median of `SPEED_RUNS`.
-fn median_speed(mut run: impl FnMut()) -> f64 {
-    let mut times: Vec<Duration> = (0..SPEED_RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            run();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    SPEED_TOTAL as f64 / times[SPEED_RUNS / 2].as_secs_f64() / 1e6
-}
-
-/// Sealing and opening 1 GiB in 64 KiB records, `crypto_secretbox` against this
-/// module: `cargo test --release --lib -- --ignored --nocapture secretbox`. Each
-/// open first copies the sealed record into place (as a receiver reads it in), for
-/// both alike.
-#[test]
-#[ignore = "a measurement: run in release mode"]
-fn speed_against_crypto_secretbox() {
-    let key: Key = rand::random();
-    let nonce: Nonce = rand::random();
-    let records = SPEED_TOTAL / SPEED_RECORD;
-    let mut buf = random_bytes(SPEED_RECORD);
-    let sealed = {
-        let mut sealed = buf.clone();
-        let tag = seal_in_place(&key, &nonce, &mut sealed);
-        (sealed, tag)
-    };
-    let reference = XSalsa20Poly1305::new((&key).into());
-
-    let seal_old = median_speed(|| {
-        for _ in 0..records {
-            let tag = reference.encrypt_in_place_detached((&nonce).into(), b"", &mut buf);
-            std::hint::black_box(tag.unwrap());
-        }
-    });
-    let seal_new = median_speed(|| {
-        for _ in 0..records {
-            std::hint::black_box(seal_in_place(&key, &nonce, &mut buf));
-        }
-    });
-    let open_old = median_speed(|| {
-        for _ in 0..records {
-            buf.copy_from_slice(&sealed.0);
-            let tag = (&sealed.1).into();
-            let opened = reference.decrypt_in_place_detached((&nonce).into(), b"", &mut buf, tag);
-            assert!(opened.is_ok());
-        }
-    });
-    let open_new = median_speed(|| {
-        for _ in 0..records {
-            buf.copy_from_slice(&sealed.0);
-            assert!(open_in_place(&key, &nonce, &mut buf, &sealed.1).is_ok());
-        }
-    });
-    println!(
-        "1 GiB in {} KiB records, MB/s (median of {SPEED_RUNS}):\n\
-         seal: crypto_secretbox {seal_old:.0}, sockit {seal_new:.0} ({:.2}x)\n\
-         open: crypto_secretbox {open_old:.0}, sockit {open_new:.0} ({:.2}x)",
-        SPEED_RECORD >> 10,
-        seal_new / seal_old,
-        open_new / open_old,
-    );
 }
