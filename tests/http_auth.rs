@@ -35,6 +35,20 @@ pub fn serve(f: &Folder, flags: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// `http serve` of `f` on a free loopback port with `flags`, for a command that should
+/// refuse to start: its outcome once it has ended.
+pub fn start_refused(f: &Folder, flags: &[&str]) -> Output {
+    let mut args = vec![
+        "http",
+        "serve",
+        f.dir.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:0",
+    ];
+    args.extend(flags);
+    run(&args, b"")
+}
+
 pub fn basic(user: &str, password: &str) -> String {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {token}")

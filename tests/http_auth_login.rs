@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::*;
-use crate::http_auth::{basic, events_until, expect, folder, send, serve};
+use crate::http_auth::{basic, events_until, expect, folder, send, serve, start_refused};
 use crate::http_client::*;
 
 #[test]
@@ -67,19 +67,7 @@ fn issue18_the_eleventh_wrong_password_within_a_second_is_429() {
 #[test]
 fn issue18_passwords_over_plain_http_need_auth_over_http() {
     let f = folder();
-    let dir = f.dir.to_str().unwrap();
-    let out = run(
-        &[
-            "http",
-            "serve",
-            dir,
-            "--bind",
-            "127.0.0.1:0",
-            "--auth",
-            "alice:secret",
-        ],
-        b"",
-    );
+    let out = start_refused(&f, &["--auth", "alice:secret"]);
     assert_eq!(out.code(), 2, "{}", out.stderr);
     assert!(out.stderr.contains("--auth-over-http"), "{}", out.stderr);
     assert!(!out.stderr.contains("secret"), "{}", out.stderr);
@@ -108,36 +96,13 @@ fn issue18_passwords_over_plain_http_need_auth_over_http() {
         ("alice:sha256:12", "64 hex digits"),
         ("alice", "expected USER:PASS"),
     ] {
-        let out = run(
-            &[
-                "http",
-                "serve",
-                dir,
-                "--bind",
-                "127.0.0.1:0",
-                "--auth-over-http",
-                "--auth",
-                rule,
-            ],
-            b"",
-        );
+        let out = start_refused(&f, &["--auth-over-http", "--auth", rule]);
         assert_eq!(out.code(), 2, "{rule}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{rule}: {}", out.stderr);
     }
-    let out = run(
-        &[
-            "http",
-            "serve",
-            dir,
-            "--bind",
-            "127.0.0.1:0",
-            "--auth-over-http",
-            "--auth",
-            "bob:1",
-            "--auth",
-            "bob:2@/x",
-        ],
-        b"",
+    let out = start_refused(
+        &f,
+        &["--auth-over-http", "--auth", "bob:1", "--auth", "bob:2@/x"],
     );
     assert_eq!(out.code(), 2);
     assert!(out.stderr.contains("given twice"), "{}", out.stderr);
@@ -274,36 +239,13 @@ fn issue18_an_auth_file_with_comments() {
     });
     assert!(w["message"].as_str().unwrap().contains("accounts"), "{w}");
     // A user in both the file and --auth is a mistake; a missing file a failure.
-    let dir = f.dir.to_str().unwrap();
-    let out = run(
-        &[
-            "http",
-            "serve",
-            dir,
-            "--bind",
-            "127.0.0.1:0",
-            "--auth-over-http",
-            "--auth-file",
-            path,
-            "--auth",
-            "alice:x",
-        ],
-        b"",
+    let out = start_refused(
+        &f,
+        &["--auth-over-http", "--auth-file", path, "--auth", "alice:x"],
     );
     assert_eq!(out.code(), 2, "{}", out.stderr);
     let missing = tmp.path().join("none");
-    let out = run(
-        &[
-            "http",
-            "serve",
-            dir,
-            "--bind",
-            "127.0.0.1:0",
-            "--auth-file",
-            missing.to_str().unwrap(),
-        ],
-        b"",
-    );
+    let out = start_refused(&f, &["--auth-file", missing.to_str().unwrap()]);
     assert_eq!(out.code(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("--auth-file"), "{}", out.stderr);
 }
@@ -365,7 +307,6 @@ fn issue18_a_bad_auth_file_line_is_named_by_its_number() {
     let f = folder();
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("accounts");
-    let dir = f.dir.to_str().unwrap();
     let path = file.to_str().unwrap();
     for (text, says) in [
         ("# ok\nalice:pw\nbob\n", ":3: expected USER:PASS"),
@@ -389,19 +330,7 @@ fn issue18_a_bad_auth_file_line_is_named_by_its_number() {
     ] {
         std::fs::write(&file, text).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let out = run(
-            &[
-                "http",
-                "serve",
-                dir,
-                "--bind",
-                "127.0.0.1:0",
-                "--auth-over-http",
-                "--auth-file",
-                path,
-            ],
-            b"",
-        );
+        let out = start_refused(&f, &["--auth-over-http", "--auth-file", path]);
         assert_eq!(out.code(), 2, "{text:?}: {}", out.stderr);
         let want = format!("{path}{says}");
         assert!(

@@ -248,6 +248,22 @@ impl Running {
     }
 }
 
+/// The code of a sockit sender's `wormhole_code` event.
+fn sockit_code(sender: &Running) -> String {
+    sender.event("wormhole_code")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `wormhole receive --accept-file CODE` into a fresh folder; the folder and the outcome.
+fn python_receives(servers: &Servers, code: &str) -> (tempfile::TempDir, Output) {
+    let out_dir = tempfile::tempdir().unwrap();
+    let mut receive = servers.python("receive", &["--accept-file", code]);
+    receive.current_dir(out_dir.path());
+    (out_dir, run_with(receive, b""))
+}
+
 /// The events of a finished sockit's stdout.
 fn events(stdout: &str) -> Vec<Value> {
     stdout
@@ -262,10 +278,7 @@ const TEXT: &str = "hello through the wormhole, ünïcödé\nand a second line";
 pub fn sockit_sends_text_to_wormhole_receive() {
     let servers = Servers::start();
     let sender = Running::spawn(servers.sockit("send", &["--text", TEXT]));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = sockit_code(&sender);
     let out = run_with(servers.python("receive", &[&code]), b"");
     assert_eq!(out.code(), 0, "{}", out.stderr);
     // The Python client prints the text as the inside of a Python string literal.
@@ -317,10 +330,7 @@ pub fn a_wrong_code_fails_clearly_on_both_sides() {
 
     // sockit send, wormhole receive with a wrong code.
     let sender = Running::spawn(servers.sockit("send", &["--text", "secret"]));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = sockit_code(&sender);
     let nameplate = code.split('-').next().unwrap();
     let out = run_with(
         servers.python("receive", &[&format!("{nameplate}-aardvark-adroitness")]),
@@ -385,14 +395,8 @@ fn sockit_sends_a_file_of(args: &[&str], path: &str, size: usize) {
     let mut sender_args = args.to_vec();
     sender_args.push(&file_arg);
     let sender = Running::spawn(servers.sockit("send", &sender_args));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let out_dir = tempfile::tempdir().unwrap();
-    let mut receive = servers.python("receive", &["--accept-file", &code]);
-    receive.current_dir(out_dir.path());
-    let out = run_with(receive, b"");
+    let code = sockit_code(&sender);
+    let (out_dir, out) = python_receives(&servers, &code);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert!(std::fs::read(out_dir.path().join("data.bin")).unwrap() == data);
     let (code, stdout, stderr) = sender.finish();
@@ -534,14 +538,8 @@ pub fn sockit_sends_a_folder_to_wormhole_receive() {
     let (_src, root) = a_folder();
     let root_arg = root.display().to_string();
     let sender = Running::spawn(servers.sockit("send", &["--relay-only", &root_arg]));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let out_dir = tempfile::tempdir().unwrap();
-    let mut receive = servers.python("receive", &["--accept-file", &code]);
-    receive.current_dir(out_dir.path());
-    let out = run_with(receive, b"");
+    let code = sockit_code(&sender);
+    let (out_dir, out) = python_receives(&servers, &code);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert_same_tree(&root, &out_dir.path().join("álbum"));
     let (code, stdout, stderr) = sender.finish();
@@ -583,10 +581,7 @@ pub fn wormhole_send_sends_a_folder_to_sockit() {
 pub fn sockit_to_sockit_knows_its_peer() {
     let servers = Servers::start();
     let sender = Running::spawn(servers.sockit("send", &["--text", "hi sockit"]));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = sockit_code(&sender);
     let out = run_with(servers.sockit("recv", &[&code]), b"");
     assert_eq!(out.code(), 0, "{}", out.stderr);
     let version = env!("CARGO_PKG_VERSION");
@@ -604,10 +599,7 @@ pub fn sockit_to_sockit_knows_its_peer() {
 
     let (_src, file, data) = a_file("x.bin", 200_000);
     let sender = Running::spawn(servers.sockit("send", &["--relay-only", file.to_str().unwrap()]));
-    let code = sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let code = sockit_code(&sender);
     let out_dir = tempfile::tempdir().unwrap();
     let out_arg = out_dir.path().display().to_string();
     let out = run_with(
@@ -739,14 +731,6 @@ pub fn ctrl_c_while_waiting_for_the_receiver_ends_with_130() {
         stderr.contains("no receiver came before Ctrl-C"),
         "{stderr}"
     );
-}
-
-/// The code of a sockit sender's `wormhole_code` event.
-fn sockit_code(sender: &Running) -> String {
-    sender.event("wormhole_code")["code"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Two sockits send a folder with sockit's own protocol, directly: no zip, each file
@@ -964,10 +948,7 @@ pub fn sockit_and_the_python_client_connect_directly_to_each_others_hints() {
     let (_src, file, data) = a_file("one.bin", 1 << 20);
     let sender = Running::spawn(servers.sockit("send", &[file.to_str().unwrap()]));
     let code = sockit_code(&sender);
-    let out_dir = tempfile::tempdir().unwrap();
-    let mut receive = servers.python("receive", &["--accept-file", &code]);
-    receive.current_dir(out_dir.path());
-    let out = run_with(receive, b"");
+    let (out_dir, out) = python_receives(&servers, &code);
     assert_eq!(out.code(), 0, "{}", out.stderr);
     assert!(std::fs::read(out_dir.path().join("one.bin")).unwrap() == data);
     let (code, stdout, stderr) = sender.finish();
